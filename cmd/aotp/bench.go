@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aotp/aotp/kernels/gemm"
+	"github.com/aotp/aotp/kernels/parallel"
+	"github.com/aotp/aotp/model"
+)
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure speed (forward pass, ...)",
+	}
+	cmd.AddCommand(newBenchForwardCmd())
+	return cmd
+}
+
+// forwardFLOPs counts the multiply-adds (×2) of one forward pass over B
+// sequences of T tokens: the linear layers and the two attention matmuls.
+func forwardFLOPs(cfg *model.Config, B, T int) float64 {
+	C, I, L := float64(cfg.HiddenSize), float64(cfg.IntermediateSize), float64(cfg.NumHiddenLayers)
+	N := float64(B * T)
+	linear := 2 * N * (4*C*C + 2*C*I)
+	attention := 2 * 2 * float64(B) * float64(T) * float64(T) * C
+	return L * (linear + attention)
+}
+
+type benchResult struct {
+	Model        string  `json:"model"`
+	Batch        int     `json:"batch"`
+	Seq          int     `json:"seq"`
+	Threads      int     `json:"threads"`
+	GemmImpl     string  `json:"gemm_impl"`
+	Iters        int     `json:"iters"`
+	MsPerBatch   float64 `json:"ms_per_batch"`
+	MsMin        float64 `json:"ms_min"`
+	TokensPerS   float64 `json:"tokens_per_s"`
+	GFLOPs       float64 `json:"gflop_per_s"`
+	GFLOPPerIter float64 `json:"gflop_per_batch"`
+	RSSMiB       float64 `json:"rss_mib,omitempty"`
+}
+
+func newBenchForwardCmd() *cobra.Command {
+	var modelName, shape, method string
+	var batch, seq, iters, warmup, threads int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "forward (--model DIR | --shape NAME) --batch B --seq T",
+		Short: "Time the encoder's forward pass (median over timed iterations after warm-up)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if threads > 0 {
+				parallel.SetThreads(threads)
+			}
+			if method != "" && method != "none" {
+				return fmt.Errorf("--method %q: only the plain backbone is benchmarked so far", method)
+			}
+			var enc *model.Encoder
+			var err error
+			name := shape
+			switch {
+			case modelName != "" && shape != "":
+				return fmt.Errorf("give --model or --shape, not both")
+			case shape != "":
+				cfg, err2 := model.ShapeConfig(shape)
+				if err2 != nil {
+					return err2
+				}
+				enc, err = model.NewRandom(cfg, 1)
+			case modelName != "":
+				var dir string
+				if dir, err = resolveModel(modelName); err == nil {
+					enc, err = model.Load(dir)
+				}
+				name = modelName
+			default:
+				return fmt.Errorf("--model or --shape is required")
+			}
+			if err != nil {
+				return err
+			}
+			defer enc.Close()
+			cfg := enc.Config
+			if seq > cfg.MaxSequenceLength() {
+				return fmt.Errorf("--seq %d exceeds the model's %d positions", seq, cfg.MaxSequenceLength())
+			}
+			if batch < 1 || seq < 1 || iters < 1 {
+				return fmt.Errorf("--batch, --seq and --iters must be positive")
+			}
+			r := rand.New(rand.NewPCG(7, 7))
+			ids := make([][]int32, batch)
+			for b := range ids {
+				ids[b] = make([]int32, seq)
+				for t := range ids[b] {
+					// avoid the pad id so RoBERTa positions are the usual ones
+					ids[b][t] = int32(cfg.PadTokenID+1+r.IntN(cfg.VocabSize-cfg.PadTokenID-1)) % int32(cfg.VocabSize)
+				}
+			}
+			bt := model.NewBatch(ids, nil)
+			ws := &model.Workspace{}
+			for i := 0; i < warmup; i++ {
+				if _, err := enc.Forward(cmd.Context(), bt, ws, nil); err != nil {
+					return err
+				}
+			}
+			times := make([]float64, iters)
+			for i := range times {
+				t0 := time.Now()
+				if _, err := enc.Forward(cmd.Context(), bt, ws, nil); err != nil {
+					return err
+				}
+				times[i] = time.Since(t0).Seconds()
+			}
+			sort.Float64s(times)
+			med := times[len(times)/2]
+			if len(times)%2 == 0 {
+				med = (times[len(times)/2-1] + times[len(times)/2]) / 2
+			}
+			flops := forwardFLOPs(cfg, batch, seq)
+			res := benchResult{
+				Model: name, Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(),
+				Iters: iters, MsPerBatch: med * 1e3, MsMin: times[0] * 1e3,
+				TokensPerS: float64(batch*seq) / med, GFLOPs: flops / med / 1e9, GFLOPPerIter: flops / 1e9,
+				RSSMiB: rssMiB(),
+			}
+			if asJSON {
+				return json.NewEncoder(os.Stdout).Encode(res)
+			}
+			fmt.Printf("%s  batch %d  seq %d  threads %d (%s)\n", name, batch, seq, res.Threads, res.GemmImpl)
+			fmt.Printf("  %.2f ms/batch (median of %d, min %.2f)  %.0f tokens/s  %.1f GFLOP/s\n", res.MsPerBatch, iters, res.MsMin, res.TokensPerS, res.GFLOPs)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelName, "model", "", "model directory or hub name in the HF cache")
+	f.StringVar(&shape, "shape", "", "random weights of a named real shape ("+shapeNames()+")")
+	f.StringVar(&method, "method", "", "method to apply (only the plain backbone for now)")
+	f.IntVar(&batch, "batch", 8, "sequences per batch")
+	f.IntVar(&seq, "seq", 128, "tokens per sequence")
+	f.IntVar(&iters, "iters", 10, "timed iterations")
+	f.IntVar(&warmup, "warmup", 2, "untimed iterations first")
+	f.IntVar(&threads, "threads", 0, "threads (default: GOMAXPROCS)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+func shapeNames() string {
+	names := make([]string, 0, len(model.Shapes))
+	for n := range model.Shapes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	s := ""
+	for i, n := range names {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}
+
+// rssMiB reads the resident set size from /proc (0 where unavailable).
+func rssMiB() float64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, rss int64
+	if _, err := fmt.Sscan(string(data), &size, &rss); err != nil {
+		return 0
+	}
+	return float64(rss*int64(os.Getpagesize())) / (1 << 20)
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aotp/aotp/kernels/parallel"
+	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/peft"
+	"github.com/aotp/aotp/tasks"
+	"github.com/aotp/aotp/tokenizer"
+	"github.com/aotp/aotp/train"
+)
+
+func setThreads(n int) {
+	if n > 0 {
+		parallel.SetThreads(n)
+	}
+}
+
+// loaded is a backbone with its tokenizer and one adapter.
+type loaded struct {
+	enc *model.Encoder
+	tok tokenizer.Tokenizer
+	ad  *peft.Adapter
+}
+
+func loadWithAdapter(modelName, adapterDir string) (*loaded, error) {
+	dir, err := resolveModel(modelName)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := model.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		enc.Close()
+		return nil, err
+	}
+	ad, err := peft.Load(enc, adapterDir)
+	if err != nil {
+		enc.Close()
+		return nil, err
+	}
+	if ad.Head == nil {
+		enc.Close()
+		return nil, fmt.Errorf("%s: the adapter has no task head", adapterDir)
+	}
+	return &loaded{enc: enc, tok: tok, ad: ad}, nil
+}
+
+func newEvalCmd() *cobra.Command {
+	var modelName, adapter, taskName, data, split, devFile string
+	var maxSeqLen, batch, threads int
+	cmd := &cobra.Command{
+		Use:   "eval --model DIR --adapter DIR --task T --data PATH",
+		Short: "Evaluate an adapter on a task's dev split and print its metrics as JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			setThreads(threads)
+			l, err := loadWithAdapter(modelName, adapter)
+			if err != nil {
+				return err
+			}
+			defer l.enc.Close()
+			var task *tasks.Task
+			var ex []tasks.Example
+			if taskName == "custom" {
+				if devFile == "" {
+					devFile = data
+				}
+				if task, err = customTaskFromAdapter(l.ad.Config); err == nil {
+					ex, err = task.Load(devFile, split)
+				}
+			} else if task, err = tasks.Lookup(taskName); err == nil {
+				ex, err = task.Load(taskDir(task, data), split)
+			}
+			if err != nil {
+				return err
+			}
+			items, err := toItems(l.tok, ex, min(maxSeqLen, l.enc.Config.MaxSequenceLength()))
+			if err != nil {
+				return err
+			}
+			logits, err := train.Predict(cmd.Context(), l.enc, l.ad.AoT, l.ad.Head, items, batch)
+			if err != nil {
+				return err
+			}
+			m, err := task.Evaluate(ex, logitsToPredictions(task, logits))
+			if err != nil {
+				return err
+			}
+			m["score"] = tasks.Score(task, m)
+			return json.NewEncoder(os.Stdout).Encode(m)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelName, "model", "", "backbone: model directory or hub name")
+	f.StringVar(&adapter, "adapter", "", "adapter directory")
+	f.StringVar(&taskName, "task", "", "task name")
+	f.StringVar(&data, "data", "", "task data folder (custom: the JSONL file)")
+	f.StringVar(&devFile, "dev", "", "custom task: dev JSONL (same as --data)")
+	f.StringVar(&split, "split", "dev", "split to evaluate: dev or train")
+	f.IntVar(&maxSeqLen, "max-seq-len", 128, "truncate inputs to this many tokens")
+	f.IntVar(&batch, "batch-size", 32, "examples per forward pass")
+	f.IntVar(&threads, "threads", 0, "threads (default: all cores)")
+	for _, n := range []string{"model", "adapter", "task"} {
+		cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+// customTaskFromAdapter rebuilds a custom task's labels from id2label.
+func customTaskFromAdapter(c *peft.AdapterConfig) (*tasks.Task, error) {
+	labels := make([]string, len(c.ID2Label))
+	for k, v := range c.ID2Label {
+		i, err := strconv.Atoi(k)
+		if err != nil || i < 0 || i >= len(labels) {
+			return nil, fmt.Errorf("adapter id2label: bad key %q", k)
+		}
+		labels[i] = v
+	}
+	return tasks.CustomFromLabels(labels, c.ProblemType)
+}
+
+func newPredictCmd() *cobra.Command {
+	var modelName, adapter, input, output string
+	var maxSeqLen, batch, threads int
+	cmd := &cobra.Command{
+		Use:   "predict --model DIR --adapter DIR --input IN.jsonl --output OUT.jsonl",
+		Short: "Predict labels (or scores) for {\"text\", \"text_pair\"} lines",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			setThreads(threads)
+			l, err := loadWithAdapter(modelName, adapter)
+			if err != nil {
+				return err
+			}
+			defer l.enc.Close()
+			inputs, err := readTextInputs(input)
+			if err != nil {
+				return err
+			}
+			ex := make([]tasks.Example, len(inputs))
+			for i, in := range inputs {
+				if in.Text == nil {
+					return fmt.Errorf("%s: input %d: \"text\" is required", input, i+1)
+				}
+				ex[i] = tasks.Example{Text: *in.Text, ID: strconv.Itoa(i + 1)}
+				if in.TextPair != nil {
+					ex[i].TextPair = *in.TextPair
+				}
+			}
+			items, err := toItems(l.tok, ex, min(maxSeqLen, l.enc.Config.MaxSequenceLength()))
+			if err != nil {
+				return err
+			}
+			logits, err := train.Predict(cmd.Context(), l.enc, l.ad.AoT, l.ad.Head, items, batch)
+			if err != nil {
+				return err
+			}
+			out, err := createJSONL(output)
+			if err != nil {
+				return err
+			}
+			for _, lg := range logits {
+				b, err := json.Marshal(predictionJSON(l.ad.Config, lg))
+				if err != nil {
+					out.Abort()
+					return err
+				}
+				if err := out.writeLine(b); err != nil {
+					out.Abort()
+					return err
+				}
+			}
+			return out.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelName, "model", "", "backbone: model directory or hub name")
+	f.StringVar(&adapter, "adapter", "", "adapter directory")
+	f.StringVar(&input, "input", "", "input JSONL")
+	f.StringVar(&output, "output", "", "output JSONL")
+	f.IntVar(&maxSeqLen, "max-seq-len", 128, "truncate inputs to this many tokens")
+	f.IntVar(&batch, "batch-size", 32, "examples per forward pass")
+	f.IntVar(&threads, "threads", 0, "threads (default: all cores)")
+	for _, n := range []string{"model", "adapter", "input", "output"} {
+		cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+// Prediction is one output line of predict (and of the HTTP API).
+type Prediction struct {
+	Task   string    `json:"task,omitempty"`
+	Label  *string   `json:"label,omitempty"`
+	Score  float64   `json:"score"`
+	Logits []float32 `json:"logits,omitempty"`
+}
+
+// predictionJSON: label = argmax with its softmax probability as score;
+// regression: the value as score.
+func predictionJSON(c *peft.AdapterConfig, logits []float32) Prediction {
+	if c.ProblemType == model.Regression {
+		return Prediction{Score: float64(logits[0])}
+	}
+	best := 0
+	for k := range logits {
+		if logits[k] > logits[best] {
+			best = k
+		}
+	}
+	var z float64
+	for _, v := range logits {
+		z += math.Exp(float64(v - logits[best]))
+	}
+	label := c.ID2Label[strconv.Itoa(best)]
+	if label == "" {
+		label = strconv.Itoa(best)
+	}
+	return Prediction{Label: &label, Score: 1 / z, Logits: logits}
+}

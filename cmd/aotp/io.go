@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/aotp/aotp/hub"
+	"github.com/aotp/aotp/internal/fsutil"
+)
+
+// resolveModel turns --model (a directory or a hub name in the HF cache)
+// into a directory.
+func resolveModel(name string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("--model is required")
+	}
+	return hub.Resolve(name, hub.OptionsFromEnv())
+}
+
+// textInput is one line of a {"text", "text_pair"} / {"input_ids"} JSONL file.
+type textInput struct {
+	Text         *string `json:"text"`
+	TextPair     *string `json:"text_pair"`
+	InputIDs     []int32 `json:"input_ids"`
+	TokenTypeIDs []int32 `json:"token_type_ids"`
+}
+
+// readJSONL calls fn for each non-blank line of path ("-" is stdin); errors
+// name the file and line.
+func readJSONL(path string, fn func(line int, raw []byte) error) error {
+	var r io.Reader
+	if path == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		if !utf8.Valid(raw) {
+			return fmt.Errorf("%s:%d: invalid UTF-8", path, line)
+		}
+		if err := fn(line, raw); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s:%d: %w", path, line+1, err)
+	}
+	return nil
+}
+
+// readTextInputs parses every line of a text/input_ids JSONL file.
+func readTextInputs(path string) ([]textInput, error) {
+	var out []textInput
+	err := readJSONL(path, func(line int, raw []byte) error {
+		var in textInput
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if err := dec.Decode(&in); err != nil {
+			return fmt.Errorf("invalid JSON: %v", err)
+		}
+		if in.Text == nil && in.InputIDs == nil {
+			return fmt.Errorf("line has neither \"text\" nor \"input_ids\"")
+		}
+		if in.Text == nil && in.TextPair != nil {
+			return fmt.Errorf("\"text_pair\" without \"text\"")
+		}
+		if in.TokenTypeIDs != nil && len(in.TokenTypeIDs) != len(in.InputIDs) {
+			return fmt.Errorf("\"token_type_ids\" has %d entries for %d input ids", len(in.TokenTypeIDs), len(in.InputIDs))
+		}
+		out = append(out, in)
+		return nil
+	})
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("%s: no input lines", path)
+	}
+	return out, err
+}
+
+// jsonlWriter writes JSONL output atomically: the file appears whole on
+// Close, or not at all.
+type jsonlWriter struct {
+	f   *fsutil.AtomicFile
+	w   *bufio.Writer
+	buf []byte
+}
+
+func createJSONL(path string) (*jsonlWriter, error) {
+	f, err := fsutil.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &jsonlWriter{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+func (j *jsonlWriter) writeLine(b []byte) error {
+	if _, err := j.w.Write(b); err != nil {
+		return err
+	}
+	return j.w.WriteByte('\n')
+}
+
+// Close commits the file; Abort discards it.
+func (j *jsonlWriter) Close() error {
+	if err := j.w.Flush(); err != nil {
+		j.f.Abort()
+		return err
+	}
+	return j.f.Commit()
+}
+
+func (j *jsonlWriter) Abort() { j.f.Abort() }
+
+// appendInts appends a JSON array of ints.
+func appendInts(b []byte, xs []int32) []byte {
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(x), 10)
+	}
+	return append(b, ']')
+}
+
+// appendFloats appends a JSON array of float32 values in their shortest
+// round-tripping form; NaN and Inf, which JSON cannot hold, are an error.
+func appendFloats(b []byte, xs []float32) ([]byte, error) {
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if x != x || x > 3.4028235e38 || x < -3.4028235e38 {
+			return b, fmt.Errorf("non-finite value %v in output", x)
+		}
+		b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
+	}
+	return append(b, ']'), nil
+}

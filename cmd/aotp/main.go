@@ -1,0 +1,50 @@
+// Command aotp trains, evaluates, fuses and serves AoT P-Tuning adapters on
+// frozen Hugging Face encoders. Each subcommand lives in its own file and is
+// a thin layer over the library packages.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "aotp:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	var verbose, quiet bool
+	root := &cobra.Command{
+		Use:           "aotp",
+		Short:         "Ahead-of-Time P-Tuning for frozen transformer encoders",
+		Long:          "aotp fine-tunes BERT and RoBERTa encoders with AoT P-Tuning (per-token bias tables on a frozen backbone) and serves many tasks from one backbone.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			if quiet {
+				level = slog.LevelWarn
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+		},
+	}
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	root.PersistentFlags().BoolVarP(&quiet, "quiet", "q", false, "only warnings and errors")
+	root.AddCommand(newDemoCmd(), newTokenizeCmd(), newEncodeCmd(), newTrainCmd(), newEvalCmd(), newPredictCmd(), newBenchCmd(), newPullCmd())
+	return root
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/peft"
+	"github.com/aotp/aotp/tasks"
+	"github.com/aotp/aotp/tokenizer"
+	"github.com/aotp/aotp/train"
+)
+
+type trainFlags struct {
+	model, method, task, data, out, trainFile, devFile, init string
+	aot                                                      peft.AoTConfig
+	opt                                                      train.Options
+	noShuffle                                                bool
+	maxSeqLen, threads                                       int
+	dropout                                                  float64
+}
+
+func newTrainCmd() *cobra.Command {
+	var f trainFlags
+	cmd := &cobra.Command{
+		Use:   "train --model DIR --method aot --task T --data PATH --out DIR",
+		Short: "Train an adapter on a GLUE, SuperGLUE or custom task (resumes an unfinished run in --out)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.opt.Shuffle = !f.noShuffle
+			if !cmd.Flags().Changed("dropout") {
+				f.dropout = -1 // the checkpoint's hidden_dropout_prob
+			}
+			return runTrain(cmd, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.model, "model", "", "backbone: model directory or hub name in the HF cache")
+	fl.StringVar(&f.method, "method", "aot", "method: aot")
+	fl.StringVar(&f.task, "task", "", "task: "+fmt.Sprint(tasks.Names()))
+	fl.StringVar(&f.data, "data", "", "task data: the task's folder (e.g. glue/SST-2) or the benchmark folder holding it")
+	fl.StringVar(&f.trainFile, "train", "", "custom task: training JSONL")
+	fl.StringVar(&f.devFile, "dev", "", "custom task: dev JSONL")
+	fl.StringVar(&f.out, "out", "", "run folder (adapter, metrics.jsonl, checkpoints)")
+	fl.StringVar(&f.init, "init", "", "start from the tensors of this adapter directory")
+	fl.StringVar(&f.aot.Reparam, "reparam", "fc", "AoT reparametrisation: fc | kron")
+	fl.IntVar(&f.aot.Rank, "rank", peft.DefaultAoTRank, "rank r of the reparametrisation")
+	fl.StringVar(&f.aot.Activation, "activation", peft.DefaultAoTActivation, "FC activation: relu | gelu | tanh")
+	fl.IntVar(&f.aot.KronA, "kron-a", peft.DefaultKronA, "Kronecker a (rows of left)")
+	fl.IntVar(&f.aot.KronB, "kron-b", 0, "Kronecker b (rows of mid; default ceil(vocab/a))")
+	fl.Float64Var(&f.opt.LR, "lr", 1e-3, "peak learning rate")
+	fl.IntVar(&f.opt.Epochs, "epochs", 3, "epochs")
+	fl.IntVar(&f.opt.MaxSteps, "max-steps", 0, "stop after this many optimizer steps (0: no limit)")
+	fl.IntVar(&f.opt.BatchSize, "batch-size", 16, "examples per step")
+	fl.IntVar(&f.maxSeqLen, "max-seq-len", 128, "truncate inputs to this many tokens")
+	var seed uint64
+	fl.Uint64Var(&seed, "seed", 42, "seed (init, shuffling, dropout)")
+	fl.Float64Var(&f.opt.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay")
+	fl.Float64Var(&f.opt.WarmupRatio, "warmup-ratio", 0.06, "fraction of steps of linear warm-up")
+	fl.StringVar(&f.opt.Schedule, "schedule", "linear", "learning-rate schedule after warm-up: linear | constant")
+	fl.Float64Var(&f.opt.MaxGradNorm, "max-grad-norm", 0, "clip the global gradient norm (0: off)")
+	fl.Float64Var(&f.dropout, "dropout", 0, "dropout probability (default: the checkpoint's hidden_dropout_prob)")
+	fl.BoolVar(&f.noShuffle, "no-shuffle", false, "keep the training file's order")
+	fl.IntVar(&f.opt.EvalEvery, "eval-every", 0, "steps between dev evaluations (0: each epoch)")
+	fl.IntVar(&f.opt.LogEvery, "log-every", 10, "steps between loss lines in metrics.jsonl")
+	fl.IntVar(&f.opt.SaveEvery, "save-every", 0, "steps between resumable checkpoints (0: at each evaluation)")
+	fl.IntVar(&f.threads, "threads", 0, "threads (default: all cores)")
+	cmd.PreRun = func(*cobra.Command, []string) { f.opt.Seed = seed }
+	for _, n := range []string{"model", "task", "out"} {
+		cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+func runTrain(cmd *cobra.Command, f *trainFlags) error {
+	setThreads(f.threads)
+	if f.method != "aot" {
+		return fmt.Errorf("--method %q: only aot is available so far", f.method)
+	}
+	if f.opt.Schedule != "linear" && f.opt.Schedule != "constant" {
+		return fmt.Errorf("--schedule %q: use linear or constant", f.opt.Schedule)
+	}
+	dir, err := resolveModel(f.model)
+	if err != nil {
+		return err
+	}
+	enc, err := model.Load(dir)
+	if err != nil {
+		return err
+	}
+	defer enc.Close()
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return err
+	}
+	task, trainEx, devEx, err := loadTaskData(f.task, f.data, f.trainFile, f.devFile)
+	if err != nil {
+		return err
+	}
+	if f.dropout < 0 {
+		f.dropout = enc.Config.HiddenDropoutProb
+	}
+	f.opt.Dropout = f.dropout
+	maxLen := min(f.maxSeqLen, enc.Config.MaxSequenceLength())
+	trainItems, err := toItems(tok, trainEx, maxLen)
+	if err != nil {
+		return err
+	}
+	devItems, err := toItems(tok, devEx, maxLen)
+	if err != nil {
+		return err
+	}
+	acfg := &peft.AdapterConfig{Method: f.method, AoTConfig: f.aot, Task: task.Name, ProblemType: task.Problem,
+		NumLabels: max(1, len(task.Labels)), NumChoices: task.NumChoices, ID2Label: id2label(task.Labels)}
+	ad, err := peft.New(enc, acfg, f.opt.Seed)
+	if err != nil {
+		return err
+	}
+	if f.init != "" {
+		icfg, err := peft.ReadConfig(f.init)
+		if err != nil {
+			return err
+		}
+		if err := icfg.CheckBase(enc.Config); err != nil {
+			return fmt.Errorf("--init %s: %w", f.init, err)
+		}
+		if err := peft.LoadParams(f.init, ad.Params()); err != nil {
+			return fmt.Errorf("--init: %w", err)
+		}
+	}
+	n := 0
+	for _, p := range ad.AoT.Params() {
+		n += p.Numel()
+	}
+	slog.Info("training", "task", task.Name, "train", len(trainItems), "dev", len(devItems),
+		"method", f.method, "reparam", ad.Config.Reparam, "rank", ad.Config.Rank, "trainable_params", n,
+		"head_params", countParams(ad.Head.Params()), "backbone_params", enc.NumParams())
+	loop := &train.Loop{
+		Stepper: &train.Stepper{Enc: enc, Method: ad.AoT, Head: ad.Head},
+		Opt:     f.opt, Train: trainItems, Dev: devItems, OutDir: f.out,
+		Eval: func(logits [][]float32) (map[string]float64, float64, error) {
+			m, err := task.Evaluate(devEx, logitsToPredictions(task, logits))
+			if err != nil {
+				return nil, 0, err
+			}
+			return m, m[task.Metrics[0]], nil
+		},
+		Save: func(out string) error { return peft.Save(out, ad.Config, ad.Params()) },
+	}
+	bar := newProgress(loop.TotalSteps(), task.Metrics[0])
+	loop.Progress = bar.update
+	err = loop.Run(cmd.Context())
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	if err := plotRun(f.out); err != nil {
+		slog.Warn("plot", "err", err)
+	}
+	fmt.Fprintf(os.Stderr, "adapter written to %s\n", f.out)
+	return nil
+}
+
+func countParams(ps []*model.Param) int {
+	n := 0
+	for _, p := range ps {
+		n += p.Numel()
+	}
+	return n
+}
+
+func id2label(labels []string) map[string]string {
+	m := map[string]string{}
+	for i, l := range labels {
+		m[strconv.Itoa(i)] = l
+	}
+	return m
+}
+
+// loadTaskData finds the task and reads its train and dev examples.
+func loadTaskData(name, data, trainFile, devFile string) (*tasks.Task, []tasks.Example, []tasks.Example, error) {
+	if name == "custom" {
+		if trainFile == "" {
+			return nil, nil, nil, fmt.Errorf("task custom needs --train FILE (and --dev FILE)")
+		}
+		t, err := tasks.NewCustom(trainFile)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		tr, err := t.Load(trainFile, "train")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		var dev []tasks.Example
+		if devFile != "" {
+			if dev, err = t.Load(devFile, "dev"); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		return t, tr, dev, nil
+	}
+	t, err := tasks.Lookup(name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if data == "" {
+		return nil, nil, nil, fmt.Errorf("--data is required for task %s", name)
+	}
+	dir := taskDir(t, data)
+	tr, err := t.Load(dir, "train")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dev, err := t.Load(dir, "dev")
+	if err != nil {
+		slog.Warn("no dev split; the last step's adapter is kept", "err", err)
+		dev = nil
+	}
+	return t, tr, dev, nil
+}
+
+// taskDir accepts the task's own folder (glue/SST-2), the benchmark's
+// folder (glue) or the data root holding both.
+func taskDir(t *tasks.Task, data string) string {
+	if d := t.Dir(); d != "" {
+		for _, cand := range []string{filepath.Join(data, d), filepath.Join(data, filepath.Base(d))} {
+			if st, err := os.Stat(cand); err == nil && st.IsDir() {
+				return cand
+			}
+		}
+	}
+	return data
+}
+
+// toItems tokenizes examples (each choice for multiple choice), truncating
+// to maxLen tokens.
+func toItems(tok tokenizer.Tokenizer, ex []tasks.Example, maxLen int) ([]train.Item, error) {
+	items := make([]train.Item, len(ex))
+	for i, e := range ex {
+		pairs := e.Choices
+		if pairs == nil {
+			pairs = []tasks.Pair{{Text: e.Text, TextPair: e.TextPair}}
+		}
+		it := train.Item{Label: e.Label, Target: float32(e.Target)}
+		for _, p := range pairs {
+			enc, err := tokenizer.EncodeTruncated(tok, p.Text, p.TextPair, p.TextPair != "", maxLen)
+			if err != nil {
+				return nil, fmt.Errorf("example %s: %w", e.ID, err)
+			}
+			it.IDs = append(it.IDs, enc.IDs)
+			it.Types = append(it.Types, enc.TypeIDs)
+		}
+		items[i] = it
+	}
+	return items, nil
+}
+
+// logitsToPredictions turns logits into class ids (argmax) or scores.
+func logitsToPredictions(t *tasks.Task, logits [][]float32) []tasks.Prediction {
+	preds := make([]tasks.Prediction, len(logits))
+	for i, l := range logits {
+		if t.Problem == model.Regression {
+			preds[i] = tasks.Prediction{Score: float64(l[0])}
+			continue
+		}
+		best := 0
+		for k := range l {
+			if l[k] > l[best] {
+				best = k
+			}
+		}
+		preds[i] = tasks.Prediction{Label: best, Score: float64(l[best])}
+	}
+	return preds
+}

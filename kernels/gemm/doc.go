@@ -1,0 +1,85 @@
+// Package gemm is aotp's fp32 matrix multiply: Sgemm (BLAS semantics on
+// row-major matrices, all four transpose forms) and Linear (nn.Linear with
+// bias and activation fused into the epilogue).
+//
+// # Why our own
+//
+// aotp is pure Go (no cgo), so OpenBLAS/MKL are out, and gonum's pure-Go
+// sgemm reached about 5% of this machine's peak. Every forward and backward
+// pass of the encoder is dominated by these multiplies, so the package is a
+// GotoBLAS/BLIS-style GEMM with assembly micro-kernels.
+//
+// # Algorithm
+//
+// C (m×n) is computed in blocks; with nc, kc, mc the block sizes:
+//
+//	for jc in n step nc:            B block kc×nc, packed once, shared by all threads (L3)
+//	  for pc in k step kc:
+//	    pack op(B)[pc:pc+kc, jc:jc+nc]        (threads split the micro-panels)
+//	    for ic in m step mc (each thread its own rows, or its own columns):
+//	      pack alpha·op(A)[ic:ic+mc, pc:pc+kc] (per-thread buffer, L2)
+//	      for jr in nc step nr:        B micro-panel kc×nr stays in L1
+//	        for ir in mc step mr:      A micro-panel mr×kc streams from L2
+//	          micro-kernel: C[ir:ir+mr, jr:jr+nr] (+)= A·B
+//
+// Packing copies each panel into the exact order the micro-kernel reads it
+// (A: kc groups of mr floats, B: kc rows of nr floats, 64-byte aligned,
+// zero-padded to whole tiles), which turns every transpose form into the same
+// kernel: NN/NT/TN/TT differ only in the packing routine, and the transposing
+// ones (A not transposed, B transposed: the forward NT case) use AVX2 8×8
+// transposes. alpha is folded into packed A. The micro-kernel keeps the
+// whole mr×nr tile of C in registers for kc steps and touches C once: it
+// stores (first k block with beta == 0: C is never read, so NaNs in C do not
+// propagate), or adds beta·C (first block) or C (later blocks). Tiles that
+// stick out of C are computed into a scratch tile and copied.
+//
+// Block sizes are chosen per kernel and split evenly (k = 768 is three
+// blocks of 256, not 512+256):
+//
+//	avx2 (Zen 3): mr×nr = 6×16, kc = 256, mc = 144, nc = 3072
+//	  12 ymm accumulators + 2 B + 2 A broadcast registers of 16; per k step
+//	  2 loads of B, 6 broadcasts, 12 FMAs: the FMA pipes, not the load
+//	  ports, are the limit. B micro-panel 256×16×4 = 16 KiB: half of L1d,
+//	  the other half for the streamed A micro-panel (6 KiB) and C. A block
+//	  144×256×4 = 144 KiB, under a third of the 512 KiB L2, since the B
+//	  micro-panels and C tiles also stream through L2 (the values BLIS uses
+//	  on Zen; 96–240 rows measured within the noise of the shared test
+//	  machine). B block 256×3072×4 = 3 MiB of L3.
+//	avx512: mr×nr = 12×32, kc = 192, mc = 240, nc = 3072
+//	  24 zmm accumulators; B micro-panel 192×32×4 = 24 KiB (half the 48 KiB
+//	  L1d of Zen 4/5 and Sapphire Rapids). Not tuned: no AVX-512 machine was
+//	  at hand; the kernel is assembled and vetted everywhere and its blocking
+//	  is tested through a Go kernel of the same geometry.
+//	generic (pure Go, any GOARCH, or -tags purego): 4×4 scalar tile.
+//
+// # Threads
+//
+// Work is spread with kernels/parallel (its persistent pool; no goroutine
+// per call). Per (jc, pc) block the threads first pack B together, then
+// split C: by rows (each thread packs only its rows of A; the default) or,
+// when m has too few row panels to share evenly (m < ~64), by columns.
+// Each thread takes several pieces dynamically so that one slowed by other
+// work on its core does not hold the call back. Problems of at most 2^20
+// multiply-adds (≈ 20 µs of one core, e.g. 128×128×64) run on the caller
+// alone. A call made
+// from inside a parallel.For (such as attention over heads) finds the pool
+// busy and runs inline on its goroutine with no synchronisation beyond two
+// uncontended mutexes for the packing buffers.
+//
+// Packing buffers are recycled through a free list that the GC never
+// empties (a fresh buffer costs a page fault per 4 KiB); a call allocates
+// nothing in steady state.
+//
+// # Epilogue
+//
+// Linear adds bias in the micro-kernel (the accumulators start from the
+// bias row) and calls act on blocks of at most mc rows × 64 columns right
+// after their last k block, while they are in L1/L2; every element is passed
+// to act exactly once.
+//
+// # Selecting the kernel
+//
+// The fastest kernel the CPU supports (golang.org/x/sys/cpu: AVX512F, else
+// AVX2+FMA, else generic) is chosen at start-up. SetImpl("avx512" | "avx2" |
+// "generic") or the environment variable AOTP_GEMM forces another.
+package gemm

@@ -1,0 +1,362 @@
+package gemm
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/aotp/aotp/kernels/parallel"
+)
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices.
+// op(A) is m×k (A is k×m when transA), op(B) is k×n (B is n×k when transB),
+// C is m×n; lda, ldb, ldc are the row strides. beta == 0 ignores C's contents
+// (NaNs included), as BLAS does.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	checkMat("C", c, m, n, ldc)
+	if k == 0 || alpha == 0 {
+		scaleC(c, m, n, ldc, beta, nil, nil)
+		return
+	}
+	if transA {
+		checkMat("A", a, k, m, lda)
+	} else {
+		checkMat("A", a, m, k, lda)
+	}
+	if transB {
+		checkMat("B", b, n, k, ldb)
+	} else {
+		checkMat("B", b, k, n, ldb)
+	}
+	j := getJob()
+	j.transA, j.transB = transA, transB
+	j.m, j.n, j.k = m, n, k
+	j.alpha, j.beta = alpha, beta
+	j.a, j.lda, j.b, j.ldb, j.c, j.ldc = a, lda, b, ldb, c, ldc
+	j.run()
+	putJob(j)
+}
+
+// Linear is a PyTorch nn.Linear over M rows, with the bias and an optional
+// activation fused into the epilogue:
+//
+//	out[M,N] = act(inp[M,K] · weight[N,K]ᵀ + bias[N])
+//
+// bias may be nil. act, when not nil, is called in place on finished blocks of
+// out (whole rows or parts of rows, each element exactly once) while they are
+// still in cache; it must be safe to call concurrently on disjoint slices.
+func Linear(out, inp, weight, bias []float32, M, K, N int, act func(x []float32)) {
+	if M < 0 || K < 0 || N < 0 {
+		panic(fmt.Sprintf("gemm: Linear: negative size M=%d K=%d N=%d", M, K, N))
+	}
+	if M == 0 || N == 0 {
+		return
+	}
+	checkMat("out", out, M, N, N)
+	if bias != nil && len(bias) < N {
+		panic(fmt.Sprintf("gemm: Linear: len(bias)=%d < N=%d", len(bias), N))
+	}
+	if K == 0 {
+		scaleC(out, M, N, N, 0, bias, act)
+		return
+	}
+	checkMat("inp", inp, M, K, K)
+	checkMat("weight", weight, N, K, K)
+	j := getJob()
+	j.transA, j.transB = false, true
+	j.m, j.n, j.k = M, N, K
+	j.alpha, j.beta = 1, 0
+	j.a, j.lda, j.b, j.ldb, j.c, j.ldc = inp, K, weight, K, out, N
+	j.bias, j.act = bias, act
+	j.run()
+	putJob(j)
+}
+
+// checkMat panics unless s holds a rows×cols matrix with row stride ld; the
+// assembly kernels rely on it.
+func checkMat(name string, s []float32, rows, cols, ld int) {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if ld < cols && rows > 1 {
+		panic(fmt.Sprintf("gemm: %s: row stride %d < row length %d", name, ld, cols))
+	}
+	if need := (rows-1)*ld + cols; len(s) < need {
+		panic(fmt.Sprintf("gemm: %s: len %d < %d needed for %d×%d with stride %d", name, len(s), need, rows, cols, ld))
+	}
+}
+
+// scaleC handles k == 0 or alpha == 0: C = beta·C (+ bias, then act).
+func scaleC(c []float32, m, n, ldc int, beta float32, bias []float32, act func([]float32)) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		switch beta {
+		case 0:
+			clear(row)
+		case 1:
+		default:
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+		if bias != nil {
+			for j := range row {
+				row[j] += bias[j]
+			}
+		}
+		if act != nil {
+			act(row)
+		}
+	}
+}
+
+// parallelMaxSerialMACs: problems with at most this many multiply-adds
+// (m·n·k; 2^20 ≈ 20 µs of one core, an attention head's 128×128×64) run on
+// the calling goroutine only: waking a worker and joining costs several µs
+// and measured slower here.
+const parallelMaxSerialMACs = 1 << 20
+
+// chunksPerThread: pieces of C per thread and (jc, pc) block.
+const chunksPerThread = 4
+
+// job is one Sgemm/Linear call. Jobs are recycled so that a call allocates
+// nothing: the method values handed to parallel.For are bound once.
+type job struct {
+	im                *impl
+	transA, transB    bool
+	m, n, k           int
+	alpha, beta       float32
+	a, b, c           []float32
+	lda, ldb, ldc     int
+	bias              []float32
+	act               func([]float32)
+	splitM            bool // threads split rows (else columns) of C
+	mPanels, nPanels  int  // micro-panels in M, and in the current jc block
+	jc, nc, pc, kc    int  // current block of B: columns [jc,jc+nc), depth [pc,pc+kc)
+	first, last       bool // pc is the first / last depth block
+	bp                []float32
+	packFn, computeFn func(lo, hi int)
+}
+
+var jobPool = sync.Pool{New: func() any {
+	j := new(job)
+	j.packFn = j.packRange
+	j.computeFn = j.computeRange
+	return j
+}}
+
+func getJob() *job {
+	j := jobPool.Get().(*job)
+	j.im = cur.Load()
+	return j
+}
+
+func putJob(j *job) {
+	j.a, j.b, j.c, j.bias, j.act, j.bp = nil, nil, nil, nil, nil, nil
+	jobPool.Put(j)
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+func (j *job) run() {
+	im := j.im
+	mr, nr := im.mr, im.nr
+	// Balanced blocks: split n and k into as few blocks as the limits allow,
+	// of equal size (k = 768 → 3×256 rather than 2×384 or 256+256+256).
+	ncStep := ceilDiv(ceilDiv(j.n, ceilDiv(j.n, im.nc)), nr) * nr
+	kcStep := ceilDiv(j.k, ceilDiv(j.k, im.kc))
+	j.mPanels = ceilDiv(j.m, mr)
+
+	nt := parallel.Threads()
+	if int64(j.m)*int64(j.n)*int64(j.k) <= parallelMaxSerialMACs {
+		nt = 1
+	}
+	if nt > 1 {
+		// Split the dimension whose micro-panels divide more evenly among
+		// the threads; prefer rows (each thread packs only its own A).
+		j.splitM = imbalance(j.m, mr, nt) <= imbalance(min(ncStep, j.n), nr, nt)+0.1
+	}
+
+	bbuf := bPool.get(im.kc * im.nc)
+	j.bp = bbuf[:kcStep*ncStep]
+	for jc := 0; jc < j.n; jc += ncStep {
+		j.jc, j.nc = jc, min(ncStep, j.n-jc)
+		j.nPanels = ceilDiv(j.nc, nr)
+		for pc := 0; pc < j.k; pc += kcStep {
+			j.pc, j.kc = pc, min(kcStep, j.k-pc)
+			j.first, j.last = pc == 0, pc+j.kc == j.k
+			if nt == 1 {
+				j.packRange(0, j.nPanels)
+				j.compute(0, j.mPanels, 0, j.nPanels)
+				continue
+			}
+			parallel.For(j.nPanels, 2, j.packFn)
+			// A few pieces per thread, handed out dynamically: a thread
+			// slowed by other work on its core hands pieces to the others.
+			units := j.nPanels
+			if j.splitM {
+				units = j.mPanels
+			}
+			parallel.ForChunks(units, min(units, chunksPerThread*nt), j.computeFn)
+		}
+	}
+	bPool.put(bbuf)
+}
+
+// imbalance is the largest thread's share of n items, split at multiples of
+// r among nt threads, relative to an even split (1 is perfect).
+func imbalance(n, r, nt int) float64 {
+	return float64(min(ceilDiv(ceilDiv(n, r), nt)*r, n)) / (float64(n) / float64(nt))
+}
+
+func (j *job) packRange(lo, hi int) {
+	packB(j.bp, j.b, j.ldb, j.transB, j.pc, j.kc, j.jc, j.nc, j.im.nr, lo, hi, j.im.asmPack)
+}
+
+func (j *job) computeRange(lo, hi int) {
+	if j.splitM {
+		j.compute(lo, hi, 0, j.nPanels)
+	} else {
+		j.compute(0, j.mPanels, lo, hi)
+	}
+}
+
+// compute does micro-panel rows [mlo,mhi) × columns [nlo,nhi) of the current
+// (jc, pc) block: it packs A in blocks of at most mc rows and runs the
+// micro-kernels against the shared packed B.
+func (j *job) compute(mlo, mhi, nlo, nhi int) {
+	im := j.im
+	mr, nr := im.mr, im.nr
+	rowLo, rowHi := mlo*mr, min(mhi*mr, j.m)
+	if rowLo >= rowHi || nlo >= nhi {
+		return
+	}
+	mcStep := ceilDiv(ceilDiv(rowHi-rowLo, ceilDiv(rowHi-rowLo, im.mc)), mr) * mr
+	buf := aPool.get(im.mc*im.kc + mr*nr)
+	ap := buf[:mcStep*j.kc]
+	tmp := buf[len(buf)-mr*nr:]
+	for ic := rowLo; ic < rowHi; ic += mcStep {
+		mc := min(mcStep, rowHi-ic)
+		packA(ap, j.a, j.lda, j.transA, ic, mc, j.pc, j.kc, mr, j.alpha, im.asmPack)
+		j.macro(ap, tmp, ic, mc, nlo, nhi)
+	}
+	aPool.put(buf)
+}
+
+// epiCols is the column width of the C blocks handed to act: the block
+// (≤ mc rows × epiCols) is still in L2 when act runs on it.
+const epiCols = 64
+
+// macro multiplies the packed A block (rows [ic, ic+mc)) by B micro-panels
+// [nlo, nhi): for each B micro-panel (kept in L1) it sweeps the A
+// micro-panels (streamed from L2).
+func (j *job) macro(ap, tmp []float32, ic, mc, nlo, nhi int) {
+	im := j.im
+	mr, nr, kc, ldc := im.mr, im.nr, j.kc, j.ldc
+	kern := im.kern
+	c := j.c
+	beta := float32(1)
+	if j.first {
+		beta = j.beta
+	}
+	var bias []float32
+	if j.first {
+		bias = j.bias
+	}
+	epi := j.last && j.act != nil
+	step := max(1, epiCols/nr)
+	for jp0 := nlo; jp0 < nhi; jp0 += step {
+		jp1 := min(jp0+step, nhi)
+		for jp := jp0; jp < jp1; jp++ {
+			bpan := j.bp[jp*nr*kc:]
+			col := j.jc + jp*nr
+			cols := min(nr, j.n-col)
+			var bptr *float32
+			if bias != nil && cols == nr {
+				bptr = &bias[col]
+			}
+			for ir := 0; ir < mc; ir += mr {
+				apan := ap[ir*kc:]
+				rows := min(mr, mc-ir)
+				off := (ic+ir)*ldc + col
+				if rows == mr && cols == nr {
+					kern(kc, &apan[0], &bpan[0], &c[off], ldc, beta, bptr)
+					continue
+				}
+				// Edge tile: compute the whole tile into tmp, merge the
+				// part inside C.
+				kern(kc, &apan[0], &bpan[0], &tmp[0], nr, 0, nil)
+				for r := 0; r < rows; r++ {
+					t := tmp[r*nr : r*nr+cols]
+					cr := c[off+r*ldc : off+r*ldc+cols]
+					if bias != nil {
+						bb := bias[col : col+cols]
+						for q := range t {
+							t[q] += bb[q]
+						}
+					}
+					if beta == 0 {
+						copy(cr, t)
+					} else {
+						for q := range cr {
+							cr[q] = t[q] + beta*cr[q]
+						}
+					}
+				}
+			}
+		}
+		if epi {
+			c0 := j.jc + jp0*nr
+			c1 := min(j.jc+jp1*nr, j.n)
+			for r := ic; r < ic+mc; r++ {
+				j.act(c[r*ldc+c0 : r*ldc+c1])
+			}
+		}
+	}
+}
+
+// bufPool recycles packing buffers. Unlike sync.Pool it is never emptied by
+// the GC: a fresh buffer costs a page fault per 4 KiB, so buffers are kept
+// for the life of the process (one per concurrently running packer).
+type bufPool struct {
+	mu   sync.Mutex
+	free [][]float32
+}
+
+var aPool, bPool bufPool
+
+func (p *bufPool) get(n int) []float32 {
+	var b []float32
+	p.mu.Lock()
+	if k := len(p.free); k > 0 {
+		b = p.free[k-1]
+		p.free = p.free[:k-1]
+	}
+	p.mu.Unlock()
+	if cap(b) < n {
+		b = alignedFloats(n)
+	}
+	return b[:n]
+}
+
+func (p *bufPool) put(b []float32) {
+	p.mu.Lock()
+	p.free = append(p.free, b)
+	p.mu.Unlock()
+}
+
+// alignedFloats returns n float32s starting on a 64-byte boundary.
+func alignedFloats(n int) []float32 {
+	b := make([]float32, n+16)
+	off := 0
+	if r := int(uintptr(unsafe.Pointer(&b[0]))&63) / 4; r != 0 {
+		off = 16 - r
+	}
+	return b[off : off+n : off+n]
+}

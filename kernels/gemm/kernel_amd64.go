@@ -1,0 +1,57 @@
+//go:build amd64 && !purego
+
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+// kernAVX2 is the 6×16 AVX2+FMA micro-kernel (12 ymm accumulators, two ymm
+// for the B row, two for A broadcasts).
+//
+//go:noescape
+func kernAVX2(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+
+// kernAVX512 is the 12×32 AVX-512F micro-kernel (24 zmm accumulators).
+//
+//go:noescape
+func kernAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+
+// fmaLoopAVX2 runs n iterations of 10 independent ymm FMAs (160 flops per
+// iteration); benchmarks use it to measure the machine's FMA peak.
+//
+//go:noescape
+func fmaLoopAVX2(n int)
+
+// packT8AVX2 transposes 8 rows of src (row stride lds) into dst:
+// dst[p*dstStride+r] = src[r*lds+p] for r < 8, p < 8·n8.
+//
+//go:noescape
+func packT8AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int)
+
+// packA6AVX2 is packT8AVX2 for 6 rows, scaled by alpha:
+// dst[p*dstStride+r] = alpha·src[r*lds+p] for r < 6, p < 8·n8.
+//
+//go:noescape
+func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alpha float32)
+
+var (
+	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, kern: kernAVX2, asmPack: true}
+	// Untuned (no AVX-512 machine at hand): the kc×32 B micro-panel is
+	// 24 KiB at kc=192, half of the 48 KiB L1d of Zen 4/5 and Sapphire Rapids.
+	avx512Impl = &impl{name: "avx512", mr: 12, nr: 32, kc: 192, mc: 240, nc: 3072, kern: kernAVX512, asmPack: true}
+)
+
+// archImpls are the assembly kernels this CPU supports, fastest first.
+var archImpls = detect()
+
+func detect() []*impl {
+	var l []*impl
+	if cpu.X86.HasAVX512F {
+		l = append(l, avx512Impl)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		l = append(l, avx2Impl)
+	}
+	return l
+}
+
+func hasFMALoop() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }

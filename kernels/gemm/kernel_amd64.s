@@ -1,0 +1,488 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Micro-kernels: C[mr×nr] = A·B + bias + beta·C, where A is a packed mr×kc
+// panel (kc groups of mr floats, one column of A each) and B a packed kc×nr
+// panel (kc rows of nr floats). The accumulators live in registers for the
+// whole kc loop; C is touched once, at the end.
+
+// ---------------------------------------------------------------- AVX2 6×16
+
+// One k step: B row in Y12:Y13, A broadcasts in Y14/Y15, 12 FMAs into
+// Y0..Y11 (row r in Y(2r):Y(2r+1)). ao, bo: byte offsets of the step.
+#define AVX2_STEP(ao, bo) \
+	VMOVUPS      bo(BX), Y12;     \
+	VMOVUPS      bo+32(BX), Y13;  \
+	VBROADCASTSS ao(AX), Y14;     \
+	VFMADD231PS  Y12, Y14, Y0;    \
+	VFMADD231PS  Y13, Y14, Y1;    \
+	VBROADCASTSS ao+4(AX), Y15;   \
+	VFMADD231PS  Y12, Y15, Y2;    \
+	VFMADD231PS  Y13, Y15, Y3;    \
+	VBROADCASTSS ao+8(AX), Y14;   \
+	VFMADD231PS  Y12, Y14, Y4;    \
+	VFMADD231PS  Y13, Y14, Y5;    \
+	VBROADCASTSS ao+12(AX), Y15;  \
+	VFMADD231PS  Y12, Y15, Y6;    \
+	VFMADD231PS  Y13, Y15, Y7;    \
+	VBROADCASTSS ao+16(AX), Y14;  \
+	VFMADD231PS  Y12, Y14, Y8;    \
+	VFMADD231PS  Y13, Y14, Y9;    \
+	VBROADCASTSS ao+20(AX), Y15;  \
+	VFMADD231PS  Y12, Y15, Y10;   \
+	VFMADD231PS  Y13, Y15, Y11
+
+#define AVX2_STORE_ROW(r0, r1) \
+	VMOVUPS r0, (DI);    \
+	VMOVUPS r1, 32(DI);  \
+	ADDQ    R8, DI
+
+// Y15 holds beta broadcast.
+#define AVX2_BETA_ROW(r0, r1) \
+	VFMADD231PS (DI), Y15, r0;    \
+	VFMADD231PS 32(DI), Y15, r1;  \
+	VMOVUPS     r0, (DI);         \
+	VMOVUPS     r1, 32(DI);       \
+	ADDQ        R8, DI
+
+// func kernAVX2(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+TEXT ·kernAVX2(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ bias+48(FP), DX
+
+	// Prefetch the C tile (6 rows of 64 bytes, possibly straddling lines).
+	MOVQ       DI, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+
+	TESTQ DX, DX
+	JZ    avx2_zero
+	VMOVUPS (DX), Y0
+	VMOVUPS 32(DX), Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y1, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y1, Y5
+	VMOVAPS Y0, Y6
+	VMOVAPS Y1, Y7
+	VMOVAPS Y0, Y8
+	VMOVAPS Y1, Y9
+	VMOVAPS Y0, Y10
+	VMOVAPS Y1, Y11
+	JMP     avx2_start
+
+avx2_zero:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+avx2_start:
+	MOVQ CX, DX
+	SHRQ $2, DX
+	JZ   avx2_tail
+
+avx2_loop4:
+	AVX2_STEP(0, 0)
+	AVX2_STEP(24, 64)
+	AVX2_STEP(48, 128)
+	AVX2_STEP(72, 192)
+	ADDQ $96, AX
+	ADDQ $256, BX
+	DECQ DX
+	JNZ  avx2_loop4
+
+avx2_tail:
+	ANDQ $3, CX
+	JZ   avx2_store
+
+avx2_loop1:
+	AVX2_STEP(0, 0)
+	ADDQ $24, AX
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  avx2_loop1
+
+avx2_store:
+	MOVL beta+40(FP), DX
+	ANDL $0x7fffffff, DX // beta == ±0: do not read C
+	JNZ  avx2_beta
+	AVX2_STORE_ROW(Y0, Y1)
+	AVX2_STORE_ROW(Y2, Y3)
+	AVX2_STORE_ROW(Y4, Y5)
+	AVX2_STORE_ROW(Y6, Y7)
+	AVX2_STORE_ROW(Y8, Y9)
+	AVX2_STORE_ROW(Y10, Y11)
+	VZEROUPPER
+	RET
+
+avx2_beta:
+	VBROADCASTSS beta+40(FP), Y15
+	AVX2_BETA_ROW(Y0, Y1)
+	AVX2_BETA_ROW(Y2, Y3)
+	AVX2_BETA_ROW(Y4, Y5)
+	AVX2_BETA_ROW(Y6, Y7)
+	AVX2_BETA_ROW(Y8, Y9)
+	AVX2_BETA_ROW(Y10, Y11)
+	VZEROUPPER
+	RET
+
+// ------------------------------------------------------------- AVX-512 12×32
+
+// One k step: B row in Z24:Z25, A broadcasts in Z26/Z27, 24 FMAs into
+// Z0..Z23 (row r in Z(2r):Z(2r+1)).
+#define AVX512_ROW(ao, bz, z0, z1) \
+	VBROADCASTSS ao(AX), bz;  \
+	VFMADD231PS  Z24, bz, z0; \
+	VFMADD231PS  Z25, bz, z1
+
+#define AVX512_STEP(ao, bo) \
+	VMOVUPS bo(BX), Z24;                \
+	VMOVUPS bo+64(BX), Z25;             \
+	AVX512_ROW(ao, Z26, Z0, Z1);        \
+	AVX512_ROW(ao+4, Z27, Z2, Z3);      \
+	AVX512_ROW(ao+8, Z26, Z4, Z5);      \
+	AVX512_ROW(ao+12, Z27, Z6, Z7);     \
+	AVX512_ROW(ao+16, Z26, Z8, Z9);     \
+	AVX512_ROW(ao+20, Z27, Z10, Z11);   \
+	AVX512_ROW(ao+24, Z26, Z12, Z13);   \
+	AVX512_ROW(ao+28, Z27, Z14, Z15);   \
+	AVX512_ROW(ao+32, Z26, Z16, Z17);   \
+	AVX512_ROW(ao+36, Z27, Z18, Z19);   \
+	AVX512_ROW(ao+40, Z26, Z20, Z21);   \
+	AVX512_ROW(ao+44, Z27, Z22, Z23)
+
+#define AVX512_STORE_ROW(z0, z1) \
+	VMOVUPS z0, (DI);    \
+	VMOVUPS z1, 64(DI);  \
+	ADDQ    R8, DI
+
+// Z31 holds beta broadcast.
+#define AVX512_BETA_ROW(z0, z1) \
+	VFMADD231PS (DI), Z31, z0;    \
+	VFMADD231PS 64(DI), Z31, z1;  \
+	VMOVUPS     z0, (DI);         \
+	VMOVUPS     z1, 64(DI);       \
+	ADDQ        R8, DI
+
+#define AVX512_PREFETCH_ROW \
+	PREFETCHT0 (R9);     \
+	PREFETCHT0 64(R9);   \
+	PREFETCHT0 124(R9);  \
+	ADDQ       R8, R9
+
+#define AVX512_INIT_ROW(z0, z1) \
+	VMOVAPS Z28, z0; \
+	VMOVAPS Z29, z1
+
+// func kernAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+TEXT ·kernAVX512(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ bias+48(FP), DX
+
+	// Prefetch the C tile (12 rows of 128 bytes).
+	MOVQ DI, R9
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH_ROW
+
+	// Z28:Z29 = bias row, or zero.
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	TESTQ  DX, DX
+	JZ     avx512_init
+	VMOVUPS (DX), Z28
+	VMOVUPS 64(DX), Z29
+
+avx512_init:
+	AVX512_INIT_ROW(Z0, Z1)
+	AVX512_INIT_ROW(Z2, Z3)
+	AVX512_INIT_ROW(Z4, Z5)
+	AVX512_INIT_ROW(Z6, Z7)
+	AVX512_INIT_ROW(Z8, Z9)
+	AVX512_INIT_ROW(Z10, Z11)
+	AVX512_INIT_ROW(Z12, Z13)
+	AVX512_INIT_ROW(Z14, Z15)
+	AVX512_INIT_ROW(Z16, Z17)
+	AVX512_INIT_ROW(Z18, Z19)
+	AVX512_INIT_ROW(Z20, Z21)
+	AVX512_INIT_ROW(Z22, Z23)
+
+	MOVQ CX, DX
+	SHRQ $2, DX
+	JZ   avx512_tail
+
+avx512_loop4:
+	AVX512_STEP(0, 0)
+	AVX512_STEP(48, 128)
+	AVX512_STEP(96, 256)
+	AVX512_STEP(144, 384)
+	ADDQ $192, AX
+	ADDQ $512, BX
+	DECQ DX
+	JNZ  avx512_loop4
+
+avx512_tail:
+	ANDQ $3, CX
+	JZ   avx512_store
+
+avx512_loop1:
+	AVX512_STEP(0, 0)
+	ADDQ $48, AX
+	ADDQ $128, BX
+	DECQ CX
+	JNZ  avx512_loop1
+
+avx512_store:
+	MOVL beta+40(FP), DX
+	ANDL $0x7fffffff, DX
+	JNZ  avx512_beta
+	AVX512_STORE_ROW(Z0, Z1)
+	AVX512_STORE_ROW(Z2, Z3)
+	AVX512_STORE_ROW(Z4, Z5)
+	AVX512_STORE_ROW(Z6, Z7)
+	AVX512_STORE_ROW(Z8, Z9)
+	AVX512_STORE_ROW(Z10, Z11)
+	AVX512_STORE_ROW(Z12, Z13)
+	AVX512_STORE_ROW(Z14, Z15)
+	AVX512_STORE_ROW(Z16, Z17)
+	AVX512_STORE_ROW(Z18, Z19)
+	AVX512_STORE_ROW(Z20, Z21)
+	AVX512_STORE_ROW(Z22, Z23)
+	VZEROUPPER
+	RET
+
+avx512_beta:
+	VBROADCASTSS beta+40(FP), Z31
+	AVX512_BETA_ROW(Z0, Z1)
+	AVX512_BETA_ROW(Z2, Z3)
+	AVX512_BETA_ROW(Z4, Z5)
+	AVX512_BETA_ROW(Z6, Z7)
+	AVX512_BETA_ROW(Z8, Z9)
+	AVX512_BETA_ROW(Z10, Z11)
+	AVX512_BETA_ROW(Z12, Z13)
+	AVX512_BETA_ROW(Z14, Z15)
+	AVX512_BETA_ROW(Z16, Z17)
+	AVX512_BETA_ROW(Z18, Z19)
+	AVX512_BETA_ROW(Z20, Z21)
+	AVX512_BETA_ROW(Z22, Z23)
+	VZEROUPPER
+	RET
+
+// ------------------------------------------------------------ peak measure
+
+// func fmaLoopAVX2(n int)
+TEXT ·fmaLoopAVX2(SB), NOSPLIT, $0-8
+	MOVQ   n+0(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	TESTQ  CX, CX
+	JZ     fma_done
+
+fma_loop:
+	VFMADD231PS Y10, Y11, Y0
+	VFMADD231PS Y10, Y11, Y1
+	VFMADD231PS Y10, Y11, Y2
+	VFMADD231PS Y10, Y11, Y3
+	VFMADD231PS Y10, Y11, Y4
+	VFMADD231PS Y10, Y11, Y5
+	VFMADD231PS Y10, Y11, Y6
+	VFMADD231PS Y10, Y11, Y7
+	VFMADD231PS Y10, Y11, Y8
+	VFMADD231PS Y10, Y11, Y9
+	DECQ        CX
+	JNZ         fma_loop
+
+fma_done:
+	VZEROUPPER
+	RET
+
+// ------------------------------------------------------------------ packing
+
+// Transpose the 8×8 block in Y0..Y7 (row i in Yi) into Y8..Y15 (column i,
+// that is element j of Y(8+i) is row j's element i). Clobbers Y0..Y7.
+#define TRANSPOSE8X8 \
+	VUNPCKLPS  Y1, Y0, Y8;         \
+	VUNPCKHPS  Y1, Y0, Y9;         \
+	VUNPCKLPS  Y3, Y2, Y10;        \
+	VUNPCKHPS  Y3, Y2, Y11;        \
+	VUNPCKLPS  Y5, Y4, Y12;        \
+	VUNPCKHPS  Y5, Y4, Y13;        \
+	VUNPCKLPS  Y7, Y6, Y14;        \
+	VUNPCKHPS  Y7, Y6, Y15;        \
+	VSHUFPS    $0x44, Y10, Y8, Y0; \
+	VSHUFPS    $0xEE, Y10, Y8, Y1; \
+	VSHUFPS    $0x44, Y11, Y9, Y2; \
+	VSHUFPS    $0xEE, Y11, Y9, Y3; \
+	VSHUFPS    $0x44, Y14, Y12, Y4; \
+	VSHUFPS    $0xEE, Y14, Y12, Y5; \
+	VSHUFPS    $0x44, Y15, Y13, Y6; \
+	VSHUFPS    $0xEE, Y15, Y13, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8;  \
+	VPERM2F128 $0x20, Y5, Y1, Y9;  \
+	VPERM2F128 $0x20, Y6, Y2, Y10; \
+	VPERM2F128 $0x20, Y7, Y3, Y11; \
+	VPERM2F128 $0x31, Y4, Y0, Y12; \
+	VPERM2F128 $0x31, Y5, Y1, Y13; \
+	VPERM2F128 $0x31, Y6, Y2, Y14; \
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+// func packT8AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int)
+//
+// Transposes 8 rows of src (row stride lds floats) into dst: for p in
+// [0, 8·n8), dst[p*dstStride + r] = src[r*lds + p], r < 8.
+TEXT ·packT8AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ dstStride+8(FP), DX
+	SHLQ $2, DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R8
+	SHLQ $2, R8
+	MOVQ n8+32(FP), CX
+	LEAQ (R8)(R8*2), R9  // 3 rows
+	LEAQ (SI)(R8*4), R10 // row 4
+	LEAQ (DX)(DX*2), R11 // 3 dst rows
+	TESTQ CX, CX
+	JZ   pt8_done
+
+pt8_loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R8*1), Y1
+	VMOVUPS (SI)(R8*2), Y2
+	VMOVUPS (SI)(R9*1), Y3
+	VMOVUPS (R10), Y4
+	VMOVUPS (R10)(R8*1), Y5
+	VMOVUPS (R10)(R8*2), Y6
+	VMOVUPS (R10)(R9*1), Y7
+	TRANSPOSE8X8
+	LEAQ    (DI)(DX*4), R12
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, (DI)(DX*1)
+	VMOVUPS Y10, (DI)(DX*2)
+	VMOVUPS Y11, (DI)(R11*1)
+	VMOVUPS Y12, (R12)
+	VMOVUPS Y13, (R12)(DX*1)
+	VMOVUPS Y14, (R12)(DX*2)
+	VMOVUPS Y15, (R12)(R11*1)
+	LEAQ    (R12)(DX*4), DI
+	ADDQ    $32, SI
+	ADDQ    $32, R10
+	DECQ    CX
+	JNZ     pt8_loop
+
+pt8_done:
+	VZEROUPPER
+	RET
+
+// Store the low 6 floats of ymm y (x: its low half) at (reg): 4 from the
+// low lane, 2 from the high lane via the scratch xs.
+#define STORE6(y, x, xs, reg) \
+	VMOVUPS      x, (reg);    \
+	VEXTRACTF128 $1, y, xs;   \
+	VMOVLPS      xs, 16(reg)
+
+// func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alpha float32)
+//
+// Transposes 6 rows of src (row stride lds floats), times alpha, into dst:
+// for p in [0, 8·n8), dst[p*dstStride + r] = alpha·src[r*lds + p], r < 6.
+TEXT ·packA6AVX2(SB), NOSPLIT, $0-44
+	MOVQ dst+0(FP), DI
+	MOVQ dstStride+8(FP), DX
+	SHLQ $2, DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R8
+	SHLQ $2, R8
+	MOVQ n8+32(FP), CX
+	VBROADCASTSS alpha+40(FP), Y6
+	LEAQ (R8)(R8*2), R9  // 3 rows
+	LEAQ (SI)(R8*4), R10 // row 4
+	TESTQ CX, CX
+	JZ   pa6_done
+
+pa6_loop:
+	VMULPS  (SI), Y6, Y0
+	VMULPS  (SI)(R8*1), Y6, Y1
+	VMULPS  (SI)(R8*2), Y6, Y2
+	VMULPS  (SI)(R9*1), Y6, Y3
+	VMULPS  (R10), Y6, Y4
+	VMULPS  (R10)(R8*1), Y6, Y5
+	VMOVAPS Y5, Y7
+	TRANSPOSE8X8  // rows 6, 7 are junk (Y6 = alpha, Y7 = row 5)
+	STORE6(Y8, X8, X0, DI)
+	ADDQ    DX, DI
+	STORE6(Y9, X9, X0, DI)
+	ADDQ    DX, DI
+	STORE6(Y10, X10, X0, DI)
+	ADDQ    DX, DI
+	STORE6(Y11, X11, X0, DI)
+	ADDQ    DX, DI
+	STORE6(Y12, X12, X0, DI)
+	ADDQ    DX, DI
+	STORE6(Y13, X13, X0, DI)
+	ADDQ    DX, DI
+	STORE6(Y14, X14, X0, DI)
+	ADDQ    DX, DI
+	STORE6(Y15, X15, X0, DI)
+	ADDQ    DX, DI
+	VBROADCASTSS alpha+40(FP), Y6
+	ADDQ    $32, SI
+	ADDQ    $32, R10
+	DECQ    CX
+	JNZ     pa6_loop
+
+pa6_done:
+	VZEROUPPER
+	RET

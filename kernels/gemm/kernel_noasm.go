@@ -1,0 +1,22 @@
+//go:build !amd64 || purego
+
+package gemm
+
+// Without assembly (other architectures, or -tags purego) only the generic
+// Go kernel exists.
+
+var avx512Impl, avx2Impl *impl
+
+var archImpls []*impl
+
+func fmaLoopAVX2(n int) {}
+
+func hasFMALoop() bool { return false }
+
+func packT8AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int) {
+	panic("gemm: no assembly packing in this build")
+}
+
+func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alpha float32) {
+	panic("gemm: no assembly packing in this build")
+}

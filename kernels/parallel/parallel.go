@@ -1,0 +1,129 @@
+// Package parallel runs loops across a persistent pool of worker goroutines.
+//
+// Kernels call For once per operation; the workers live for the whole process,
+// so no goroutine is started per call. A For issued while the pool is busy (a
+// nested For from inside a worker, or a second goroutine such as another HTTP
+// request) runs inline on the caller instead of queueing behind the first:
+// that can never deadlock, and on a 2-core machine one saturated loop is all
+// the hardware can use anyway.
+package parallel
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+type task struct {
+	fn     func(lo, hi int)
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+type pool struct {
+	mu      sync.Mutex // held by the one For that owns the workers
+	tasks   chan task
+	workers int // goroutines started (threads-1: the caller works too)
+	wg      sync.WaitGroup
+}
+
+var (
+	p       = &pool{tasks: make(chan task, 256)}
+	threads atomic.Int32
+	startMu sync.Mutex
+)
+
+func init() { SetThreads(runtime.GOMAXPROCS(0)) }
+
+// SetThreads sets how many threads (caller included) For uses. n < 1 means 1.
+// Workers are started on demand and never stopped; lowering n only makes
+// later calls use fewer of them.
+func SetThreads(n int) {
+	if n < 1 {
+		n = 1
+	}
+	startMu.Lock()
+	defer startMu.Unlock()
+	for p.workers < n-1 {
+		p.workers++
+		go worker(p.tasks)
+	}
+	threads.Store(int32(n))
+}
+
+// Threads reports the number of threads For uses.
+func Threads() int { return int(threads.Load()) }
+
+func worker(tasks <-chan task) {
+	for t := range tasks {
+		t.fn(t.lo, t.hi)
+		t.wg.Done()
+	}
+}
+
+// For calls fn over [0, n) split into contiguous chunks of at least grain
+// items, one chunk per thread at most, and returns when all are done. fn must
+// be safe to run concurrently on disjoint ranges.
+func For(n, grain int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if grain < 1 {
+		grain = 1
+	}
+	nt := Threads()
+	if chunks := (n + grain - 1) / grain; chunks < nt {
+		nt = chunks
+	}
+	if nt <= 1 || !p.mu.TryLock() {
+		fn(0, n)
+		return
+	}
+	defer p.mu.Unlock()
+	wg := &p.wg
+	wg.Add(nt - 1)
+	// Chunk i covers [i*n/nt, (i+1)*n/nt): sizes differ by at most one.
+	for i := 1; i < nt; i++ {
+		p.tasks <- task{fn: fn, lo: i * n / nt, hi: (i + 1) * n / nt, wg: wg}
+	}
+	fn(0, n/nt)
+	wg.Wait()
+}
+
+// ForChunks is For with exactly `chunks` pieces (or fewer when n is smaller),
+// for work whose cost per item is uneven or whose caller wants more pieces
+// than threads for load balance; pieces are handed out dynamically.
+func ForChunks(n, chunks int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if chunks > n {
+		chunks = n
+	}
+	nt := Threads()
+	if nt > chunks {
+		nt = chunks
+	}
+	if nt <= 1 || !p.mu.TryLock() {
+		fn(0, n)
+		return
+	}
+	defer p.mu.Unlock()
+	var next atomic.Int32
+	run := func(_, _ int) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= chunks {
+				return
+			}
+			fn(i*n/chunks, (i+1)*n/chunks)
+		}
+	}
+	wg := &p.wg
+	wg.Add(nt - 1)
+	for i := 1; i < nt; i++ {
+		p.tasks <- task{fn: run, wg: wg}
+	}
+	run(0, 0)
+	wg.Wait()
+}

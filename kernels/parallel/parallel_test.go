@@ -1,0 +1,70 @@
+package parallel
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func TestForCoversEachIndexOnce(t *testing.T) {
+	for _, threads := range []int{1, 2, 4} {
+		SetThreads(threads)
+		for _, n := range []int{1, 2, 3, 7, 100, 1001} {
+			for _, grain := range []int{1, 4, 1000} {
+				hits := make([]int32, n)
+				For(n, grain, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						atomic.AddInt32(&hits[i], 1)
+					}
+				})
+				for i, h := range hits {
+					if h != 1 {
+						t.Fatalf("threads=%d n=%d grain=%d: index %d hit %d times", threads, n, grain, i, h)
+					}
+				}
+				hits = make([]int32, n)
+				ForChunks(n, 5, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						atomic.AddInt32(&hits[i], 1)
+					}
+				})
+				for i, h := range hits {
+					if h != 1 {
+						t.Fatalf("ForChunks threads=%d n=%d: index %d hit %d times", threads, n, i, h)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Nested and concurrent calls must not deadlock: the inner or second call
+// runs inline when the pool is taken.
+func TestForNestedAndConcurrent(t *testing.T) {
+	SetThreads(2)
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			For(10, 1, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					For(10, 1, func(a, b int) { total.Add(int64(b - a)) })
+				}
+			})
+		}()
+	}
+	wg.Wait()
+	if got := total.Load(); got != 8*10*10 {
+		t.Fatalf("total = %d, want 800", got)
+	}
+}
+
+func BenchmarkForOverhead(b *testing.B) {
+	SetThreads(2)
+	var sink atomic.Int64
+	for i := 0; i < b.N; i++ {
+		For(2, 1, func(lo, hi int) { sink.Add(int64(hi - lo)) })
+	}
+}

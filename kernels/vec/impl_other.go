@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package vec
+
+func available() []*kernels { return []*kernels{genericKernels} }

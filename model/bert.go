@@ -1,0 +1,432 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/aotp/aotp/kernels/parallel"
+	"github.com/aotp/aotp/kernels/vec"
+)
+
+// The structs below mirror transformers' modeling_bert.py module by module,
+// so loading is a walk of the structure with HF's weight names
+// (`encoder.layer.{i}.attention.self.query.weight`, ...). RoBERTa's modules
+// are the same code under other class names ("Copied from
+// transformers.models.bert..."): roberta.go only changes position ids,
+// defaults and the weight prefix.
+
+// BertEmbeddings: word + position + token type embeddings, then LayerNorm.
+type BertEmbeddings struct {
+	WordEmbeddings      []float32 // [V, C]   embeddings.word_embeddings.weight
+	PositionEmbeddings  []float32 // [maxT, C] embeddings.position_embeddings.weight
+	TokenTypeEmbeddings []float32 // [TV, C]  embeddings.token_type_embeddings.weight
+	LayerNorm           LayerNorm // embeddings.LayerNorm
+}
+
+// BertSelfAttention holds the query, key and value projections.
+type BertSelfAttention struct{ Query, Key, Value Linear }
+
+// BertSelfOutput: dense projection of the attention context, residual, LayerNorm.
+type BertSelfOutput struct {
+	Dense     Linear
+	LayerNorm LayerNorm
+}
+
+// BertAttention is `attention.self` + `attention.output`.
+type BertAttention struct {
+	Self   BertSelfAttention
+	Output BertSelfOutput
+}
+
+// BertIntermediate is the FFN's expansion: act(dense(x)).
+type BertIntermediate struct{ Dense Linear }
+
+// BertOutput is the FFN's projection back, residual, LayerNorm.
+type BertOutput struct {
+	Dense     Linear
+	LayerNorm LayerNorm
+}
+
+// BertLayer is one post-LayerNorm transformer block.
+type BertLayer struct {
+	Attention    BertAttention
+	Intermediate BertIntermediate
+	Output       BertOutput
+}
+
+// BertPooler: tanh(dense(h of the first token)).
+type BertPooler struct{ Dense Linear }
+
+// Encoder is a loaded BERT or RoBERTa base model.
+type Encoder struct {
+	Config     *Config
+	Embeddings BertEmbeddings
+	Layers     []BertLayer
+	Pooler     *BertPooler // nil when the checkpoint has none (e.g. RobertaForMaskedLM)
+
+	act     func([]float32)
+	actBack func(dinp, inp, dout []float32)
+	closer  io.Closer // the mapped weight file(s)
+}
+
+// NumParams counts the backbone's weights.
+func (m *Encoder) NumParams() int {
+	e := &m.Embeddings
+	n := len(e.WordEmbeddings) + len(e.PositionEmbeddings) + len(e.TokenTypeEmbeddings) + 2*len(e.LayerNorm.Weight)
+	lin := func(l *Linear) int { return len(l.Weight) + len(l.Bias) }
+	for i := range m.Layers {
+		L := &m.Layers[i]
+		n += lin(&L.Attention.Self.Query) + lin(&L.Attention.Self.Key) + lin(&L.Attention.Self.Value) +
+			lin(&L.Attention.Output.Dense) + lin(&L.Intermediate.Dense) + lin(&L.Output.Dense) +
+			4*len(L.Output.LayerNorm.Weight)
+	}
+	if m.Pooler != nil {
+		n += lin(&m.Pooler.Dense)
+	}
+	return n
+}
+
+// Close releases the memory-mapped weights; the Encoder is unusable after.
+func (m *Encoder) Close() error {
+	if m.closer == nil {
+		return nil
+	}
+	err := m.closer.Close()
+	m.closer = nil
+	return err
+}
+
+// loadEncoder builds an Encoder for cfg from src; file names the source in errors.
+func loadEncoder(cfg *Config, src TensorSource, file string) (*Encoder, error) {
+	act, err := activationByName(cfg.HiddenAct)
+	if err != nil {
+		return nil, err
+	}
+	actBack := activationBackwards[cfg.HiddenAct]
+	w := newWeightLoader(src, file)
+	w.detectPrefix(cfg.ModelType+".", "")
+	C, I, eps := cfg.HiddenSize, cfg.IntermediateSize, cfg.LayerNormEps
+	m := &Encoder{Config: cfg, act: act, actBack: actBack}
+	m.Embeddings = BertEmbeddings{
+		WordEmbeddings:      w.tensor("embeddings.word_embeddings.weight", cfg.VocabSize, C),
+		PositionEmbeddings:  w.tensor("embeddings.position_embeddings.weight", cfg.MaxPositionEmbeddings, C),
+		TokenTypeEmbeddings: w.tensor("embeddings.token_type_embeddings.weight", cfg.TypeVocabSize, C),
+		LayerNorm:           w.layerNorm("embeddings.LayerNorm", C, eps),
+	}
+	m.Layers = make([]BertLayer, cfg.NumHiddenLayers)
+	for l := range m.Layers {
+		p := fmt.Sprintf("encoder.layer.%d.", l)
+		m.Layers[l] = BertLayer{
+			Attention: BertAttention{
+				Self: BertSelfAttention{
+					Query: w.linear(p+"attention.self.query", C, C),
+					Key:   w.linear(p+"attention.self.key", C, C),
+					Value: w.linear(p+"attention.self.value", C, C),
+				},
+				Output: BertSelfOutput{
+					Dense:     w.linear(p+"attention.output.dense", C, C),
+					LayerNorm: w.layerNorm(p+"attention.output.LayerNorm", C, eps),
+				},
+			},
+			Intermediate: BertIntermediate{Dense: w.linear(p+"intermediate.dense", I, C)},
+			Output: BertOutput{
+				Dense:     w.linear(p+"output.dense", C, I),
+				LayerNorm: w.layerNorm(p+"output.LayerNorm", C, eps),
+			},
+		}
+	}
+	if w.has("pooler.dense.weight") {
+		m.Pooler = &BertPooler{Dense: w.linear("pooler.dense", C, C)}
+	}
+	if err := w.finish(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Batch is a set of sequences packed back to back, without padding: the
+// encoder never computes pad positions, so a batch gives each sequence
+// exactly what running it alone gives (attention is per sequence).
+type Batch struct {
+	IDs     []int32 // [N] token ids of all sequences, concatenated
+	TypeIDs []int32 // [N] token type ids; nil means all zeros
+	Offsets []int   // [B+1] sequence b is tokens Offsets[b]:Offsets[b+1]
+}
+
+// NewBatch packs sequences (and optional token types, nil or one per sequence).
+func NewBatch(ids [][]int32, types [][]int32) *Batch {
+	b := &Batch{Offsets: make([]int, 1, len(ids)+1)}
+	for i, s := range ids {
+		b.IDs = append(b.IDs, s...)
+		if types != nil && types[i] != nil {
+			if b.TypeIDs == nil {
+				b.TypeIDs = make([]int32, len(b.IDs)-len(s), len(b.IDs))
+			}
+			b.TypeIDs = append(b.TypeIDs, types[i]...)
+		} else if b.TypeIDs != nil {
+			b.TypeIDs = append(b.TypeIDs, make([]int32, len(s))...)
+		}
+		b.Offsets = append(b.Offsets, len(b.IDs))
+	}
+	return b
+}
+
+// N is the number of tokens, B the number of sequences.
+func (b *Batch) N() int { return len(b.IDs) }
+
+// B is the number of sequences.
+func (b *Batch) B() int { return len(b.Offsets) - 1 }
+
+// Seq returns the token range of sequence i.
+func (b *Batch) Seq(i int) (lo, hi int) { return b.Offsets[i], b.Offsets[i+1] }
+
+// LayerHook lets a method change the hidden states entering each encoder
+// layer; AoT P-Tuning adds its per-token rows P_l[x] there.
+type LayerHook interface {
+	// BeforeLayer is called with H [N,C], the input of layer l (l = 0 is the
+	// embedding block's output after its LayerNorm).
+	BeforeLayer(l int, H []float32, b *Batch) error
+}
+
+// layerActs are the activations of one BertLayer. For inference they are
+// scratch shared by all layers (x and out alias the residual stream); for
+// training each layer has its own, so the backward pass can read them.
+type layerActs struct {
+	x       []float32 // [N,C] layer input (after the LayerHook)
+	q, k, v []float32 // [N,C] projections, head h at columns h*hd:(h+1)*hd
+	ctx     []float32 // [N,C] attention context
+	s1      []float32 // [N,C] attention.output.dense(ctx) + x, LayerNorm's input
+	h1      []float32 // [N,C] attention.output.LayerNorm output
+	pre     []float32 // [N,I] intermediate.dense output (training: before act; inference: after)
+	s2      []float32 // [N,C] output.dense(act(pre)) + h1, LayerNorm's input
+	out     []float32 // [N,C] layer output
+	// training only
+	mean1, rstd1, mean2, rstd2 []float32 // [N] LayerNorm statistics
+	probs                      []float32 // [Σ_s NH·T_s²] attention probabilities, sequence-major
+}
+
+// Workspace holds the activation buffers of a forward pass; reusing one
+// across calls avoids page faults. Not safe for concurrent use: give each
+// goroutine its own.
+type Workspace struct {
+	H, tmp    []float32 // [N, C]
+	acts      layerActs
+	pos       []int32   // [N]
+	pooled    []float32 // [B, C]
+	first     []float32 // [B, C] hidden state of each sequence's first token
+	scores    chan []float32
+	scoreSize int
+}
+
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]float32, n)
+}
+
+func growInt32(buf []int32, n int) []int32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]int32, n)
+}
+
+func (ws *Workspace) reserve(cfg *Config, N, B, maxT int) {
+	C, I := cfg.HiddenSize, cfg.IntermediateSize
+	a := &ws.acts
+	for _, p := range []*[]float32{&ws.H, &ws.tmp, &a.q, &a.k, &a.v, &a.ctx, &a.s1, &a.h1, &a.s2} {
+		*p = grow(*p, N*C)
+	}
+	a.pre = grow(a.pre, N*I)
+	a.x, a.out = ws.H[:N*C], ws.H[:N*C]
+	ws.pooled = grow(ws.pooled, B*C)
+	ws.first = grow(ws.first, B*C)
+	ws.pos = growInt32(ws.pos, N)
+	ws.reserveScores(maxT)
+}
+
+// reserveScores keeps one T×T score buffer per thread, handed out through a
+// channel to the attention workers.
+func (ws *Workspace) reserveScores(maxT int) {
+	nt := parallel.Threads()
+	if ws.scores == nil || ws.scoreSize < maxT*maxT || cap(ws.scores) < nt {
+		ws.scores = make(chan []float32, nt)
+		ws.scoreSize = maxT * maxT
+		for i := 0; i < nt; i++ {
+			ws.scores <- make([]float32, ws.scoreSize)
+		}
+	}
+}
+
+// Output is what Forward returns; its slices live in the Workspace and are
+// overwritten by the next call with it.
+type Output struct {
+	LastHiddenState []float32 // [N, C] packed like the batch
+	PoolerOutput    []float32 // [B, C], nil when the model has no pooler
+}
+
+// checkBatch validates a batch against the config and returns its longest sequence.
+func (m *Encoder) checkBatch(b *Batch) (maxT int, err error) {
+	cfg := m.Config
+	for i := 0; i < b.B(); i++ {
+		lo, hi := b.Seq(i)
+		if hi-lo > maxT {
+			maxT = hi - lo
+		}
+		if hi == lo {
+			return 0, fmt.Errorf("sequence %d is empty", i)
+		}
+	}
+	if maxT > cfg.MaxSequenceLength() {
+		return 0, fmt.Errorf("a sequence has %d tokens, more than the model's %d positions (truncate the input)", maxT, cfg.MaxSequenceLength())
+	}
+	if b.TypeIDs != nil && len(b.TypeIDs) != b.N() {
+		return 0, fmt.Errorf("batch has %d token type ids for %d tokens", len(b.TypeIDs), b.N())
+	}
+	return maxT, nil
+}
+
+// Forward runs the encoder over a packed batch. hook may be nil.
+func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hook LayerHook) (Output, error) {
+	cfg := m.Config
+	N, B, C := b.N(), b.B(), cfg.HiddenSize
+	if B == 0 {
+		return Output{}, nil
+	}
+	maxT, err := m.checkBatch(b)
+	if err != nil {
+		return Output{}, err
+	}
+	ws.reserve(cfg, N, B, maxT)
+	if err := m.embeddingsForward(ws.H, b, ws.pos); err != nil {
+		return Output{}, err
+	}
+	for l := range m.Layers {
+		if err := ctx.Err(); err != nil {
+			return Output{}, err
+		}
+		if hook != nil {
+			if err := hook.BeforeLayer(l, ws.H[:N*C], b); err != nil {
+				return Output{}, fmt.Errorf("layer %d: %w", l, err)
+			}
+		}
+		m.layerForward(&m.Layers[l], &ws.acts, ws.tmp, nil, b, ws.scores, nil)
+	}
+	out := Output{LastHiddenState: ws.H[:N*C]}
+	if m.Pooler != nil {
+		m.poolerForward(ws.pooled, ws.first, ws.H, b)
+		out.PoolerOutput = ws.pooled[:B*C]
+	}
+	return out, nil
+}
+
+// embeddingsForward writes H[N,C] = LayerNorm(word[x] + pos[p] + type[t]).
+func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32) error {
+	cfg := m.Config
+	C, V := cfg.HiddenSize, int32(cfg.VocabSize)
+	for i, x := range b.IDs {
+		if x < 0 || x >= V {
+			return fmt.Errorf("token id %d at position %d is outside the vocabulary [0, %d)", x, i, V)
+		}
+	}
+	if b.TypeIDs != nil {
+		for i, t := range b.TypeIDs {
+			if t < 0 || int(t) >= cfg.TypeVocabSize {
+				return fmt.Errorf("token type id %d at position %d is outside [0, %d)", t, i, cfg.TypeVocabSize)
+			}
+		}
+	}
+	m.positionIDs(pos, b)
+	e := &m.Embeddings
+	N := b.N()
+	parallel.For(N, rowGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			h := H[i*C : (i+1)*C]
+			x, p := int(b.IDs[i]), int(pos[i])
+			t := 0
+			if b.TypeIDs != nil {
+				t = int(b.TypeIDs[i])
+			}
+			// HF's order: (word + token_type) + position
+			vec.Add(h, e.WordEmbeddings[x*C:(x+1)*C], e.TokenTypeEmbeddings[t*C:(t+1)*C])
+			vec.Add(h, h, e.PositionEmbeddings[p*C:(p+1)*C])
+		}
+		e.LayerNorm.Forward(H[lo*C:hi*C], H[lo*C:hi*C], hi-lo, C)
+	})
+	return nil
+}
+
+// positionIDs fills pos[N]: BERT numbers each sequence's tokens from 0;
+// RoBERTa has its own rule (roberta.go).
+func (m *Encoder) positionIDs(pos []int32, b *Batch) {
+	if m.Config.ModelType == "roberta" {
+		robertaPositionIDs(pos, b, int32(m.Config.PadTokenID))
+		return
+	}
+	for s := 0; s < b.B(); s++ {
+		lo, hi := b.Seq(s)
+		for i := lo; i < hi; i++ {
+			pos[i] = int32(i - lo)
+		}
+	}
+}
+
+// layerForward runs one BertLayer: a.x -> a.out (which may alias a.x).
+// tmp [N,C] is scratch. For training, g [N,I] receives act(pre) (a.pre keeps
+// the pre-activation for the backward pass), a.probs keeps the attention
+// probabilities and drop applies dropout; for inference g is nil and the
+// activation is fused into the intermediate GEMM.
+func (m *Encoder) layerForward(L *BertLayer, a *layerActs, tmp, g []float32, b *Batch, scores chan []float32, drop *dropout) {
+	cfg := m.Config
+	N, C := b.N(), cfg.HiddenSize
+	at := &L.Attention
+	at.Self.Query.Forward(a.q, a.x, N, nil)
+	at.Self.Key.Forward(a.k, a.x, N, nil)
+	at.Self.Value.Forward(a.v, a.x, N, nil)
+	attentionForward(a.ctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, scores, drop.site(siteAttnProbs))
+	at.Output.Dense.Forward(tmp, a.ctx, N, nil)
+	drop.site(siteAttnOut).apply(tmp[:N*C])
+	residualLayerNorm(&at.Output.LayerNorm, a.h1, a.s1, a.mean1, a.rstd1, tmp, a.x, N, C) // h1 = LN(attn + x)
+	if g == nil {
+		L.Intermediate.Dense.Forward(a.pre, a.h1, N, m.act)
+		g = a.pre
+	} else {
+		L.Intermediate.Dense.Forward(a.pre, a.h1, N, nil)
+		copy(g, a.pre[:len(g)])
+		parallel.For(N, rowGrain, func(lo, hi int) { m.act(g[lo*cfg.IntermediateSize : hi*cfg.IntermediateSize]) })
+	}
+	L.Output.Dense.Forward(tmp, g, N, nil)
+	drop.site(siteFFNOut).apply(tmp[:N*C])
+	residualLayerNorm(&L.Output.LayerNorm, a.out, a.s2, a.mean2, a.rstd2, tmp, a.h1, N, C) // out = LN(ffn + h1)
+}
+
+// residualLayerNorm computes s = a + b and out = LayerNorm(s) row by row,
+// storing the row statistics when mean and rstd are not nil.
+func residualLayerNorm(ln *LayerNorm, out, s, mean, rstd, a, b []float32, N, C int) {
+	parallel.For(N, rowGrain, func(lo, hi int) {
+		sr := s[lo*C : hi*C]
+		vec.Add(sr, a[lo*C:hi*C], b[lo*C:hi*C])
+		var mr, rr []float32
+		if mean != nil {
+			mr, rr = mean[lo:hi], rstd[lo:hi]
+		}
+		vec.LayerNorm(out[lo*C:hi*C], mr, rr, sr, ln.Weight, ln.Bias, hi-lo, C, ln.Eps)
+	})
+}
+
+// poolerForward writes pooled[B,C] = tanh(dense(H[first token of each
+// sequence])); first [B,C] is scratch.
+func (m *Encoder) poolerForward(pooled, first, H []float32, b *Batch) {
+	C := m.Config.HiddenSize
+	for s := 0; s < b.B(); s++ {
+		lo, _ := b.Seq(s)
+		copy(first[s*C:(s+1)*C], H[lo*C:(lo+1)*C])
+	}
+	m.Pooler.Dense.Forward(pooled, first, b.B(), vec.Tanh)
+}
+
+// attentionScale is 1/sqrt(head_dim), applied to Q·Kᵀ as BertSelfAttention does.
+func attentionScale(hd int) float32 { return float32(1 / math.Sqrt(float64(hd))) }

@@ -1,0 +1,228 @@
+package model
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aotp/aotp/kernels/gemm"
+	"github.com/aotp/aotp/kernels/parallel"
+	"github.com/aotp/aotp/kernels/vec"
+)
+
+// Training runs the encoder in two passes. The backbone is frozen, so the
+// backward pass computes activation gradients only: each layer hands the
+// gradient of its input to a BackwardHook (for AoT P-Tuning that is exactly
+// the gradient of the rows added there), and no weight gradient is formed.
+
+// BackwardHook receives dX [N,C], the gradient of the loss w.r.t. the input
+// of layer l (after the LayerHook's change), as the backward pass leaves
+// layer l. Layers are visited from last to first.
+type BackwardHook interface {
+	AfterLayerBackward(l int, dX []float32, b *Batch) error
+}
+
+// TrainState keeps a training step's activations between ForwardTrain and
+// Backward, and the buffers both need. Reuse one across steps.
+type TrainState struct {
+	batch  *Batch
+	drop   *dropout
+	layers []layerActs
+	outs   [][]float32 // per layer [N,C]; layer l's output is layer l+1's input
+	g, tmp []float32   // [N,I], [N,C] forward scratch
+	pos    []int32
+	pooled []float32 // [B,C]
+	first  []float32 // [B,C]
+	// backward scratch
+	dA, dB, dC, dq, dk, dv []float32 // [N,C]
+	dg                     []float32 // [N,I]
+	dfirst                 []float32 // [B,C]
+	scores                 chan []float32
+	scoreSize              int
+}
+
+func (st *TrainState) reserve(cfg *Config, b *Batch, maxT int) {
+	N, B, C, I, NH := b.N(), b.B(), cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads
+	L := cfg.NumHiddenLayers
+	if len(st.layers) != L {
+		st.layers = make([]layerActs, L)
+		st.outs = make([][]float32, L+1)
+	}
+	_, nprobs := probOffsets(b, NH)
+	st.outs[0] = grow(st.outs[0], N*C)
+	for l := range st.layers {
+		a := &st.layers[l]
+		for _, p := range []*[]float32{&a.q, &a.k, &a.v, &a.ctx, &a.s1, &a.h1, &a.s2} {
+			*p = grow(*p, N*C)
+		}
+		for _, p := range []*[]float32{&a.mean1, &a.rstd1, &a.mean2, &a.rstd2} {
+			*p = grow(*p, N)
+		}
+		a.pre = grow(a.pre, N*I)
+		a.probs = grow(a.probs, nprobs)
+		st.outs[l+1] = grow(st.outs[l+1], N*C)
+		a.x, a.out = st.outs[l], st.outs[l+1]
+	}
+	st.g, st.dg = grow(st.g, N*I), grow(st.dg, N*I)
+	for _, p := range []*[]float32{&st.tmp, &st.dA, &st.dB, &st.dC, &st.dq, &st.dk, &st.dv} {
+		*p = grow(*p, N*C)
+	}
+	st.pooled, st.first, st.dfirst = grow(st.pooled, B*C), grow(st.first, B*C), grow(st.dfirst, B*C)
+	st.pos = growInt32(st.pos, N)
+	// backward needs two T×T buffers per pair in flight
+	nt := parallel.Threads()
+	if st.scores == nil || st.scoreSize < 2*maxT*maxT || cap(st.scores) < nt {
+		st.scores = make(chan []float32, nt)
+		st.scoreSize = 2 * maxT * maxT
+		for i := 0; i < nt; i++ {
+			st.scores <- make([]float32, st.scoreSize)
+		}
+	}
+}
+
+// TrainOptions are the per-step settings of ForwardTrain.
+type TrainOptions struct {
+	Dropout float64 // probability for hidden and attention dropout; 0 = off
+	Seed    uint64  // run seed (dropout masks)
+	Step    uint64  // optimizer step (dropout masks differ per step)
+}
+
+// ForwardTrain is Forward that keeps what Backward needs in st.
+func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, hook LayerHook, opt TrainOptions) (Output, error) {
+	cfg := m.Config
+	N, B, C := b.N(), b.B(), cfg.HiddenSize
+	if B == 0 {
+		return Output{}, fmt.Errorf("empty batch")
+	}
+	maxT, err := m.checkBatch(b)
+	if err != nil {
+		return Output{}, err
+	}
+	st.reserve(cfg, b, maxT)
+	st.batch = b
+	st.drop = newDropout(opt.Dropout, opt.Seed, opt.Step)
+	H := st.outs[0][:N*C]
+	if err := m.embeddingsForward(H, b, st.pos); err != nil {
+		return Output{}, err
+	}
+	st.drop.site(siteEmbeddings).apply(H)
+	for l := range m.Layers {
+		if err := ctx.Err(); err != nil {
+			return Output{}, err
+		}
+		a := &st.layers[l]
+		if hook != nil {
+			if err := hook.BeforeLayer(l, a.x[:N*C], b); err != nil {
+				return Output{}, fmt.Errorf("layer %d: %w", l, err)
+			}
+		}
+		m.layerForward(&m.Layers[l], a, st.tmp, st.g[:N*cfg.IntermediateSize], b, st.scores, st.drop.layer(l))
+	}
+	last := st.outs[len(m.Layers)][:N*C]
+	out := Output{LastHiddenState: last}
+	if m.Pooler != nil {
+		m.poolerForward(st.pooled, st.first, last, b)
+		out.PoolerOutput = st.pooled[:B*C]
+	}
+	return out, nil
+}
+
+// Backward runs the backward pass of the last ForwardTrain from dHidden
+// [N,C] (gradient w.r.t. last_hidden_state; it is overwritten) and dPooled
+// [B,C] (gradient w.r.t. pooler_output; nil when the pooler is unused).
+func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled []float32, hook BackwardHook) error {
+	cfg := m.Config
+	b := st.batch
+	N, C := b.N(), cfg.HiddenSize
+	dOut := dHidden[:N*C]
+	if dPooled != nil {
+		if m.Pooler == nil {
+			return fmt.Errorf("gradient for pooler_output given but the model has no pooler")
+		}
+		m.poolerBackward(dOut, dPooled, st.pooled, st.dfirst, st.dq, b)
+	}
+	dX := st.dA[:N*C]
+	for l := len(m.Layers) - 1; l >= 0; l-- {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m.layerBackward(&m.Layers[l], &st.layers[l], dX, dOut, st, st.drop.layer(l))
+		if hook != nil {
+			if err := hook.AfterLayerBackward(l, dX, b); err != nil {
+				return fmt.Errorf("layer %d backward: %w", l, err)
+			}
+		}
+		// this layer's dX is the previous layer's dOut; reuse the other buffer
+		dOut, dX = dX, dOut
+	}
+	return nil
+}
+
+// layerBackward computes dX [N,C] (overwritten) from dOut [N,C] (clobbered)
+// for one BertLayer, using the activations in a.
+func (m *Encoder) layerBackward(L *BertLayer, a *layerActs, dX, dOut []float32, st *TrainState, drop *dropout) {
+	cfg := m.Config
+	b := st.batch
+	N, C, I := b.N(), cfg.HiddenSize, cfg.IntermediateSize
+	ds2, dh1 := st.dB[:N*C], st.dC[:N*C]
+	dg := st.dg[:N*I]
+	// out = LN2(s2): ds2 = LN2ᵀ(dOut)
+	layerNormBackward(&L.Output.LayerNorm, ds2, dOut, a.s2, a.mean2, a.rstd2, N, C)
+	copy(dh1, ds2) // residual: s2 = ffn + h1
+	drop.site(siteFFNOut).apply(ds2)
+	// ffn = output.dense(g): dg = ds2 · W
+	linearBackwardInput(&L.Output.Dense, dg, ds2, N, 0)
+	// g = act(pre): dpre = act'(pre) ⊙ dg (in place)
+	parallel.For(N, rowGrain, func(lo, hi int) {
+		m.actBack(dg[lo*I:hi*I], a.pre[lo*I:hi*I], dg[lo*I:hi*I])
+	})
+	// pre = intermediate.dense(h1): dh1 += dpre · W
+	linearBackwardInput(&L.Intermediate.Dense, dh1, dg, N, 1)
+	// h1 = LN1(s1): ds1 = LN1ᵀ(dh1), written to dOut (no longer needed)
+	ds1 := dOut
+	layerNormBackward(&L.Attention.Output.LayerNorm, ds1, dh1, a.s1, a.mean1, a.rstd1, N, C)
+	copy(dX, ds1) // residual: s1 = attn + x
+	drop.site(siteAttnOut).apply(ds1)
+	// attn = attention.output.dense(ctx): dctx = ds1 · W
+	dctx := dh1
+	linearBackwardInput(&L.Attention.Output.Dense, dctx, ds1, N, 0)
+	dq, dk, dv := st.dq[:N*C], st.dk[:N*C], st.dv[:N*C]
+	attentionBackward(dq, dk, dv, dctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, st.scores, drop.site(siteAttnProbs))
+	s := &L.Attention.Self
+	linearBackwardInput(&s.Query, dX, dq, N, 1)
+	linearBackwardInput(&s.Key, dX, dk, N, 1)
+	linearBackwardInput(&s.Value, dX, dv, N, 1)
+}
+
+// linearBackwardInput computes dinp[N,In] = beta·dinp + dout[N,Out] · W[Out,In]
+// (the frozen layer's input gradient; no weight gradient).
+func linearBackwardInput(l *Linear, dinp, dout []float32, N int, beta float32) {
+	gemm.Sgemm(false, false, N, l.In, l.Out, 1, dout, l.Out, l.Weight, l.In, beta, dinp, l.In)
+}
+
+// layerNormBackward writes dinp[N,C] = LNᵀ(dout) (overwriting dinp).
+func layerNormBackward(ln *LayerNorm, dinp, dout, inp, mean, rstd []float32, N, C int) {
+	parallel.For(N, rowGrain, func(lo, hi int) {
+		d := dinp[lo*C : hi*C]
+		for i := range d {
+			d[i] = 0
+		}
+		vec.LayerNormBackward(d, nil, nil, dout[lo*C:hi*C], inp[lo*C:hi*C], ln.Weight, mean[lo:hi], rstd[lo:hi], hi-lo, C)
+	})
+}
+
+// poolerBackward adds the pooler's gradient into dH at each sequence's first
+// token: pooled = tanh(first·Wᵀ + b). dz and df [B,C] are scratch.
+func (m *Encoder) poolerBackward(dH, dPooled, pooled, dz, df []float32, b *Batch) {
+	C := m.Config.HiddenSize
+	B := b.B()
+	dz, df = dz[:B*C], df[:B*C]
+	for i := 0; i < B*C; i++ {
+		y := pooled[i]
+		dz[i] = dPooled[i] * (1 - y*y)
+	}
+	linearBackwardInput(&m.Pooler.Dense, df, dz, B, 0)
+	for s := 0; s < B; s++ {
+		lo, _ := b.Seq(s)
+		vec.AddInPlace(dH[lo*C:(lo+1)*C], df[s*C:(s+1)*C])
+	}
+}

@@ -1,0 +1,83 @@
+package model
+
+// Dropout in training draws its keep/drop decisions from a counter-based
+// hash of (seed, step, layer, site, element index) instead of a stateful
+// RNG: the backward pass recomputes the same mask instead of storing it, the
+// result does not depend on how work is split across threads, and a resumed
+// run draws the same masks as an uninterrupted one.
+
+// Dropout sites inside a layer.
+const (
+	siteEmbeddings = iota + 1
+	siteAttnProbs
+	siteAttnOut
+	siteFFNOut
+	siteHead
+)
+
+// dropout is inverted dropout with probability p; a nil *dropout is off.
+type dropout struct {
+	p   float32
+	key uint64
+}
+
+func newDropout(p float64, seed, step uint64) *dropout {
+	if p <= 0 {
+		return nil
+	}
+	return &dropout{p: float32(p), key: mix(mix(seed) ^ step)}
+}
+
+// layer derives the dropout of layer l.
+func (d *dropout) layer(l int) *dropout {
+	if d == nil {
+		return nil
+	}
+	return &dropout{p: d.p, key: mix(d.key ^ uint64(l+1)*0x9e3779b97f4a7c15)}
+}
+
+// dropSite is one dropout site; its zero value keeps everything.
+type dropSite struct {
+	p   float32
+	key uint64
+}
+
+func (d *dropout) site(s int) dropSite {
+	if d == nil {
+		return dropSite{}
+	}
+	return dropSite{p: d.p, key: mix(d.key + uint64(s)*0xbf58476d1ce4e5b9)}
+}
+
+// mix is splitmix64's finaliser.
+func mix(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// keep reports whether element i survives.
+func (s dropSite) keep(i int) bool {
+	// top 24 bits as a uniform in [0,1)
+	u := float32(mix(s.key^uint64(i))>>40) * (1.0 / (1 << 24))
+	return u >= s.p
+}
+
+// apply drops x[i] (element index off+i) and scales the rest by 1/(1-p);
+// the backward pass applies the same to the gradient.
+func (s dropSite) apply(x []float32) { s.applyAt(x, 0) }
+
+func (s dropSite) applyAt(x []float32, off int) {
+	if s.p == 0 {
+		return
+	}
+	scale := 1 / (1 - s.p)
+	for i := range x {
+		if s.keep(off + i) {
+			x[i] *= scale
+		} else {
+			x[i] = 0
+		}
+	}
+}

@@ -1,0 +1,29 @@
+package model
+
+// Param is one trainable tensor and its gradient, under the name it has in
+// adapter files.
+type Param struct {
+	Name  string
+	Shape []int
+	Data  []float32
+	Grad  []float32
+}
+
+// NewParam allocates a zeroed parameter and gradient.
+func NewParam(name string, shape ...int) *Param {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return &Param{Name: name, Shape: append([]int(nil), shape...), Data: make([]float32, n), Grad: make([]float32, n)}
+}
+
+// Numel is the number of values.
+func (p *Param) Numel() int { return len(p.Data) }
+
+// ZeroGrad clears the gradient.
+func (p *Param) ZeroGrad() {
+	for i := range p.Grad {
+		p.Grad[i] = 0
+	}
+}

@@ -1,0 +1,148 @@
+// Package peft holds the parameter-efficient fine-tuning methods (one file
+// each) and the adapter directory format they share.
+package peft
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/aotp/aotp/internal/fsutil"
+	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/safetensors"
+)
+
+// Adapter file names inside an adapter directory.
+const (
+	ConfigFile  = "adapter_config.json"
+	WeightsFile = "adapter_model.safetensors"
+)
+
+// AdapterConfig is adapter_config.json: the method and its hyperparameters,
+// the task and head, and the base model it was trained on.
+type AdapterConfig struct {
+	Method string `json:"method"`
+	AoTConfig
+	Task        string            `json:"task"`
+	ProblemType string            `json:"problem_type"`
+	NumLabels   int               `json:"num_labels"`
+	NumChoices  int               `json:"num_choices,omitempty"`
+	ID2Label    map[string]string `json:"id2label"`
+	// base model
+	ModelType       string `json:"model_type"`
+	HiddenSize      int    `json:"hidden_size"`
+	NumHiddenLayers int    `json:"num_hidden_layers"`
+	VocabSize       int    `json:"vocab_size"`
+}
+
+// ReadConfig reads DIR/adapter_config.json.
+func ReadConfig(dir string) (*AdapterConfig, error) {
+	path := filepath.Join(dir, ConfigFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c AdapterConfig
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if c.Method == "" {
+		return nil, fmt.Errorf("%s: key \"method\" is missing", path)
+	}
+	return &c, nil
+}
+
+// CheckBase refuses an adapter trained on a different backbone shape.
+func (c *AdapterConfig) CheckBase(cfg *model.Config) error {
+	for _, kv := range []struct {
+		key       string
+		got, want any
+	}{
+		{"model_type", c.ModelType, cfg.ModelType},
+		{"hidden_size", c.HiddenSize, cfg.HiddenSize},
+		{"num_hidden_layers", c.NumHiddenLayers, cfg.NumHiddenLayers},
+		{"vocab_size", c.VocabSize, cfg.VocabSize},
+	} {
+		if kv.got != kv.want {
+			return fmt.Errorf("%s: %q is %v, but the model has %v", ConfigFile, kv.key, kv.got, kv.want)
+		}
+	}
+	return nil
+}
+
+// SetBase records the backbone's shape in the config.
+func (c *AdapterConfig) SetBase(cfg *model.Config) {
+	c.ModelType, c.HiddenSize, c.NumHiddenLayers, c.VocabSize = cfg.ModelType, cfg.HiddenSize, cfg.NumHiddenLayers, cfg.VocabSize
+}
+
+// LoadParams fills params from DIR/adapter_model.safetensors; every param
+// must be present with its shape, and every tensor in the file must be a
+// param (the error names the tensor).
+func LoadParams(dir string, params []*model.Param) error {
+	path := filepath.Join(dir, WeightsFile)
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	want := map[string]bool{}
+	for _, p := range params {
+		want[p.Name] = true
+		data, shape, err := f.Float32(p.Name)
+		if err != nil {
+			if _, ok := f.Info(p.Name); !ok {
+				return fmt.Errorf("%s: tensor %q is missing", path, p.Name)
+			}
+			return fmt.Errorf("%s: tensor %q: %w", path, p.Name, err)
+		}
+		if !equalInts(shape, p.Shape) {
+			return fmt.Errorf("%s: tensor %q has shape %v, the model needs %v", path, p.Name, shape, p.Shape)
+		}
+		copy(p.Data, data)
+	}
+	var extra []string
+	for _, n := range f.Names() {
+		if !want[n] {
+			extra = append(extra, n)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		return fmt.Errorf("%s: unexpected tensor %q (%d not used by this method)", path, extra[0], len(extra))
+	}
+	return nil
+}
+
+// Save writes the adapter directory atomically file by file (weights first,
+// then the config, so a directory with a config always has its weights).
+func Save(dir string, c *AdapterConfig, params []*model.Param) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	ts := make([]safetensors.Tensor, len(params))
+	for i, p := range params {
+		ts[i] = safetensors.F32Tensor(p.Name, p.Shape, p.Data)
+	}
+	if err := safetensors.Write(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFile(filepath.Join(dir, ConfigFile), append(data, '\n'))
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,343 @@
+package peft
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/aotp/aotp/kernels/gemm"
+	"github.com/aotp/aotp/kernels/parallel"
+	"github.com/aotp/aotp/kernels/vec"
+	"github.com/aotp/aotp/model"
+)
+
+// AoT P-Tuning (Ahead-of-Time P-Tuning): before encoder layer l runs,
+// H += P_l[x], one row of a |V|×C table per token id. Training never
+// stores P_l; it is reparametrised per layer:
+//
+//	FC:   P_l[x] = act(E[x]·W1ᵀ + b1)·W2ᵀ + b2      (E: frozen word embeddings)
+//	Kron: P_l[x] = (left[x/b] ⊗ mid[x%b])·right      (a·b ≥ |V|)
+//
+// and only the rows of the ids present in a batch are computed; their
+// gradients are summed per id. The last factor (fc2 / right) starts at zero,
+// so step 0 is the frozen backbone. After training Fuse computes every table
+// once, and inference is a gather and an add.
+
+// AoT defaults.
+const (
+	DefaultAoTRank       = 64
+	DefaultAoTActivation = "relu"
+	DefaultKronA         = 256
+)
+
+// AoTConfig holds the hyperparameters stored in adapter_config.json.
+type AoTConfig struct {
+	Reparam    string `json:"reparam"` // "fc" | "kron" | "fused"
+	Rank       int    `json:"rank,omitempty"`
+	Activation string `json:"activation,omitempty"` // fc: relu | gelu | tanh
+	KronA      int    `json:"kron_a,omitempty"`
+	KronB      int    `json:"kron_b,omitempty"`
+	Dtype      string `json:"dtype,omitempty"` // fused: f32 | f16 | bf16 | int8
+}
+
+// AoT is the method's state for one task on one backbone.
+type AoT struct {
+	Cfg     AoTConfig
+	L, V, C int
+	E       []float32 // [V, C] frozen word embeddings (FC)
+	Layers  []AoTLayer
+	act     func([]float32)
+	actBack func(dinp, inp, dout []float32)
+
+	// per-batch state
+	batch *model.Batch
+	uniq  []int32   // [U] sorted distinct ids of the batch
+	idx   []int32   // [N] position of each token's id in uniq
+	eU    []float32 // [U, C] FC: E rows of uniq
+	dRows []float32 // [U, C] backward scratch
+	dA    []float32 // [U, r] or [U, r²] backward scratch
+}
+
+// AoTLayer holds one layer's factors and what the backward pass needs.
+type AoTLayer struct {
+	FC1W, FC1B, FC2W, FC2B *model.Param // [r,C], [r], [C,r], [C]
+	Left, Mid, Right       *model.Param // [a,r], [b,r], [r²,C]
+	Table                  []float32    // [V, C] fused table (inference)
+
+	z, a []float32 // FC: [U, r] pre-activation and activation
+	kv   []float32 // Kron: [U, r²] left ⊗ mid rows
+	rows []float32 // [U, C] P_l rows of uniq
+}
+
+// NewAoT creates AoT P-Tuning for enc with the usual init: random first
+// factors, zero last factor. seed makes the init reproducible.
+func NewAoT(enc *model.Encoder, cfg AoTConfig, seed uint64) (*AoT, error) {
+	mc := enc.Config
+	m := &AoT{Cfg: cfg, L: mc.NumHiddenLayers, V: mc.VocabSize, C: mc.HiddenSize, E: enc.Embeddings.WordEmbeddings}
+	r, C := cfg.Rank, m.C
+	if cfg.Reparam != "fused" && r < 1 {
+		return nil, fmt.Errorf("aot: rank must be positive, got %d", r)
+	}
+	rng := newRand(seed ^ 0xa07)
+	m.Layers = make([]AoTLayer, m.L)
+	switch cfg.Reparam {
+	case "fc":
+		if cfg.Activation == "" {
+			m.Cfg.Activation = DefaultAoTActivation
+		}
+		var ok bool
+		if m.act, m.actBack, ok = fcActivation(m.Cfg.Activation); !ok {
+			return nil, fmt.Errorf("aot: activation %q is not supported (relu, gelu, tanh)", m.Cfg.Activation)
+		}
+		for l := range m.Layers {
+			ly := &m.Layers[l]
+			p := fmt.Sprintf("aot.layer.%d.", l)
+			ly.FC1W, ly.FC1B = model.NewParam(p+"fc1.weight", r, C), model.NewParam(p+"fc1.bias", r)
+			ly.FC2W, ly.FC2B = model.NewParam(p+"fc2.weight", C, r), model.NewParam(p+"fc2.bias", C)
+			// nn.Linear's default init for fc1: U(-1/√C, 1/√C); fc2 zero.
+			uniform(rng, ly.FC1W.Data, 1/math.Sqrt(float64(C)))
+			uniform(rng, ly.FC1B.Data, 1/math.Sqrt(float64(C)))
+		}
+	case "kron":
+		if m.Cfg.KronA == 0 {
+			m.Cfg.KronA = DefaultKronA
+		}
+		if m.Cfg.KronB == 0 {
+			m.Cfg.KronB = (m.V + m.Cfg.KronA - 1) / m.Cfg.KronA
+		}
+		a, b := m.Cfg.KronA, m.Cfg.KronB
+		if a < 1 || b < 1 || a*b < m.V {
+			return nil, fmt.Errorf("aot: kron_a·kron_b = %d·%d must cover the vocabulary (%d)", a, b, m.V)
+		}
+		for l := range m.Layers {
+			ly := &m.Layers[l]
+			p := fmt.Sprintf("aot.layer.%d.", l)
+			ly.Left, ly.Mid = model.NewParam(p+"left", a, r), model.NewParam(p+"mid", b, r)
+			ly.Right = model.NewParam(p+"right", r*r, C)
+			uniform(rng, ly.Left.Data, 1/math.Sqrt(float64(r)))
+			uniform(rng, ly.Mid.Data, 1/math.Sqrt(float64(r)))
+		}
+	default:
+		return nil, fmt.Errorf("aot: reparam %q is not supported (fc, kron)", cfg.Reparam)
+	}
+	return m, nil
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }
+
+func uniform(r *rand.Rand, x []float32, a float64) {
+	for i := range x {
+		x[i] = float32((r.Float64()*2 - 1) * a)
+	}
+}
+
+func fcActivation(name string) (func([]float32), func(dinp, inp, dout []float32), bool) {
+	switch name {
+	case "relu":
+		return vec.ReLU, vec.ReLUBackward, true
+	case "gelu":
+		return vec.GELU, vec.GELUBackward, true
+	case "tanh":
+		return vec.Tanh, vec.TanhBackward, true
+	}
+	return nil, nil, false
+}
+
+// Params lists the trainable tensors in adapter-file order.
+func (m *AoT) Params() []*model.Param {
+	var ps []*model.Param
+	for l := range m.Layers {
+		ly := &m.Layers[l]
+		for _, p := range []*model.Param{ly.FC1W, ly.FC1B, ly.FC2W, ly.FC2B, ly.Left, ly.Mid, ly.Right} {
+			if p != nil {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps
+}
+
+// prepare computes the batch's distinct ids and each token's index into
+// them, once per batch.
+func (m *AoT) prepare(b *model.Batch) {
+	if m.batch == b {
+		return
+	}
+	m.batch = b
+	m.uniq = append(m.uniq[:0], b.IDs...)
+	slices.Sort(m.uniq)
+	m.uniq = slices.Compact(m.uniq)
+	if cap(m.idx) < b.N() {
+		m.idx = make([]int32, b.N())
+	}
+	m.idx = m.idx[:b.N()]
+	for i, x := range b.IDs {
+		j, _ := slices.BinarySearch(m.uniq, x)
+		m.idx[i] = int32(j)
+	}
+	if m.Cfg.Reparam == "fc" {
+		U, C := len(m.uniq), m.C
+		m.eU = grow(m.eU, U*C)
+		for u, x := range m.uniq {
+			copy(m.eU[u*C:(u+1)*C], m.E[int(x)*C:(int(x)+1)*C])
+		}
+	}
+}
+
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]float32, n)
+}
+
+// rowsForward computes ly.rows [U,C] = P_l rows of m.uniq.
+func (m *AoT) rowsForward(ly *AoTLayer) {
+	U, C, r := len(m.uniq), m.C, m.Cfg.Rank
+	ly.rows = grow(ly.rows, U*C)
+	switch m.Cfg.Reparam {
+	case "fc":
+		ly.z, ly.a = grow(ly.z, U*r), grow(ly.a, U*r)
+		gemm.Linear(ly.z, m.eU, ly.FC1W.Data, ly.FC1B.Data, U, C, r, nil)
+		copy(ly.a, ly.z)
+		m.act(ly.a)
+		gemm.Linear(ly.rows, ly.a, ly.FC2W.Data, ly.FC2B.Data, U, r, C, nil)
+	case "kron":
+		rr, b := r*r, m.Cfg.KronB
+		ly.kv = grow(ly.kv, U*rr)
+		for u, x := range m.uniq {
+			li, mj := ly.Left.Data[int(x)/b*r:], ly.Mid.Data[int(x)%b*r:]
+			kv := ly.kv[u*rr : (u+1)*rr]
+			for p := 0; p < r; p++ {
+				for q := 0; q < r; q++ {
+					kv[p*r+q] = li[p] * mj[q]
+				}
+			}
+		}
+		// rows[U,C] = kv[U,r²] · right[r²,C]
+		gemm.Sgemm(false, false, U, C, rr, 1, ly.kv, rr, ly.Right.Data, C, 0, ly.rows, C)
+	}
+}
+
+// BeforeLayer adds P_l[x_i] to H[i] (model.LayerHook).
+func (m *AoT) BeforeLayer(l int, H []float32, b *model.Batch) error {
+	ly := &m.Layers[l]
+	C := m.C
+	if ly.Table != nil {
+		parallel.For(b.N(), 64, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				x := int(b.IDs[i])
+				vec.AddInPlace(H[i*C:(i+1)*C], ly.Table[x*C:(x+1)*C])
+			}
+		})
+		return nil
+	}
+	m.prepare(b)
+	m.rowsForward(ly)
+	parallel.For(b.N(), 64, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			u := int(m.idx[i])
+			vec.AddInPlace(H[i*C:(i+1)*C], ly.rows[u*C:(u+1)*C])
+		}
+	})
+	return nil
+}
+
+// AfterLayerBackward accumulates the factors' gradients from dX, the
+// gradient of layer l's input (model.BackwardHook): the rows' gradient is
+// dX summed per id.
+func (m *AoT) AfterLayerBackward(l int, dX []float32, b *model.Batch) error {
+	if m.batch != b {
+		return fmt.Errorf("aot: backward for a batch that was not the last forward's")
+	}
+	ly := &m.Layers[l]
+	U, C, r := len(m.uniq), m.C, m.Cfg.Rank
+	m.dRows = grow(m.dRows, U*C)
+	dR := m.dRows
+	for i := range dR {
+		dR[i] = 0
+	}
+	for i := range b.IDs {
+		u := int(m.idx[i])
+		vec.AddInPlace(dR[u*C:(u+1)*C], dX[i*C:(i+1)*C])
+	}
+	switch m.Cfg.Reparam {
+	case "fc":
+		// rows = a·W2ᵀ + b2: dW2 += dRᵀ·a, db2 += Σ dR, da = dR·W2
+		gemm.Sgemm(true, false, C, r, U, 1, dR, C, ly.a, r, 1, ly.FC2W.Grad, r)
+		for u := 0; u < U; u++ {
+			vec.AddInPlace(ly.FC2B.Grad, dR[u*C:(u+1)*C])
+		}
+		m.dA = grow(m.dA, U*r)
+		gemm.Sgemm(false, false, U, r, C, 1, dR, C, ly.FC2W.Data, r, 0, m.dA, r)
+		// a = act(z): dz = act'(z) ⊙ da (tanh's kernel reads the output a)
+		if m.Cfg.Activation == "tanh" {
+			m.actBack(m.dA, ly.a, m.dA)
+		} else {
+			m.actBack(m.dA, ly.z, m.dA)
+		}
+		// z = E_U·W1ᵀ + b1: dW1 += dzᵀ·E_U, db1 += Σ dz
+		gemm.Sgemm(true, false, r, C, U, 1, m.dA, r, m.eU, C, 1, ly.FC1W.Grad, C)
+		for u := 0; u < U; u++ {
+			vec.AddInPlace(ly.FC1B.Grad, m.dA[u*r:(u+1)*r])
+		}
+	case "kron":
+		rr, b := r*r, m.Cfg.KronB
+		// rows = kv·right: dright += kvᵀ·dR, dkv = dR·rightᵀ
+		gemm.Sgemm(true, false, rr, C, U, 1, ly.kv, rr, dR, C, 1, ly.Right.Grad, C)
+		m.dA = grow(m.dA, U*rr)
+		gemm.Sgemm(false, true, U, rr, C, 1, dR, C, ly.Right.Data, C, 0, m.dA, rr)
+		// kv[p·r+q] = left[i,p]·mid[j,q]
+		for u, x := range m.uniq {
+			i, j := int(x)/b, int(x)%b
+			li, mj := ly.Left.Data[i*r:(i+1)*r], ly.Mid.Data[j*r:(j+1)*r]
+			gl, gm := ly.Left.Grad[i*r:(i+1)*r], ly.Mid.Grad[j*r:(j+1)*r]
+			dkv := m.dA[u*rr : (u+1)*rr]
+			for p := 0; p < r; p++ {
+				for q := 0; q < r; q++ {
+					d := dkv[p*r+q]
+					gl[p] += d * mj[q]
+					gm[q] += d * li[p]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Rows computes P_l rows for ids into out [len(ids), C] with the current
+// factors (or the fused table), without touching the training state.
+func (m *AoT) Rows(l int, ids []int32, out []float32) {
+	C := m.C
+	ly := &m.Layers[l]
+	if ly.Table != nil {
+		for i, x := range ids {
+			copy(out[i*C:(i+1)*C], ly.Table[int(x)*C:(int(x)+1)*C])
+		}
+		return
+	}
+	tmp := &AoT{Cfg: m.Cfg, C: m.C, V: m.V, E: m.E, act: m.act, actBack: m.actBack}
+	tmp.prepare(&model.Batch{IDs: ids, Offsets: []int{0, len(ids)}})
+	cp := *ly
+	cp.rows, cp.z, cp.a, cp.kv = nil, nil, nil, nil
+	tmp.rowsForward(&cp)
+	for i := range ids {
+		u := int(tmp.idx[i])
+		copy(out[i*C:(i+1)*C], cp.rows[u*C:(u+1)*C])
+	}
+}
+
+// Fuse computes every layer's full table [V, C] once; afterwards the
+// forward pass is a gather and an add per layer.
+func (m *AoT) Fuse() {
+	all := make([]int32, m.V)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	for l := range m.Layers {
+		t := make([]float32, m.V*m.C)
+		m.Rows(l, all, t)
+		m.Layers[l].Table = t
+	}
+}

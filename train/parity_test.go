@@ -1,0 +1,169 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/aotp/aotp/internal/golden"
+	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/peft"
+)
+
+type hparams struct {
+	BaseModel   string   `json:"base_model"`
+	LR          float64  `json:"lr"`
+	WeightDecay float64  `json:"weight_decay"`
+	MaxGradNorm *float64 `json:"max_grad_norm"`
+	Steps       int      `json:"steps"`
+	NumChoices  *int     `json:"num_choices"`
+	// tensors whose true gradient is 0, so Adam amplifies float noise: not comparable
+	RoundoffDriven []string `json:"roundoff_driven"`
+}
+
+// goldenBatch packs golden batch s ([B,T] or [B,nc,T], right-padded) and its labels.
+func goldenBatch(g map[string]golden.Tensor, s int, regression bool) *LabeledBatch {
+	p := fmt.Sprintf("batch.%d.", s)
+	ids, mask, types := g[p+"input_ids"], g[p+"attention_mask"], g[p+"token_type_ids"]
+	T := ids.Shape[len(ids.Shape)-1]
+	nseq := len(ids.I64) / T
+	var seqs, tts [][]int32
+	for b := 0; b < nseq; b++ {
+		var sq, tt []int32
+		for i := 0; i < T; i++ {
+			if mask.I64[b*T+i] != 0 {
+				sq = append(sq, int32(ids.I64[b*T+i]))
+				tt = append(tt, int32(types.I64[b*T+i]))
+			}
+		}
+		seqs, tts = append(seqs, sq), append(tts, tt)
+	}
+	lb := &LabeledBatch{Batch: model.NewBatch(seqs, tts)}
+	labels := g[p+"labels"]
+	if regression {
+		lb.Targets = labels.F32
+	} else {
+		for _, y := range labels.I64 {
+			lb.Labels = append(lb.Labels, int(y))
+		}
+	}
+	return lb
+}
+
+// relClose: |got-want| <= tol·max(|want|_∞ over the tensor, 1e-3) per element
+// (relative to the tensor's scale, since single gradient entries may be ~0).
+func relClose(t *testing.T, what string, got []float32, want []float32, tol float64) {
+	t.Helper()
+	scale := 1e-3
+	for _, w := range want {
+		scale = math.Max(scale, math.Abs(float64(w)))
+	}
+	worst := 0.0
+	for i := range want {
+		d := math.Abs(float64(got[i])-float64(want[i])) / scale
+		worst = math.Max(worst, d)
+		if d > tol {
+			t.Fatalf("%s[%d]: got %.8g want %.8g (rel to scale %.3g: %.3g)", what, i, got[i], want[i], scale, d)
+		}
+	}
+}
+
+func TestPyTorchParity(t *testing.T) {
+	cases, err := filepath.Glob(filepath.Join(golden.Dir(t), "aot", "*"))
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	for _, dir := range cases {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			var hp hparams
+			raw, err := os.ReadFile(filepath.Join(dir, "hparams.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(raw, &hp); err != nil {
+				t.Fatal(err)
+			}
+			enc, err := model.Load(filepath.Join(golden.Dir(t), "models", hp.BaseModel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer enc.Close()
+			ac, err := peft.ReadConfig(filepath.Join(dir, "init"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ac.CheckBase(enc.Config); err != nil {
+				t.Fatal(err)
+			}
+			aot, err := peft.NewAoT(enc, ac.AoTConfig, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc := 0
+			if hp.NumChoices != nil {
+				nc = *hp.NumChoices
+			}
+			head, err := model.NewHead(enc.Config, ac.ProblemType, ac.NumLabels, nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := &Stepper{Enc: enc, Method: aot, Head: head}
+			params := st.Params()
+			if err := peft.LoadParams(filepath.Join(dir, "init"), params); err != nil {
+				t.Fatal(err)
+			}
+			g := golden.Load(t, filepath.Join(dir, "golden.safetensors"))
+			// fused tables at init equal the reference's rows
+			for l := 0; l < enc.Config.NumHiddenLayers; l++ {
+				want, ok := g[fmt.Sprintf("rows.%d", l)]
+				if !ok {
+					continue
+				}
+				V := want.Shape[0]
+				ids := make([]int32, V)
+				for i := range ids {
+					ids[i] = int32(i)
+				}
+				got := make([]float32, V*enc.Config.HiddenSize)
+				aot.Rows(l, ids, got)
+				relClose(t, fmt.Sprintf("rows.%d", l), got, want.F32, 1e-5)
+			}
+			opt := NewAdamW(params, hp.WeightDecay)
+			losses := g["loss"].F32
+			for s := 0; s < hp.Steps; s++ {
+				for _, p := range params {
+					p.ZeroGrad()
+				}
+				lb := goldenBatch(g, s, ac.ProblemType == model.Regression)
+				loss, logits, err := st.LossAndGrad(context.Background(), lb, model.TrainOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s == 0 {
+					relClose(t, "logits.0", logits, g["logits.0"].F32, 1e-5)
+					for _, p := range params {
+						relClose(t, "grad."+p.Name, p.Grad, g["grad."+p.Name].F32, 1e-4)
+					}
+				}
+				if d := math.Abs(loss - float64(losses[s])); d > 1e-4 {
+					t.Fatalf("step %d: loss %.7f, PyTorch %.7f (diff %.2g)", s+1, loss, losses[s], d)
+				}
+				if hp.MaxGradNorm != nil {
+					ClipGradNorm(params, *hp.MaxGradNorm)
+				}
+				opt.Update(params, hp.LR)
+			}
+			for _, p := range params {
+				if slices.Contains(hp.RoundoffDriven, "final."+p.Name) {
+					continue
+				}
+				relClose(t, "final."+p.Name, p.Data, g["final."+p.Name].F32, 1e-4)
+			}
+		})
+	}
+}

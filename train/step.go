@@ -1,0 +1,92 @@
+package train
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aotp/aotp/model"
+)
+
+// Method is what a PEFT method gives the training loop: hooks into the
+// encoder's forward and backward passes, and its trainable tensors.
+type Method interface {
+	model.LayerHook
+	model.BackwardHook
+	Params() []*model.Param
+}
+
+// LabeledBatch is a packed batch with its labels: class ids (classification,
+// multiple choice: one per example) or targets (regression).
+type LabeledBatch struct {
+	Batch   *model.Batch
+	Labels  []int
+	Targets []float32
+}
+
+// Stepper computes loss and gradients of one batch; it owns the buffers
+// that are reused across steps.
+type Stepper struct {
+	Enc    *model.Encoder
+	Method Method
+	Head   *model.Head
+
+	state            model.TrainState
+	dHidden, dPooled []float32
+	dlogits          []float32
+}
+
+// Params lists method and head tensors, in that order.
+func (s *Stepper) Params() []*model.Param {
+	return append(append([]*model.Param(nil), s.Method.Params()...), s.Head.Params()...)
+}
+
+// LossAndGrad runs forward and backward for lb, adding into the params'
+// Grad (zero them first for a fresh step), and returns the mean loss and
+// the logits.
+func (s *Stepper) LossAndGrad(ctx context.Context, lb *LabeledBatch, opt model.TrainOptions) (float64, []float32, error) {
+	b := lb.Batch
+	out, err := s.Enc.ForwardTrain(ctx, b, &s.state, s.Method, opt)
+	if err != nil {
+		return 0, nil, err
+	}
+	logits, err := s.Head.Forward(out, b, &opt)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.dlogits = growF(s.dlogits, len(logits))
+	var loss float64
+	switch s.Head.Problem {
+	case model.SingleLabel:
+		loss, err = CrossEntropy(logits, lb.Labels, s.Head.NumLabels, s.dlogits)
+	case model.MultipleChoice:
+		loss, err = CrossEntropy(logits, lb.Labels, s.Head.NumChoices, s.dlogits)
+	case model.Regression:
+		if len(lb.Targets) != b.B() {
+			return 0, nil, fmt.Errorf("regression batch has %d targets for %d sequences", len(lb.Targets), b.B())
+		}
+		loss = MSE(logits, lb.Targets, s.dlogits)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	C := s.Enc.Config.HiddenSize
+	s.dHidden = growF(s.dHidden, b.N()*C)
+	clear(s.dHidden)
+	var dPooled []float32
+	if s.Head.NeedsPooler() {
+		s.dPooled = growF(s.dPooled, b.B()*C)
+		dPooled = s.dPooled
+	}
+	s.Head.Backward(s.dlogits, b, s.dHidden, dPooled)
+	if err := s.Enc.Backward(ctx, &s.state, s.dHidden, dPooled, s.Method); err != nil {
+		return 0, nil, err
+	}
+	return loss, logits, nil
+}
+
+func growF(buf []float32, n int) []float32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]float32, n)
+}
