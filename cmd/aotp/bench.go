@@ -20,7 +20,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure speed (forward pass, ...)",
 	}
-	cmd.AddCommand(newBenchForwardCmd())
+	cmd.AddCommand(newBenchForwardCmd(), newBenchTrainCmd())
 	return cmd
 }
 

@@ -277,9 +277,19 @@ func (j *job) macro(ap, tmp []float32, ic, mc, nlo, nhi int) {
 			bpan := j.bp[jp*nr*kc:]
 			col := j.jc + jp*nr
 			cols := min(nr, j.n-col)
+			// The kernels start their accumulators at the bias, so edge
+			// tiles get the bias through the kernel too (padded to nr):
+			// every element is then summed in the same order wherever its
+			// tile falls, and a row's result does not depend on M.
 			var bptr *float32
-			if bias != nil && cols == nr {
-				bptr = &bias[col]
+			var padded [32]float32
+			if bias != nil {
+				if cols == nr {
+					bptr = &bias[col]
+				} else {
+					copy(padded[:cols], bias[col:col+cols])
+					bptr = &padded[0]
+				}
 			}
 			for ir := 0; ir < mc; ir += mr {
 				apan := ap[ir*kc:]
@@ -291,16 +301,10 @@ func (j *job) macro(ap, tmp []float32, ic, mc, nlo, nhi int) {
 				}
 				// Edge tile: compute the whole tile into tmp, merge the
 				// part inside C.
-				kern(kc, &apan[0], &bpan[0], &tmp[0], nr, 0, nil)
+				kern(kc, &apan[0], &bpan[0], &tmp[0], nr, 0, bptr)
 				for r := 0; r < rows; r++ {
 					t := tmp[r*nr : r*nr+cols]
 					cr := c[off+r*ldc : off+r*ldc+cols]
-					if bias != nil {
-						bb := bias[col : col+cols]
-						for q := range t {
-							t[q] += bb[q]
-						}
-					}
 					if beta == 0 {
 						copy(cr, t)
 					} else {

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aotp/aotp/kernels/gemm"
+	"github.com/aotp/aotp/kernels/parallel"
+	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/peft"
+	"github.com/aotp/aotp/train"
+)
+
+type benchTrainResult struct {
+	Model      string  `json:"model"`
+	Method     string  `json:"method"`
+	Reparam    string  `json:"reparam"`
+	Rank       int     `json:"rank"`
+	Batch      int     `json:"batch"`
+	Seq        int     `json:"seq"`
+	Threads    int     `json:"threads"`
+	GemmImpl   string  `json:"gemm_impl"`
+	Iters      int     `json:"iters"`
+	MsPerStep  float64 `json:"ms_per_step"`
+	StepsPerS  float64 `json:"steps_per_s"`
+	TokensPerS float64 `json:"tokens_per_s"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	Trainable  int     `json:"trainable_params"`
+}
+
+func newBenchTrainCmd() *cobra.Command {
+	var shape string
+	var batch, seq, iters, warmup, threads int
+	var aot peft.AoTConfig
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "train --shape NAME --batch B --seq T",
+		Short: "Time one AoT training step (forward, backward, AdamW) on random weights of a real shape",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			setThreads(threads)
+			cfg, err := model.ShapeConfig(shape)
+			if err != nil {
+				return err
+			}
+			enc, err := model.NewRandom(cfg, 1)
+			if err != nil {
+				return err
+			}
+			ad, err := peft.New(enc, &peft.AdapterConfig{Method: "aot", AoTConfig: aot, ProblemType: model.SingleLabel, NumLabels: 2}, 1)
+			if err != nil {
+				return err
+			}
+			// a non-zero last factor so the step does the full work
+			for _, p := range ad.AoT.Params() {
+				for i := range p.Data {
+					if p.Data[i] == 0 {
+						p.Data[i] = 1e-3
+					}
+				}
+			}
+			r := rand.New(rand.NewPCG(3, 3))
+			items := make([]train.Item, batch)
+			for i := range items {
+				ids := make([]int32, seq)
+				for t := range ids {
+					ids[t] = int32(cfg.PadTokenID + 1 + r.IntN(cfg.VocabSize-cfg.PadTokenID-1))
+				}
+				items[i] = train.Item{IDs: [][]int32{ids}, Label: r.IntN(2)}
+			}
+			lb := train.MakeBatch(items, false)
+			st := &train.Stepper{Enc: enc, Method: ad.AoT, Head: ad.Head}
+			params := st.Params()
+			opt := train.NewAdamW(params, 0)
+			step := func() error {
+				for _, p := range params {
+					p.ZeroGrad()
+				}
+				if _, _, err := st.LossAndGrad(cmd.Context(), lb, model.TrainOptions{Dropout: cfg.HiddenDropoutProb, Seed: 1}); err != nil {
+					return err
+				}
+				opt.Update(params, 1e-4)
+				return nil
+			}
+			for i := 0; i < warmup; i++ {
+				if err := step(); err != nil {
+					return err
+				}
+			}
+			times := make([]float64, iters)
+			for i := range times {
+				t0 := time.Now()
+				if err := step(); err != nil {
+					return err
+				}
+				times[i] = time.Since(t0).Seconds()
+			}
+			sort.Float64s(times)
+			med := times[len(times)/2]
+			n := 0
+			for _, p := range ad.AoT.Params() {
+				n += p.Numel()
+			}
+			res := benchTrainResult{Model: shape, Method: "aot", Reparam: ad.Config.Reparam, Rank: ad.Config.Rank,
+				Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(), Iters: iters,
+				MsPerStep: med * 1e3, StepsPerS: 1 / med, TokensPerS: float64(batch*seq) / med, PeakRSSMiB: peakRSSMiB(), Trainable: n}
+			if asJSON {
+				return json.NewEncoder(os.Stdout).Encode(res)
+			}
+			fmt.Printf("%s AoT-%s r=%d  batch %d  seq %d  threads %d (%s)\n", shape, res.Reparam, res.Rank, batch, seq, res.Threads, res.GemmImpl)
+			fmt.Printf("  %.1f ms/step  %.2f steps/s  %.0f tokens/s  peak RSS %.0f MiB\n", res.MsPerStep, res.StepsPerS, res.TokensPerS, res.PeakRSSMiB)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&shape, "shape", "roberta-base", "random weights of a named real shape ("+shapeNames()+")")
+	f.IntVar(&batch, "batch", 16, "sequences per step")
+	f.IntVar(&seq, "seq", 128, "tokens per sequence")
+	f.IntVar(&iters, "iters", 5, "timed steps")
+	f.IntVar(&warmup, "warmup", 1, "untimed steps first")
+	f.IntVar(&threads, "threads", 0, "threads (default: GOMAXPROCS)")
+	f.StringVar(&aot.Reparam, "reparam", "fc", "fc | kron")
+	f.IntVar(&aot.Rank, "rank", 64, "rank")
+	f.StringVar(&aot.Activation, "activation", "relu", "FC activation")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// peakRSSMiB reads VmHWM (peak resident set) from /proc (0 where unavailable).
+func peakRSSMiB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
