@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aotp/aotp/demo"
+	"github.com/aotp/aotp/internal/golden"
+)
+
+// The test binary doubles as the aotp binary for tests that need a real
+// process (kill and resume): AOTP_TEST_MAIN=1 runs main.
+func TestMain(m *testing.M) {
+	if os.Getenv("AOTP_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// run executes the CLI in-process and returns its stdout.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetArgs(append([]string{"--quiet"}, args...))
+	root.SetOut(&out)
+	// commands print results to os.Stdout: capture it
+	r, w, _ := os.Pipe()
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() {
+		var b bytes.Buffer
+		b.ReadFrom(r)
+		done <- b.Bytes()
+	}()
+	err := root.ExecuteContext(context.Background())
+	w.Close()
+	os.Stdout = old
+	return string(<-done) + out.String(), err
+}
+
+func writeLines(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readJSONLines(t *testing.T, path string) []map[string]json.RawMessage {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]json.RawMessage
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<26)
+	for sc.Scan() {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func sharedData(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("AOTP_SHARED_DATA"); d != "" {
+		return d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	for d := filepath.Dir(file); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if st, err := os.Stat(filepath.Join(d, "shared", "data")); err == nil && st.IsDir() {
+			return filepath.Join(d, "shared", "data")
+		}
+	}
+	t.Skip("../shared/data not found (set AOTP_SHARED_DATA): skipping the test that needs real data")
+	return ""
+}
+
+func TestTokenizeMatchesHFGolden(t *testing.T) {
+	data := sharedData(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, `{"text": "Hello world"}`, `{"text": "Hello world", "text_pair": "How are you?"}`)
+	if _, err := run(t, "tokenize", "--model", filepath.Join(data, "tokenizers", "roberta-base"), "--input", in, "--output", out); err != nil {
+		t.Fatal(err)
+	}
+	lines := readJSONLines(t, out)
+	want := []string{"[0,31414,232,2]", "[0,31414,232,2,2,6179,32,47,116,2]"}
+	for i, w := range want {
+		if got := string(lines[i]["input_ids"]); got != w {
+			t.Fatalf("line %d: input_ids %s, want %s", i+1, got, w)
+		}
+	}
+}
+
+// encode: lines of different lengths in one file give exactly what each
+// line gives alone, and match PyTorch's last_hidden_state.
+func TestEncodeBatchedEqualsAloneAndGolden(t *testing.T) {
+	model := filepath.Join(golden.Dir(t), "models", "roberta-tiny")
+	g := golden.Load(t, filepath.Join(model, "golden.safetensors"))
+	ids, mask := g["input_ids"], g["attention_mask"]
+	T := ids.Shape[1]
+	var lines []string
+	for b := 0; b < ids.Shape[0]; b++ {
+		var s []string
+		for i := 0; i < T; i++ {
+			if mask.I64[b*T+i] == 1 {
+				s = append(s, fmt.Sprint(ids.I64[b*T+i]))
+			}
+		}
+		lines = append(lines, `{"input_ids": [`+strings.Join(s, ",")+`]}`)
+	}
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, lines...)
+	if _, err := run(t, "encode", "--model", model, "--input", in, "--output", out); err != nil {
+		t.Fatal(err)
+	}
+	batched := readJSONLines(t, out)
+	C := 32
+	for b, line := range lines {
+		one := filepath.Join(dir, fmt.Sprintf("one%d.jsonl", b))
+		oneOut := filepath.Join(dir, fmt.Sprintf("one%d.out.jsonl", b))
+		writeLines(t, one, line)
+		if _, err := run(t, "encode", "--model", model, "--input", one, "--output", oneOut); err != nil {
+			t.Fatal(err)
+		}
+		alone := readJSONLines(t, oneOut)[0]
+		if !bytes.Equal(alone["last_hidden_state"], batched[b]["last_hidden_state"]) {
+			t.Fatalf("line %d: batched result differs from running it alone", b+1)
+		}
+		var h [][]float32
+		if err := json.Unmarshal(batched[b]["last_hidden_state"], &h); err != nil {
+			t.Fatal(err)
+		}
+		want := g["last_hidden_state"].F32
+		for i := range h {
+			for c := 0; c < C; c++ {
+				w := want[(b*T+i)*C+c]
+				if d := h[i][c] - w; d > 1e-5+1e-5*abs32(w) || -d > 1e-5+1e-5*abs32(w) {
+					t.Fatalf("line %d token %d: %v vs PyTorch %v", b+1, i, h[i][c], w)
+				}
+			}
+		}
+	}
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func TestEncodeBadInput(t *testing.T) {
+	model := filepath.Join(golden.Dir(t), "models", "bert-tiny")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	long := make([]string, 100)
+	for i := range long {
+		long[i] = "5"
+	}
+	cases := []struct {
+		name, line, want string
+	}{
+		{"bad json", `{"input_ids": [1,2`, "in.jsonl:1: invalid JSON"},
+		{"no text", `{"foo": 1}`, "neither"},
+		{"id out of range", `{"input_ids": [1, 5000]}`, "outside the vocabulary"},
+		{"too long", `{"input_ids": [` + strings.Join(long, ",") + `]}`, "use --truncate"},
+		{"empty", `{"input_ids": []}`, "no tokens"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := filepath.Join(dir, "in.jsonl")
+			writeLines(t, in, c.line)
+			_, err := run(t, "encode", "--model", model, "--input", in, "--output", out)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error spans lines: %q", err)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Fatal("a failed run left an output file")
+			}
+		})
+	}
+	// --truncate keeps the first positions and the last token
+	in := filepath.Join(dir, "in.jsonl")
+	writeLines(t, in, cases[3].line)
+	if _, err := run(t, "encode", "--model", model, "--input", in, "--output", out, "--truncate"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBenchForwardJSON(t *testing.T) {
+	model := filepath.Join(golden.Dir(t), "models", "bert-tiny")
+	out, err := run(t, "bench", "forward", "--model", model, "--batch", "2", "--seq", "16", "--iters", "2", "--warmup", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	for _, k := range []string{"tokens_per_s", "ms_per_batch"} {
+		if v, ok := res[k].(float64); !ok || v <= 0 {
+			t.Fatalf("%s = %v", k, res[k])
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, "demo", "--out", dir, "--epochs", "2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{"sentiment", "topic"} {
+		for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "metrics.jsonl", "training.svg"} {
+			if _, err := os.Stat(filepath.Join(dir, "runs", task, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// trainArgs is a small AoT run on the demo backbone.
+func trainArgs(backbone, data, out string) []string {
+	return []string{"train", "--model", backbone, "--method", "aot", "--task", "custom",
+		"--train", filepath.Join(data, "train.jsonl"), "--dev", filepath.Join(data, "dev.jsonl"),
+		"--out", out, "--rank", "8", "--epochs", "6", "--batch-size", "8", "--lr", "5e-3",
+		"--dropout", "0.1", "--save-every", "3", "--eval-every", "20", "--log-every", "2", "--max-seq-len", "32"}
+}
+
+// A run killed at an arbitrary moment and resumed ends with the same adapter,
+// byte for byte, as an uninterrupted run.
+func TestTrainResumeAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
+	if err := demo.WriteBackbone(backbone, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.WriteTask(data, demo.Tasks(5)[0]); err != nil {
+		t.Fatal(err)
+	}
+	ref := filepath.Join(dir, "ref")
+	if _, err := run(t, trainArgs(backbone, data, ref)...); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(ref, "adapter_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMetrics, _ := os.ReadFile(filepath.Join(ref, "metrics.jsonl"))
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := filepath.Join(dir, "killed")
+	stepOf := func() int {
+		var st struct {
+			Step int `json:"step"`
+		}
+		raw, _ := os.ReadFile(filepath.Join(killed, "state.json"))
+		json.Unmarshal(raw, &st)
+		return st.Step
+	}
+	// Kill the process a little after it has checkpointed past the last
+	// kill point, i.e. somewhere in the middle of training or writing.
+	kills := 0
+	for k := 0; k < 3; k++ {
+		before := stepOf()
+		cmd := exec.Command(exe, append([]string{"--quiet"}, trainArgs(backbone, data, killed)...)...)
+		cmd.Env = append(os.Environ(), "AOTP_TEST_MAIN=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for stepOf() <= before+20 && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(k) * 3 * time.Millisecond)
+		if cmd.Process.Signal(syscall.SIGKILL) == nil {
+			kills++
+		}
+		cmd.Wait()
+	}
+	var st struct {
+		Step     int  `json:"step"`
+		Finished bool `json:"finished"`
+	}
+	raw, err := os.ReadFile(filepath.Join(killed, "state.json"))
+	if err != nil || json.Unmarshal(raw, &st) != nil || st.Finished || st.Step == 0 {
+		t.Fatalf("the kills did not land mid-run (state %s, %v): the test proves nothing", raw, err)
+	}
+	t.Logf("killed the run %d times; resuming from step %d", kills, st.Step)
+	if _, err := run(t, trainArgs(backbone, data, killed)...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(killed, "adapter_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the resumed run's adapter differs from the uninterrupted run's")
+	}
+	gotMetrics, _ := os.ReadFile(filepath.Join(killed, "metrics.jsonl"))
+	if !bytes.Equal(gotMetrics, wantMetrics) {
+		t.Fatalf("metrics.jsonl differs:\n%s\nvs\n%s", gotMetrics, wantMetrics)
+	}
+}
