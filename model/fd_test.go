@@ -1,0 +1,510 @@
+package model
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aotp/aotp/internal/golden"
+	"github.com/aotp/aotp/kernels/parallel"
+	"github.com/aotp/aotp/kernels/vec"
+)
+
+// Finite-difference checks of the backward functions.
+//
+// Method. Every check builds a scalar loss L = Σ w ⊙ y (y: the function's
+// output, w: fixed random weights, the sum taken in float64) whose exact
+// gradient w.r.t. y is w, runs the analytic backward from dy = w, and compares
+// the analytic gradient g = ∂L/∂x with central differences of L along a few
+// unit directions v of x:
+//
+//	fd = L(x⁺) − L(x⁻),  an = Σ_i g_i·(x⁺_i − x⁻_i),  x± = float32(x ± h·v)
+//
+// (an uses the perturbation actually realised in float32, so the rounding of
+// x ± h·v is no error source). The first direction is g/‖g‖ (catches any
+// error in the gradient's scale), the others are random Gaussian directions
+// (catch errors in any component, e.g. a wrong sign on one token or one head).
+//
+// Tolerance. The error is measured relative to the size of a directional
+// derivative, max(|an|, 2h·‖g‖/√n): a random unit direction sees ‖g‖/√n on
+// average, so a bug that changes the gradient by δ shows up as a relative
+// error ≈ ‖δ‖/‖g‖ whatever the direction — a 10% bug in any part of the
+// gradient that carries ≥10% of its norm fails a 1e-2 tolerance. The sources
+// of error in a correct backward are (1) truncation, O(h²·L'''), and (2)
+// float32 roundoff in the forward, ≈ √(#outputs)·ε₃₂·|y|/(2h·typ). With h in
+// 1e-3..1e-2 both stay around 1e-5..1e-4 on these tiny models (the observed
+// worst errors are logged with -v), so every check uses a tolerance of 1e-3
+// (kinked/long paths: 3e-3), 10× or more above the noise floor and 10× or
+// more below the errors the negative controls produce (see the "negative
+// control" assertions: each check family shows that a realistic bug — a
+// missing dropout mask, a wrong activation derivative, a missing scale, the
+// wrong layer — is caught).
+const (
+	fdTol  = 1e-3
+	fdDirs = 4
+)
+
+func randn(r *rand.Rand, n int, std float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * std)
+	}
+	return x
+}
+
+func dot64(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+// fdErr returns the worst relative error of g as the gradient of loss w.r.t.
+// x (modified in place during the check and restored), over ndir directions
+// with step h. See the comment at the top of the file.
+func fdErr(x, g []float32, loss func() float64, h float64, ndir int, seed uint64) float64 {
+	r := rand.New(rand.NewPCG(seed, 0xfd))
+	n := len(x)
+	x0 := append([]float32(nil), x...)
+	defer copy(x, x0)
+	var gn float64
+	for _, v := range g {
+		gn += float64(v) * float64(v)
+	}
+	gn = math.Sqrt(gn)
+	typ := gn / math.Sqrt(float64(n))
+	v := make([]float64, n)
+	xp := make([]float32, n)
+	worst := 0.0
+	for d := 0; d < ndir; d++ {
+		var vn float64
+		for i := range v {
+			if d == 0 && gn > 0 {
+				v[i] = float64(g[i])
+			} else {
+				v[i] = r.NormFloat64()
+			}
+			vn += v[i] * v[i]
+		}
+		vn = math.Sqrt(vn)
+		for i := range x {
+			xp[i] = float32(float64(x0[i]) + h*v[i]/vn)
+			x[i] = xp[i]
+		}
+		lp := loss()
+		var an float64
+		for i := range x {
+			x[i] = float32(float64(x0[i]) - h*v[i]/vn)
+			an += float64(g[i]) * (float64(xp[i]) - float64(x[i]))
+		}
+		lm := loss()
+		copy(x, x0)
+		scale := math.Max(math.Abs(an), 2*h*typ)
+		if scale == 0 {
+			scale = 2 * h
+		}
+		worst = math.Max(worst, math.Abs((lp-lm)-an)/scale)
+	}
+	return worst
+}
+
+// checkFD asserts that g is the gradient of loss w.r.t. x within tol.
+func checkFD(t *testing.T, what string, x, g []float32, loss func() float64, h, tol float64) {
+	t.Helper()
+	nonZero(t, what, g)
+	e := fdErr(x, g, loss, h, fdDirs, uint64(len(what)))
+	if !(e <= tol) {
+		t.Errorf("%s: finite differences disagree with the backward: rel err %.3g > %.3g", what, e, tol)
+		return
+	}
+	t.Logf("%s: rel err %.2g (tol %.0g, h %.0g)", what, e, tol, h)
+}
+
+// mustFailFD is a negative control: a deliberately wrong gradient g must
+// fail the same check.
+func mustFailFD(t *testing.T, what string, x, g []float32, loss func() float64, h, tol float64) {
+	t.Helper()
+	e := fdErr(x, g, loss, h, fdDirs, uint64(len(what)))
+	if !(e > tol) {
+		t.Errorf("negative control %s: a wrong gradient passed the check (rel err %.3g <= %.3g)", what, e, tol)
+		return
+	}
+	t.Logf("negative control %s: rel err %.2g, caught", what, e)
+}
+
+func nonZero(t *testing.T, what string, g []float32) {
+	t.Helper()
+	for _, v := range g {
+		if v != 0 {
+			return
+		}
+	}
+	t.Fatalf("%s: gradient is all zero (the check would be vacuous)", what)
+}
+
+func scoresPool(maxT int) chan []float32 {
+	nt := parallel.Threads()
+	c := make(chan []float32, nt)
+	for i := 0; i < nt; i++ {
+		c <- make([]float32, 2*maxT*maxT)
+	}
+	return c
+}
+
+// fdBatch is a batch of sequences of different lengths with ids in [0, V)
+// (with repeats), and token types when TV > 1.
+func fdBatch(r *rand.Rand, lens []int, V, TV int) *Batch {
+	var ids, types [][]int32
+	for _, n := range lens {
+		s, tt := make([]int32, n), make([]int32, n)
+		for i := range s {
+			s[i] = int32(3 + r.IntN(V-3)) // avoid RoBERTa's pad id 1
+			if TV > 1 && i >= n/2 {
+				tt[i] = 1
+			}
+		}
+		ids, types = append(ids, s), append(types, tt)
+	}
+	return NewBatch(ids, types)
+}
+
+func TestFDAttention(t *testing.T) {
+	const C, NH = 16, 4
+	for _, p := range []float32{0, 0.25} {
+		name := "no-dropout"
+		if p != 0 {
+			name = "dropout"
+		}
+		t.Run(name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, 2))
+			b := fdBatch(r, []int{3, 7, 1, 5}, 50, 1)
+			N := b.N()
+			q, k, v := randn(r, N*C, 1), randn(r, N*C, 1), randn(r, N*C, 1)
+			w := randn(r, N*C, 1)
+			_, nprobs := probOffsets(b, NH)
+			probs, out := make([]float32, nprobs), make([]float32, N*C)
+			scores := scoresPool(7)
+			drop := dropSite{p: p, key: 0x1234}
+			loss := func() float64 {
+				attentionForward(out, probs, q, k, v, b, NH, C, scores, drop)
+				return dot64(w, out)
+			}
+			backward := func(drop dropSite) (dq, dk, dv []float32) {
+				loss() // probs at the unperturbed point
+				dq, dk, dv = make([]float32, N*C), make([]float32, N*C), make([]float32, N*C)
+				attentionBackward(dq, dk, dv, w, probs, q, k, v, b, NH, C, scores, drop)
+				return
+			}
+			dq, dk, dv := backward(drop)
+			const h = 1e-2
+			checkFD(t, "dq", q, dq, loss, h, fdTol)
+			checkFD(t, "dk", k, dk, loss, h, fdTol)
+			checkFD(t, "dv", v, dv, loss, h, fdTol)
+
+			// negative controls
+			if p != 0 {
+				// backward that forgets the dropout mask
+				bq, _, bv := backward(dropSite{})
+				mustFailFD(t, "dq without dropout mask", q, bq, loss, h, fdTol)
+				mustFailFD(t, "dv without dropout mask", v, bv, loss, h, fdTol)
+			} else {
+				// dK without the 1/√hd scale
+				bad := append([]float32(nil), dk...)
+				vec.Scale(bad, float32(math.Sqrt(C/NH)))
+				mustFailFD(t, "dk without 1/sqrt(hd)", k, bad, loss, h, fdTol)
+			}
+		})
+	}
+}
+
+// testEncoder loads a testdata model.
+func testEncoder(t *testing.T, name string) *Encoder {
+	t.Helper()
+	m, err := Load(filepath.Join(golden.Dir(t), "models", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// randomEncoder builds a 2-layer C=32 BERT with hidden_act act. The layer
+// weights are scaled ×10 (std 0.2) so that activations and softmaxes are in
+// their non-linear range (at std 0.02 every layer is nearly linear and the
+// activation's derivative would be barely exercised).
+func randomEncoder(t *testing.T, act string, seed uint64) *Encoder {
+	t.Helper()
+	cfg := bertShape(99, 32, 2, 4, 64)
+	cfg.HiddenAct = act
+	cfg.MaxPositionEmbeddings = 64
+	src := RandomSource(&cfg, seed)
+	for name, ten := range src {
+		if strings.HasPrefix(name, "encoder.layer.") && len(ten.Shape) == 2 {
+			vec.Scale(ten.Data, 10)
+		}
+	}
+	m, err := FromSource(&cfg, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestFDLayerBackward(t *testing.T) {
+	type tc struct {
+		name    string
+		enc     func(t *testing.T) *Encoder
+		dropout float64
+	}
+	load := func(n string) func(t *testing.T) *Encoder { return func(t *testing.T) *Encoder { return testEncoder(t, n) } }
+	rnd := func(act string) func(t *testing.T) *Encoder {
+		return func(t *testing.T) *Encoder { return randomEncoder(t, act, 5) }
+	}
+	cases := []tc{
+		{"gelu/bert-tiny", load("bert-tiny"), 0},
+		{"gelu/bert-tiny/dropout", load("bert-tiny"), 0.2},
+		{"gelu_new/bert-tiny-gelu-new", load("bert-tiny-gelu-new"), 0},
+		{"relu/bert-tiny-relu", load("bert-tiny-relu"), 0},
+		{"gelu/roberta-tiny", load("roberta-tiny"), 0},
+		{"tanh/random", rnd("tanh"), 0},
+		{"tanh/random/dropout", rnd("tanh"), 0.2},
+		{"silu/random", rnd("silu"), 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := c.enc(t)
+			cfg := m.Config
+			C, I := cfg.HiddenSize, cfg.IntermediateSize
+			r := rand.New(rand.NewPCG(3, 4))
+			b := fdBatch(r, []int{4, 9, 6}, cfg.VocabSize, 1)
+			N := b.N()
+			const l = 1
+			st := &TrainState{}
+			st.reserve(cfg, b, 9)
+			st.batch = b
+			drop := newDropout(c.dropout, 7, 3).layer(l)
+			a := &st.layers[l]
+			x := a.x[:N*C]
+			copy(x, randn(r, N*C, 1))
+			w := randn(r, N*C, 1)
+			L := &m.Layers[l]
+			loss := func() float64 {
+				m.layerForward(L, a, st.tmp, st.g[:N*I], b, st.scores, drop)
+				return dot64(w, a.out[:N*C])
+			}
+			backward := func(drop *dropout) []float32 {
+				loss()
+				dX, dOut := make([]float32, N*C), append([]float32(nil), w...)
+				m.layerBackward(L, a, dX, dOut, st, drop)
+				return dX
+			}
+			dX := backward(drop)
+			h, tol := 1e-2, fdTol
+			if cfg.HiddenAct == "relu" {
+				// a smaller step keeps the perturbation off ReLU's kink
+				// (pre-activations of these weights are ≳1e-2 from 0)
+				h = 1e-3
+			}
+			checkFD(t, "dX", x, dX, loss, h, tol)
+
+			// negative controls: the wrong activation derivative, and (with
+			// dropout) a backward without the dropout masks
+			saved := m.actBack
+			if cfg.HiddenAct == "relu" {
+				m.actBack = vec.GELUBackward
+			} else {
+				m.actBack = vec.ReLUBackward
+			}
+			bad := backward(drop)
+			m.actBack = saved
+			mustFailFD(t, "dX with the wrong activation derivative", x, bad, loss, h, tol)
+			if c.dropout != 0 {
+				mustFailFD(t, "dX without dropout masks", x, backward(nil), loss, h, tol)
+			}
+		})
+	}
+}
+
+func TestFDPoolerBackward(t *testing.T) {
+	for _, name := range []string{"bert-tiny", "roberta-tiny"} {
+		t.Run(name, func(t *testing.T) {
+			m := testEncoder(t, name)
+			if m.Pooler == nil {
+				t.Skip("no pooler")
+			}
+			C := m.Config.HiddenSize
+			r := rand.New(rand.NewPCG(5, 6))
+			b := fdBatch(r, []int{3, 1, 5}, m.Config.VocabSize, 1)
+			N, B := b.N(), b.B()
+			H := randn(r, N*C, 3) // ×3: push the pooler's tanh out of its linear range
+			w := randn(r, B*C, 1)
+			pooled, first := make([]float32, B*C), make([]float32, B*C)
+			loss := func() float64 {
+				m.poolerForward(pooled, first, H, b)
+				return dot64(w, pooled)
+			}
+			backward := func(pooledArg func() []float32) []float32 {
+				loss()
+				dH := make([]float32, N*C)
+				m.poolerBackward(dH, w, pooledArg(), make([]float32, B*C), make([]float32, B*C), b)
+				return dH
+			}
+			dH := backward(func() []float32 { return pooled })
+			checkFD(t, "dH", H, dH, loss, 1e-2, fdTol)
+			// negative control: tanh' dropped (backward sees a zero output)
+			bad := backward(func() []float32 { return make([]float32, B*C) })
+			mustFailFD(t, "dH without tanh'", H, bad, loss, 1e-2, fdTol)
+		})
+	}
+}
+
+func TestFDHeadBackward(t *testing.T) {
+	cases := []struct {
+		model, problem string
+		labels, nc     int
+		kind           string
+	}{
+		{"bert-tiny", SingleLabel, 3, 0, "pooled"},
+		{"bert-tiny", MultipleChoice, 0, 2, "pooled"},
+		{"roberta-tiny", SingleLabel, 3, 0, "roberta-cls"},
+		{"roberta-tiny", Regression, 0, 0, "roberta-cls"},
+	}
+	for _, c := range cases {
+		t.Run(c.model+"/"+c.problem, func(t *testing.T) {
+			m := testEncoder(t, c.model)
+			C := m.Config.HiddenSize
+			h, err := NewHead(m.Config, c.problem, c.labels, c.nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Kind != c.kind {
+				t.Fatalf("kind %q, want %q", h.Kind, c.kind)
+			}
+			r := rand.New(rand.NewPCG(7, 8))
+			for _, p := range h.Params() {
+				copy(p.Data, randn(r, p.Numel(), 0.3))
+			}
+			b := fdBatch(r, []int{3, 5, 2, 4}, m.Config.VocabSize, 1)
+			N, B := b.N(), b.B()
+			out := Output{LastHiddenState: randn(r, N*C, 1), PoolerOutput: randn(r, B*C, 0.5)}
+			opt := &TrainOptions{Dropout: 0.2, Seed: 11, Step: 4}
+			var w []float32
+			loss := func() float64 {
+				logits, err := h.Forward(out, b, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if w == nil {
+					w = randn(r, len(logits), 1)
+				}
+				return dot64(w, logits)
+			}
+			backward := func(breakDrop bool) (din []float32) {
+				loss()
+				for _, p := range h.Params() {
+					p.ZeroGrad()
+				}
+				if breakDrop {
+					h.drop1, h.drop2 = dropSite{}, dropSite{}
+				}
+				dHidden, dPooled := make([]float32, N*C), make([]float32, B*C)
+				h.Backward(w, b, dHidden, dPooled)
+				if h.NeedsPooler() {
+					return dPooled
+				}
+				return dHidden
+			}
+			din := backward(false)
+			grads := map[*Param][]float32{}
+			for _, p := range h.Params() {
+				grads[p] = append([]float32(nil), p.Grad...)
+			}
+			x := out.LastHiddenState
+			if h.NeedsPooler() {
+				x = out.PoolerOutput
+			}
+			const step = 1e-2
+			checkFD(t, "input", x, din, loss, step, fdTol)
+			for _, p := range h.Params() {
+				checkFD(t, p.Name, p.Data, grads[p], loss, step, fdTol)
+			}
+			// negative control: a backward that skips the dropout masks
+			bad := backward(true)
+			mustFailFD(t, "input without dropout masks", x, bad, loss, step, fdTol)
+		})
+	}
+}
+
+// addAt is a LayerHook that adds d to the input of layer l.
+type addAt struct {
+	l int
+	d []float32
+}
+
+func (a *addAt) BeforeLayer(l int, H []float32, b *Batch) error {
+	if l == a.l {
+		vec.AddInPlace(H, a.d)
+	}
+	return nil
+}
+
+// captureDX is a BackwardHook that keeps a copy of every layer's dX.
+type captureDX struct{ dX [][]float32 }
+
+func (c *captureDX) AfterLayerBackward(l int, dX []float32, b *Batch) error {
+	c.dX[l] = append([]float32(nil), dX...)
+	return nil
+}
+
+// TestFDEncoderBackward checks Encoder.Backward end to end: the gradient it
+// hands to the BackwardHook at layer l against finite differences of a
+// perturbation added by a LayerHook at layer l, with dropout on and the
+// loss reading both last_hidden_state and pooler_output.
+func TestFDEncoderBackward(t *testing.T) {
+	for _, name := range []string{"bert-tiny", "roberta-tiny"} {
+		t.Run(name, func(t *testing.T) {
+			m := testEncoder(t, name)
+			cfg := m.Config
+			C, NL := cfg.HiddenSize, cfg.NumHiddenLayers
+			r := rand.New(rand.NewPCG(9, 10))
+			b := fdBatch(r, []int{5, 8, 2}, cfg.VocabSize, cfg.TypeVocabSize)
+			N, B := b.N(), b.B()
+			w, wp := randn(r, N*C, 1), randn(r, B*C, 1)
+			hook := &addAt{d: make([]float32, N*C)}
+			st := &TrainState{}
+			opt := TrainOptions{Dropout: 0.1, Seed: 1, Step: 2}
+			ctx := context.Background()
+			loss := func() float64 {
+				out, err := m.ForwardTrain(ctx, b, st, hook, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := dot64(w, out.LastHiddenState)
+				if out.PoolerOutput != nil {
+					s += dot64(wp, out.PoolerOutput)
+				}
+				return s
+			}
+			loss()
+			capt := &captureDX{dX: make([][]float32, NL)}
+			var dPooled []float32
+			if m.Pooler != nil {
+				dPooled = append([]float32(nil), wp...)
+			}
+			if err := m.Backward(ctx, st, append([]float32(nil), w...), dPooled, capt); err != nil {
+				t.Fatal(err)
+			}
+			for l := 0; l < NL; l++ {
+				hook.l = l
+				checkFD(t, "dX of layer "+string(rune('0'+l)), hook.d, capt.dX[l], loss, 1e-2, fdTol)
+			}
+			// negative control: the gradient of the wrong layer
+			hook.l = 0
+			mustFailFD(t, "dX of layer 1 as layer 0's", hook.d, capt.dX[1], loss, 1e-2, fdTol)
+		})
+	}
+}
