@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -325,5 +329,64 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	gotMetrics, _ := os.ReadFile(filepath.Join(killed, "metrics.jsonl"))
 	if !bytes.Equal(gotMetrics, wantMetrics) {
 		t.Fatalf("metrics.jsonl differs:\n%s\nvs\n%s", gotMetrics, wantMetrics)
+	}
+}
+
+// pull downloads from a fake Hub on loopback into an HF cache; encode then
+// takes the hub name as --model.
+func TestPullThenEncodeByHubName(t *testing.T) {
+	src := filepath.Join(golden.Dir(t), "models", "bert-tiny")
+	files := map[string][]byte{}
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = b
+	}
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/api/models/tiny-org/bert-tiny/revision/main":
+			json.NewEncoder(w).Encode(map[string]any{"sha": commit, "siblings": []map[string]string{{"rfilename": "config.json"}, {"rfilename": "model.safetensors"}}})
+		case strings.HasPrefix(r.URL.Path, "/tiny-org/bert-tiny/resolve/"+commit+"/"):
+			name := strings.TrimPrefix(r.URL.Path, "/tiny-org/bert-tiny/resolve/"+commit+"/")
+			body, ok := files[name]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			sum := sha256.Sum256(body)
+			w.Header().Set("X-Repo-Commit", commit)
+			w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			if r.Method == http.MethodGet {
+				w.Write(body)
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cache := t.TempDir()
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_TOKEN", "")
+	out, err := run(t, "pull", "tiny-org/bert-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(cache, "models--tiny-org--bert-tiny", "snapshots", commit)
+	if strings.TrimSpace(out) != snap {
+		t.Fatalf("pull printed %q, want %q", out, snap)
+	}
+	dir := t.TempDir()
+	in, res := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, `{"input_ids": [2, 10, 11, 3]}`)
+	if _, err := run(t, "encode", "--model", "tiny-org/bert-tiny", "--input", in, "--output", res); err != nil {
+		t.Fatal(err)
+	}
+	if got := readJSONLines(t, res); len(got) != 1 {
+		t.Fatalf("%d output lines", len(got))
 	}
 }
