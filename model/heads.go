@@ -28,11 +28,18 @@ type Head struct {
 	OutBias    *Param // [K]
 	C          int
 
-	// forward cache
-	x, h   []float32 // [B, C] head input (after dropout), hidden after tanh (roberta-cls)
+	PoolerW *Param // [C, C] pooler.dense.weight: own pooler (AddPooler), else nil
+	PoolerB *Param // [C]
+
+	// forward cache and scratch, [B, C] unless noted
+	first  []float32 // hidden state of each sequence's first token
+	x      []float32 // head input before dropout (pooled or first token)
+	in     []float32 // x after dropout
+	h, hd  []float32 // roberta-cls: tanh output, and after dropout
+	logits []float32 // [B, K]
+	d1, d2 []float32 // backward scratch
 	drop1  dropSite
 	drop2  dropSite
-	pooled bool
 }
 
 // NewHead builds the head of a model type for a problem. numLabels is the
@@ -70,19 +77,36 @@ func NewHead(cfg *Config, problem string, numLabels, numChoices int) (*Head, err
 	return h, nil
 }
 
-// Params lists the head's trainable tensors.
-func (h *Head) Params() []*Param {
-	if h.Dense != nil {
-		return []*Param{h.Dense, h.DenseBias, h.Out, h.OutBias}
-	}
-	return []*Param{h.Out, h.OutBias}
+// AddPooler gives a pooled head its own pooler (`pooler.dense.*`, dense +
+// tanh on the first token), trained with the head. HF's
+// RobertaForMultipleChoice reads the pooler, but RoBERTa checkpoints saved
+// from RobertaForMaskedLM have none and transformers then starts it at
+// random; aotp makes that pooler part of the adapter, so it is saved and
+// reloaded with the task instead of being drawn anew each time.
+func (h *Head) AddPooler() {
+	C := h.C
+	h.PoolerW, h.PoolerB = NewParam("pooler.dense.weight", C, C), NewParam("pooler.dense.bias", C)
 }
 
-// NeedsPooler reports whether the head reads pooler_output.
-func (h *Head) NeedsPooler() bool { return h.Kind == "pooled" }
+// Params lists the head's trainable tensors.
+func (h *Head) Params() []*Param {
+	var ps []*Param
+	if h.PoolerW != nil {
+		ps = append(ps, h.PoolerW, h.PoolerB)
+	}
+	if h.Dense != nil {
+		ps = append(ps, h.Dense, h.DenseBias)
+	}
+	return append(ps, h.Out, h.OutBias)
+}
+
+// NeedsPooler reports whether the head reads the encoder's pooler_output
+// (false when it has its own pooler).
+func (h *Head) NeedsPooler() bool { return h.Kind == "pooled" && h.PoolerW == nil }
 
 // Forward returns logits [B, NumLabels] (multiple choice: [B/NumChoices,
 // NumChoices]) for the sequences of b. opt is nil at inference (no dropout).
+// The result lives in the head and is overwritten by the next call.
 func (h *Head) Forward(out Output, b *Batch, opt *TrainOptions) ([]float32, error) {
 	var drop *dropout
 	if opt != nil {
@@ -90,72 +114,88 @@ func (h *Head) Forward(out Output, b *Batch, opt *TrainOptions) ([]float32, erro
 	}
 	B, C, K := b.B(), h.C, h.NumLabels
 	h.x = grow(h.x, B*C)
-	if h.NeedsPooler() {
+	switch {
+	case h.NeedsPooler():
 		if out.PoolerOutput == nil {
 			return nil, fmt.Errorf("the head needs the pooler, but the checkpoint has no pooler weights")
 		}
 		copy(h.x, out.PoolerOutput[:B*C])
-	} else {
+	default:
+		h.first = grow(h.first, B*C)
 		for s := 0; s < B; s++ {
 			lo, _ := b.Seq(s)
-			copy(h.x[s*C:(s+1)*C], out.LastHiddenState[lo*C:(lo+1)*C])
+			copy(h.first[s*C:(s+1)*C], out.LastHiddenState[lo*C:(lo+1)*C])
+		}
+		if h.PoolerW != nil {
+			gemm.Linear(h.x, h.first, h.PoolerW.Data, h.PoolerB.Data, B, C, C, vec.Tanh)
+		} else {
+			copy(h.x, h.first)
 		}
 	}
 	h.drop1, h.drop2 = drop.site(siteHead), drop.site(siteHead+1)
-	h.drop1.apply(h.x)
-	in := h.x
+	h.in = grow(h.in, B*C)
+	copy(h.in, h.x)
+	h.drop1.apply(h.in)
+	in := h.in
 	if h.Kind == "roberta-cls" {
-		h.h = grow(h.h, B*C)
-		gemm.Linear(h.h, h.x, h.Dense.Data, h.DenseBias.Data, B, C, C, vec.Tanh)
-		in = append(h.h[:0:0], h.h...) // keep tanh output for backward; dropout on a copy
-		h.drop2.apply(in)
+		// keep the tanh output t for backward; dropout applies to a copy
+		h.h, h.hd = grow(h.h, B*C), grow(h.hd, B*C)
+		gemm.Linear(h.h, h.in, h.Dense.Data, h.DenseBias.Data, B, C, C, vec.Tanh)
+		copy(h.hd, h.h)
+		h.drop2.apply(h.hd)
+		in = h.hd
 	}
-	logits := make([]float32, B*K)
-	gemm.Linear(logits, in, h.Out.Data, h.OutBias.Data, B, C, K, nil)
-	return logits, nil
+	h.logits = grow(h.logits, B*K)
+	gemm.Linear(h.logits, in, h.Out.Data, h.OutBias.Data, B, C, K, nil)
+	return h.logits, nil
 }
 
 // Backward accumulates the head's gradients from dlogits (same layout as
 // Forward's result) and writes the gradient w.r.t. its input: into dHidden
 // [N,C] at each sequence's first token (added), or into dPooled [B,C]
-// (overwritten) for pooled heads.
+// (overwritten) when it reads the encoder's pooler.
 func (h *Head) Backward(dlogits []float32, b *Batch, dHidden, dPooled []float32) {
 	B, C, K := b.B(), h.C, h.NumLabels
-	in := h.x
-	var dh []float32
+	in := h.in
 	if h.Kind == "roberta-cls" {
-		in = append(h.h[:0:0], h.h[:B*C]...)
-		h.drop2.apply(in)
+		in = h.hd
 	}
-	// out = in·Woutᵀ + b: dWout += dlogitsᵀ·in, db += Σ dlogits, din = dlogits·Wout
-	gemm.Sgemm(true, false, K, C, B, 1, dlogits, K, in, C, 1, h.Out.Grad, C)
-	for s := 0; s < B; s++ {
-		vec.AddInPlace(h.OutBias.Grad, dlogits[s*K:(s+1)*K])
-	}
-	din := make([]float32, B*C)
-	gemm.Sgemm(false, false, B, C, K, 1, dlogits, K, h.Out.Data, C, 0, din, C)
+	h.d1, h.d2 = grow(h.d1, B*C), grow(h.d2, B*C)
+	// logits = in·Woutᵀ + b
+	din := h.d1
+	linearBackward(h.Out, h.OutBias, din, dlogits, in, B, C, K)
 	if h.Kind == "roberta-cls" {
+		// hd = dropout(t), t = tanh(z), z = in'·Wdᵀ + bd
 		h.drop2.apply(din)
-		// t = tanh(z): dz = din ⊙ (1 - t²)
-		for i := range din {
-			t := h.h[i]
-			din[i] *= 1 - t*t
-		}
-		gemm.Sgemm(true, false, C, C, B, 1, din, C, h.x, C, 1, h.Dense.Grad, C)
-		for s := 0; s < B; s++ {
-			vec.AddInPlace(h.DenseBias.Grad, din[s*C:(s+1)*C])
-		}
-		dh = make([]float32, B*C)
-		gemm.Sgemm(false, false, B, C, C, 1, din, C, h.Dense.Data, C, 0, dh, C)
-		din = dh
+		tanhBackward(din, h.h)
+		linearBackward(h.Dense, h.DenseBias, h.d2, din, h.in, B, C, C)
+		din = h.d2
 	}
 	h.drop1.apply(din)
 	if h.NeedsPooler() {
 		copy(dPooled[:B*C], din)
 		return
 	}
+	if h.PoolerW != nil {
+		// x = tanh(first·Wpᵀ + bp)
+		// (only pooled heads have their own pooler, so din is d1 here)
+		tanhBackward(din, h.x)
+		linearBackward(h.PoolerW, h.PoolerB, h.d2, din, h.first, B, C, C)
+		din = h.d2
+	}
 	for s := 0; s < B; s++ {
 		lo, _ := b.Seq(s)
 		vec.AddInPlace(dHidden[lo*C:(lo+1)*C], din[s*C:(s+1)*C])
 	}
+}
+
+// tanhBackward turns dt into dz in place, for t = tanh(z).
+func tanhBackward(d, t []float32) { vec.TanhBackward(d, t[:len(d)], d) }
+
+// linearBackward accumulates the gradients of y[M,Out] = x[M,In]·Wᵀ + b:
+// dW += dyᵀ·x, db += Σ dy, and writes dx = dy·W.
+func linearBackward(w, b *Param, dx, dy, x []float32, M, In, Out int) {
+	gemm.Sgemm(true, false, Out, In, M, 1, dy, Out, x, In, 1, w.Grad, In)
+	vec.BiasBackward(b.Grad, dy[:M*Out], M, Out)
+	gemm.Sgemm(false, false, M, In, Out, 1, dy, Out, w.Data, In, 0, dx, In)
 }

@@ -38,6 +38,9 @@ func New(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*Adapter, error) 
 		if a.Head, err = model.NewHead(enc.Config, cfg.ProblemType, cfg.NumLabels, cfg.NumChoices); err != nil {
 			return nil, err
 		}
+		if a.Head.NeedsPooler() && enc.Pooler == nil {
+			a.Head.AddPooler()
+		}
 		initHead(a.Head, seed)
 	}
 	return a, nil

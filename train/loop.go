@@ -137,8 +137,20 @@ func MakeBatch(items []Item, regression bool) *LabeledBatch {
 	return lb
 }
 
-// ErrNonFinite is returned when the loss becomes NaN or infinite.
-var ErrNonFinite = errors.New("loss is not finite")
+// ErrNonFinite is returned when the loss or a parameter becomes NaN or infinite.
+var ErrNonFinite = errors.New("training diverged")
+
+// allFinite reports the first parameter holding NaN or Inf.
+func allFinite(params []*model.Param) (string, bool) {
+	for _, p := range params {
+		for _, v := range p.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return p.Name, false
+			}
+		}
+	}
+	return "", true
+}
 
 // Run trains to the end, resuming from OutDir when it holds an unfinished
 // run. It writes metrics.jsonl, the best dev checkpoint (via Save) and a
@@ -212,13 +224,16 @@ func (l *Loop) Run(ctx context.Context) error {
 			return fmt.Errorf("step %d: %w", st.Step+1, err)
 		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return fmt.Errorf("step %d: %w (%v); the last good checkpoint is kept in %s — lower --lr or add --max-grad-norm", st.Step+1, ErrNonFinite, loss, l.OutDir)
+			return fmt.Errorf("step %d: %w: loss is %v; the last good checkpoint is kept in %s — lower --lr or add --max-grad-norm", st.Step+1, ErrNonFinite, loss, l.OutDir)
 		}
 		if l.Opt.MaxGradNorm > 0 {
 			ClipGradNorm(params, l.Opt.MaxGradNorm)
 		}
 		lr := l.LR(st.Step)
 		opt.Update(params, lr)
+		if name, ok := allFinite(params); !ok {
+			return fmt.Errorf("step %d: %w: tensor %q became NaN or infinite after the update (lr %g); the last good checkpoint is kept in %s — lower --lr or add --max-grad-norm", st.Step+1, ErrNonFinite, name, lr, l.OutDir)
+		}
 		st.Step++
 		st.LossSum += loss
 		st.LossCount++

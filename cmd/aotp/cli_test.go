@@ -390,3 +390,30 @@ func TestPullThenEncodeByHubName(t *testing.T) {
 		t.Fatalf("%d output lines", len(got))
 	}
 }
+
+// A diverging run stops with a clear error and keeps its last good adapter.
+func TestTrainStopsOnDivergence(t *testing.T) {
+	dir := t.TempDir()
+	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
+	if err := demo.WriteBackbone(backbone, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.WriteTask(data, demo.Tasks(5)[0]); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	args := trainArgs(backbone, data, out)
+	args = append(args, "--lr", "1e38", "--eval-every", "1", "--save-every", "1", "--warmup-ratio", "0.02")
+	_, err := run(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "training diverged") {
+		t.Fatalf("error %v, want a divergence error", err)
+	}
+	f, err := os.ReadFile(filepath.Join(out, "adapter_model.safetensors"))
+	if err != nil || len(f) == 0 {
+		t.Fatalf("no last good adapter kept: %v", err)
+	}
+	ad := filepath.Join(out, "adapter_model.safetensors")
+	if _, err := run(t, "eval", "--model", backbone, "--adapter", out, "--task", "custom", "--data", filepath.Join(data, "dev.jsonl")); err != nil {
+		t.Fatalf("the kept adapter %s does not evaluate: %v", ad, err)
+	}
+}

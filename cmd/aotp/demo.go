@@ -142,6 +142,7 @@ func mixedBatchDemo(backbone string, ts []demo.Task, adapters []string) error {
 		if err != nil {
 			return err
 		}
+		logits = append([]float32(nil), logits...) // the head reuses its buffer
 		// the same sequence alone, with only its task's adapter
 		alone, err := enc.Forward(context.Background(), one, &model.Workspace{}, ad.AoT)
 		if err != nil {

@@ -102,6 +102,9 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := tasks.CheckLabels(trainEx, devEx); err != nil && task.Problem != model.Regression {
+		slog.Warn("dev labels that never occur in training", "detail", err)
+	}
 	if f.dropout < 0 {
 		f.dropout = enc.Config.HiddenDropoutProb
 	}
