@@ -148,7 +148,9 @@ func loadEncoder(cfg *Config, src TensorSource, file string) (*Encoder, error) {
 
 // Batch is a set of sequences packed back to back, without padding: the
 // encoder never computes pad positions, so a batch gives each sequence
-// exactly what running it alone gives (attention is per sequence).
+// exactly what running it alone gives (attention is per sequence). A Batch
+// must not be changed after it is passed to Forward: hooks may cache what
+// they derive from it (AoT caches the batch's distinct ids).
 type Batch struct {
 	IDs     []int32 // [N] token ids of all sequences, concatenated
 	TypeIDs []int32 // [N] token type ids; nil means all zeros

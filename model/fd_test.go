@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -21,32 +22,38 @@ import (
 // the analytic gradient g = ∂L/∂x with central differences of L along a few
 // unit directions v of x:
 //
-//	fd = L(x⁺) − L(x⁻),  an = Σ_i g_i·(x⁺_i − x⁻_i),  x± = float32(x ± h·v)
+//	e(h) = (L(x⁺) − L(x⁻) − Σ_i g_i·(x⁺_i − x⁻_i)) / 2h,  x± = float32(x ± h·v)
 //
-// (an uses the perturbation actually realised in float32, so the rounding of
-// x ± h·v is no error source). The first direction is g/‖g‖ (catches any
+// (the analytic side uses the perturbation actually realised in float32, so
+// the rounding of x ± h·v is no error source). The first direction is g/‖g‖ (catches any
 // error in the gradient's scale), the others are random Gaussian directions
 // (catch errors in any component, e.g. a wrong sign on one token or one head).
 //
 // Tolerance. The error is measured relative to the size of a directional
-// derivative, max(|an|, 2h·‖g‖/√n): a random unit direction sees ‖g‖/√n on
+// derivative, max(|⟨g,v⟩|, ‖g‖/√n): a random unit direction sees ‖g‖/√n on
 // average, so a bug that changes the gradient by δ shows up as a relative
-// error ≈ ‖δ‖/‖g‖ whatever the direction — a 10% bug in any part of the
-// gradient that carries ≥10% of its norm fails a 1e-2 tolerance. The sources
-// of error in a correct backward are (1) truncation, O(h²·L”'), and (2)
-// float32 roundoff in the forward, ≈ √(#outputs)·ε₃₂·|y|/(2h·typ). With h in
-// 1e-3..1e-2 both stay around 1e-5..1e-4 on these tiny models (the observed
-// worst errors are logged with -v), so every check uses a tolerance of 1e-3
-// (kinked/long paths: 3e-3), 10× or more above the noise floor and 10× or
-// more below the errors the negative controls produce (see the "negative
-// control" assertions: each check family shows that a realistic bug — a
-// missing dropout mask, a wrong activation derivative, a missing scale, the
-// wrong layer — is caught).
+// error ≈ ‖δ‖/‖g‖ whatever the direction. A correct backward still shows
+// (1) truncation, c·h² for central differences, and (2) float32 roundoff of
+// the forward: a layer's loss carries ~1e-5 absolute noise, ≈ 5e-6/h
+// relative to a directional derivative (bert-tiny layer 1: 5.6e-3 at
+// h = 1e-3, 5.6e-4 at 1e-2, 1.3e-4 at 3e-2). Roundoff wants a large h,
+// truncation a small one (plain central differences at h = 1e-1 err by ~2%
+// along g on the AoT→encoder path), so each direction is evaluated at h and
+// h/2 and combined by Richardson extrapolation, (4·e(h/2) − e(h))/3, which
+// cancels the h² term. With h = 1e-1 every smooth check then errs by
+// ≤ 2e-4 (observed, logged with -v; h = 5e-2: ≤ 4e-4, 3e-2: ≤ 9e-4). ReLU
+// is not smooth: a step that moves a pre-activation across 0 costs O(h)
+// error, so ReLU layers use h = 1e-2 (observed ≤ 5e-4). The tolerance 2e-3
+// is ≥ 4× above all observed errors and 30× below the smallest error of the
+// negative controls (0.06: "wrong activation derivative" on bert-tiny),
+// which show for each family that a realistic bug — a missing dropout mask,
+// a wrong activation derivative, a missing scale, tanh' dropped, the wrong
+// layer's gradient — is caught.
 const (
-	fdTol    = 2e-3
-	fdDirs   = 4
-	fdH      = 3e-2 // step for smooth functions
-	fdHSmall = 1e-2 // step where curvature, not roundoff, dominates (ReLU kinks, the head's few outputs)
+	fdTol   = 2e-3
+	fdDirs  = 4
+	hSmooth = 1e-1 // step (and 5e-2) for smooth functions
+	hKink   = 1e-2 // step (and 5e-3) across ReLU's kinks
 )
 
 func randn(r *rand.Rand, n int, std float64) []float32 {
@@ -67,7 +74,8 @@ func dot64(a, b []float32) float64 {
 
 // fdErr returns the worst relative error of g as the gradient of loss w.r.t.
 // x (modified in place during the check and restored), over ndir directions
-// with step h. See the comment at the top of the file.
+// with steps h and h/2 combined by Richardson extrapolation. See the comment
+// at the top of the file.
 func fdErr(x, g []float32, loss func() float64, h float64, ndir int, seed uint64) float64 {
 	r := rand.New(rand.NewPCG(seed, 0xfd))
 	n := len(x)
@@ -93,23 +101,32 @@ func fdErr(x, g []float32, loss func() float64, h float64, ndir int, seed uint64
 			vn += v[i] * v[i]
 		}
 		vn = math.Sqrt(vn)
-		for i := range x {
-			xp[i] = float32(float64(x0[i]) + h*v[i]/vn)
-			x[i] = xp[i]
-		}
-		lp := loss()
+		// e(s) = (L(x⁺) − L(x⁻) − Σ g·(x⁺ − x⁻)) / 2s: the directional
+		// derivative's error at step s, c·s² + roundoff
+		var e [2]float64
 		var an float64
-		for i := range x {
-			x[i] = float32(float64(x0[i]) - h*v[i]/vn)
-			an += float64(g[i]) * (float64(xp[i]) - float64(x[i]))
+		for k, s := range []float64{h, h / 2} {
+			for i := range x {
+				xp[i] = float32(float64(x0[i]) + s*v[i]/vn)
+				x[i] = xp[i]
+			}
+			lp := loss()
+			var d float64
+			for i := range x {
+				x[i] = float32(float64(x0[i]) - s*v[i]/vn)
+				d += float64(g[i]) * (float64(xp[i]) - float64(x[i]))
+			}
+			lm := loss()
+			copy(x, x0)
+			e[k], an = (lp-lm-d)/(2*s), d/(2*s)
 		}
-		lm := loss()
-		copy(x, x0)
-		scale := math.Max(math.Abs(an), 2*h*typ)
+		// Richardson: the c·s² terms cancel
+		err := (4*e[1] - e[0]) / 3
+		scale := math.Max(math.Abs(an), typ)
 		if scale == 0 {
-			scale = 2 * h
+			scale = 1
 		}
-		worst = math.Max(worst, math.Abs((lp-lm)-an)/scale)
+		worst = math.Max(worst, math.Abs(err)/scale)
 	}
 	return worst
 }
@@ -157,14 +174,15 @@ func scoresPool(maxT int) chan []float32 {
 	return c
 }
 
-// fdBatch is a batch of sequences of different lengths with ids in [0, V)
-// (with repeats), and token types when TV > 1.
+// fdBatch is a batch of sequences of different lengths with random ids in
+// [3, V) (repeats likely; never RoBERTa's pad id 1), and token types 0 then
+// 1 when TV > 1.
 func fdBatch(r *rand.Rand, lens []int, V, TV int) *Batch {
 	var ids, types [][]int32
 	for _, n := range lens {
 		s, tt := make([]int32, n), make([]int32, n)
 		for i := range s {
-			s[i] = int32(3 + r.IntN(V-3)) // avoid RoBERTa's pad id 1
+			s[i] = int32(3 + r.IntN(V-3))
 			if TV > 1 && i >= n/2 {
 				tt[i] = 1
 			}
@@ -202,7 +220,7 @@ func TestFDAttention(t *testing.T) {
 				return
 			}
 			dq, dk, dv := backward(drop)
-			const h = fdH
+			const h = hSmooth
 			checkFD(t, "dq", q, dq, loss, h, fdTol)
 			checkFD(t, "dk", k, dk, loss, h, fdTol)
 			checkFD(t, "dv", v, dv, loss, h, fdTol)
@@ -307,10 +325,11 @@ func TestFDLayerBackward(t *testing.T) {
 				return dX
 			}
 			dX := backward(drop)
-			h, tol := fdH, fdTol
+			h, tol := hSmooth, fdTol
 			if cfg.HiddenAct == "relu" {
-				// a smaller step crosses fewer of ReLU's kinks
-				h = fdHSmall
+				// a small step crosses few of ReLU's kinks (at 1e-1 some
+				// crossings make a 2% error; at 1e-2 it is 4e-4)
+				h = hKink
 			}
 			checkFD(t, "dX", x, dX, loss, h, tol)
 
@@ -357,10 +376,10 @@ func TestFDPoolerBackward(t *testing.T) {
 				return dH
 			}
 			dH := backward(func() []float32 { return pooled })
-			checkFD(t, "dH", H, dH, loss, fdH, fdTol)
+			checkFD(t, "dH", H, dH, loss, hSmooth, fdTol)
 			// negative control: tanh' dropped (backward sees a zero output)
 			bad := backward(func() []float32 { return make([]float32, B*C) })
-			mustFailFD(t, "dH without tanh'", H, bad, loss, fdH, fdTol)
+			mustFailFD(t, "dH without tanh'", H, bad, loss, hSmooth, fdTol)
 		})
 	}
 }
@@ -370,19 +389,28 @@ func TestFDHeadBackward(t *testing.T) {
 		model, problem string
 		labels, nc     int
 		kind           string
+		ownPooler      bool
 	}{
-		{"bert-tiny", SingleLabel, 3, 0, "pooled"},
-		{"bert-tiny", MultipleChoice, 0, 2, "pooled"},
-		{"roberta-tiny", SingleLabel, 3, 0, "roberta-cls"},
-		{"roberta-tiny", Regression, 0, 0, "roberta-cls"},
+		{"bert-tiny", SingleLabel, 3, 0, "pooled", false},
+		{"bert-tiny", MultipleChoice, 0, 2, "pooled", false},
+		{"roberta-tiny", SingleLabel, 3, 0, "roberta-cls", false},
+		{"roberta-tiny", Regression, 0, 0, "roberta-cls", false},
+		{"roberta-tiny", MultipleChoice, 0, 2, "pooled", true}, // AddPooler: the head's own pooler
 	}
 	for _, c := range cases {
-		t.Run(c.model+"/"+c.problem, func(t *testing.T) {
+		name := c.model + "/" + c.problem
+		if c.ownPooler {
+			name += "/own-pooler"
+		}
+		t.Run(name, func(t *testing.T) {
 			m := testEncoder(t, c.model)
 			C := m.Config.HiddenSize
 			h, err := NewHead(m.Config, c.problem, c.labels, c.nc)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if c.ownPooler {
+				h.AddPooler()
 			}
 			if h.Kind != c.kind {
 				t.Fatalf("kind %q, want %q", h.Kind, c.kind)
@@ -430,7 +458,7 @@ func TestFDHeadBackward(t *testing.T) {
 			if h.NeedsPooler() {
 				x = out.PoolerOutput
 			}
-			const step = fdHSmall // 12 outputs: little roundoff; tanh curvature is the larger error
+			const step = hSmooth
 			checkFD(t, "input", x, din, loss, step, fdTol)
 			for _, p := range h.Params() {
 				checkFD(t, p.Name, p.Data, grads[p], loss, step, fdTol)
@@ -503,11 +531,11 @@ func TestFDEncoderBackward(t *testing.T) {
 			}
 			for l := 0; l < NL; l++ {
 				hook.l = l
-				checkFD(t, "dX of layer "+string(rune('0'+l)), hook.d, capt.dX[l], loss, fdH, fdTol)
+				checkFD(t, fmt.Sprintf("dX of layer %d", l), hook.d, capt.dX[l], loss, hSmooth, fdTol)
 			}
 			// negative control: the gradient of the wrong layer
 			hook.l = 0
-			mustFailFD(t, "dX of layer 1 as layer 0's", hook.d, capt.dX[1], loss, fdH, fdTol)
+			mustFailFD(t, "dX of layer 1 as layer 0's", hook.d, capt.dX[1], loss, hSmooth, fdTol)
 		})
 	}
 }

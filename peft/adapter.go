@@ -87,6 +87,12 @@ func LoadParams(dir string, params []*model.Param) error {
 		return err
 	}
 	defer f.Close()
+	return loadParamsFrom(f, path, params, nil)
+}
+
+// loadParamsFrom copies params out of an open file; names for which other
+// returns true are tensors someone else reads (fused tables).
+func loadParamsFrom(f *safetensors.File, path string, params []*model.Param, other func(string) bool) error {
 	want := map[string]bool{}
 	for _, p := range params {
 		want[p.Name] = true
@@ -104,7 +110,7 @@ func LoadParams(dir string, params []*model.Param) error {
 	}
 	var extra []string
 	for _, n := range f.Names() {
-		if !want[n] {
+		if !want[n] && (other == nil || !other(n)) {
 			extra = append(extra, n)
 		}
 	}
@@ -117,14 +123,16 @@ func LoadParams(dir string, params []*model.Param) error {
 
 // Save writes the adapter directory atomically file by file (weights first,
 // then the config, so a directory with a config always has its weights).
-func Save(dir string, c *AdapterConfig, params []*model.Param) error {
+// extra tensors (fused tables) are written beside the params.
+func Save(dir string, c *AdapterConfig, params []*model.Param, extra ...safetensors.Tensor) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	ts := make([]safetensors.Tensor, len(params))
+	ts := make([]safetensors.Tensor, len(params), len(params)+len(extra))
 	for i, p := range params {
 		ts[i] = safetensors.F32Tensor(p.Name, p.Shape, p.Data)
 	}
+	ts = append(ts, extra...)
 	if err := safetensors.Write(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}

@@ -38,7 +38,8 @@ type AoTConfig struct {
 	Activation string `json:"activation,omitempty"` // fc: relu | gelu | tanh
 	KronA      int    `json:"kron_a,omitempty"`
 	KronB      int    `json:"kron_b,omitempty"`
-	Dtype      string `json:"dtype,omitempty"` // fused: f32 | f16 | bf16 | int8
+	Dtype      string `json:"dtype,omitempty"`      // fused: f32 | f16 | bf16 | int8
+	FusedFrom  string `json:"fused_from,omitempty"` // fused: the reparametrisation it was trained with
 }
 
 // AoT is the method's state for one task on one backbone.
@@ -63,7 +64,7 @@ type AoT struct {
 type AoTLayer struct {
 	FC1W, FC1B, FC2W, FC2B *model.Param // [r,C], [r], [C,r], [C]
 	Left, Mid, Right       *model.Param // [a,r], [b,r], [r²,C]
-	Table                  []float32    // [V, C] fused table (inference)
+	Table                  *Table       // fused table (inference), nil while training
 
 	z, a []float32 // FC: [U, r] pre-activation and activation
 	kv   []float32 // Kron: [U, r²] left ⊗ mid rows
@@ -118,8 +119,13 @@ func NewAoT(enc *model.Encoder, cfg AoTConfig, seed uint64) (*AoT, error) {
 			uniform(rng, ly.Left.Data, 1/math.Sqrt(float64(r)))
 			uniform(rng, ly.Mid.Data, 1/math.Sqrt(float64(r)))
 		}
+	case "fused":
+		if _, ok := fusedDtypes[cfg.Dtype]; !ok {
+			return nil, fmt.Errorf("aot: fused dtype %q is not supported (f32, f16, bf16, int8)", cfg.Dtype)
+		}
+		// tables are attached by Load (views into the adapter file)
 	default:
-		return nil, fmt.Errorf("aot: reparam %q is not supported (fc, kron)", cfg.Reparam)
+		return nil, fmt.Errorf("aot: reparam %q is not supported (fc, kron, fused)", cfg.Reparam)
 	}
 	return m, nil
 }
@@ -227,8 +233,7 @@ func (m *AoT) BeforeLayer(l int, H []float32, b *model.Batch) error {
 	if ly.Table != nil {
 		parallel.For(b.N(), 64, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				x := int(b.IDs[i])
-				vec.AddInPlace(H[i*C:(i+1)*C], ly.Table[x*C:(x+1)*C])
+				ly.Table.AddRow(H[i*C:(i+1)*C], int(b.IDs[i]))
 			}
 		})
 		return nil
@@ -313,7 +318,7 @@ func (m *AoT) Rows(l int, ids []int32, out []float32) {
 	ly := &m.Layers[l]
 	if ly.Table != nil {
 		for i, x := range ids {
-			copy(out[i*C:(i+1)*C], ly.Table[int(x)*C:(int(x)+1)*C])
+			ly.Table.Row(out[i*C:(i+1)*C], int(x))
 		}
 		return
 	}
@@ -328,16 +333,36 @@ func (m *AoT) Rows(l int, ids []int32, out []float32) {
 	}
 }
 
-// Fuse computes every layer's full table [V, C] once; afterwards the
-// forward pass is a gather and an add per layer.
-func (m *AoT) Fuse() {
+// Fuse computes every layer's full table [V, C] once and stores it in
+// dtype (f32, f16, bf16, int8); afterwards the forward pass is a gather and
+// an add per layer, and the factors are no longer used.
+func (m *AoT) Fuse(dtype string) error {
 	all := make([]int32, m.V)
 	for i := range all {
 		all[i] = int32(i)
 	}
+	tables := make([]*Table, m.L)
 	for l := range m.Layers {
-		t := make([]float32, m.V*m.C)
-		m.Rows(l, all, t)
-		m.Layers[l].Table = t
+		rows := make([]float32, m.V*m.C)
+		m.Rows(l, all, rows)
+		t, err := NewTable(rows, m.V, m.C, dtype)
+		if err != nil {
+			return err
+		}
+		tables[l] = t
 	}
+	for l := range m.Layers {
+		m.Layers[l].Table = tables[l]
+	}
+	return nil
+}
+
+// Fused reports whether every layer uses a fused table.
+func (m *AoT) Fused() bool {
+	for l := range m.Layers {
+		if m.Layers[l].Table == nil {
+			return false
+		}
+	}
+	return len(m.Layers) > 0
 }

@@ -2,8 +2,11 @@ package peft
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/safetensors"
 )
 
 // Adapter is a method's tensors plus the task head, for one task.
@@ -11,6 +14,7 @@ type Adapter struct {
 	Config *AdapterConfig
 	AoT    *AoT
 	Head   *model.Head // nil when the adapter has no head
+	file   *safetensors.File
 }
 
 // Params lists the trainable tensors: method first, then head.
@@ -47,7 +51,8 @@ func New(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*Adapter, error) 
 }
 
 // Load reads an adapter directory for enc, checking that it was trained on
-// the same backbone shape.
+// the same backbone shape. A fused adapter's tables stay memory-mapped:
+// Close the adapter when done with it.
 func Load(enc *model.Encoder, dir string) (*Adapter, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
@@ -60,10 +65,76 @@ func Load(enc *model.Encoder, dir string) (*Adapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	if err := LoadParams(dir, a.Params()); err != nil {
+	path := filepath.Join(dir, WeightsFile)
+	f, err := safetensors.Open(path)
+	if err != nil {
 		return nil, err
 	}
+	var isTable func(string) bool
+	if cfg.Reparam == "fused" {
+		m := a.AoT
+		for l := range m.Layers {
+			if m.Layers[l].Table, err = tableFromFile(f, path, l, m.V, m.C, cfg.Dtype); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+		isTable = func(n string) bool {
+			return strings.HasPrefix(n, "aot.layer.") && (strings.HasSuffix(n, ".table") || strings.HasSuffix(n, ".scale"))
+		}
+	}
+	if err := loadParamsFrom(f, path, a.Params(), isTable); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if isTable != nil {
+		a.file = f // the tables are views into it
+	} else {
+		f.Close()
+	}
 	return a, nil
+}
+
+// Close releases a fused adapter's mapped file.
+func (a *Adapter) Close() error {
+	if a.file == nil {
+		return nil
+	}
+	err := a.file.Close()
+	a.file = nil
+	return err
+}
+
+// Fuse converts the adapter's AoT factors into tables of dtype, in memory.
+func (a *Adapter) Fuse(dtype string) error {
+	if err := a.AoT.Fuse(dtype); err != nil {
+		return err
+	}
+	a.Config.Dtype = dtype
+	return nil
+}
+
+// SaveFused writes a fused copy of the adapter to dir: tables in their
+// dtype, the head in float32, reparam "fused" in the config.
+func (a *Adapter) SaveFused(dir string) error {
+	if !a.AoT.Fused() {
+		return fmt.Errorf("adapter is not fused")
+	}
+	cfg := *a.Config
+	cfg.FusedFrom = cfg.Reparam
+	if cfg.Reparam == "fused" {
+		cfg.FusedFrom = a.Config.FusedFrom
+	}
+	cfg.Reparam = "fused"
+	var tables []safetensors.Tensor
+	for l := range a.AoT.Layers {
+		tables = append(tables, a.AoT.Layers[l].Table.Tensors(l)...)
+	}
+	var head []*model.Param
+	if a.Head != nil {
+		head = a.Head.Params()
+	}
+	return Save(dir, &cfg, head, tables...)
 }
 
 // initHead draws the head's weights like HF's _init_weights: normal with

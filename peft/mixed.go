@@ -24,8 +24,7 @@ func (m *Mixed) BeforeLayer(l int, H []float32, b *model.Batch) error {
 		lo, hi := b.Seq(s)
 		if t := a.Layers[l].Table; t != nil {
 			for i := lo; i < hi; i++ {
-				x := int(b.IDs[i])
-				vec.AddInPlace(H[i*C:(i+1)*C], t[x*C:(x+1)*C])
+				t.AddRow(H[i*C:(i+1)*C], int(b.IDs[i]))
 			}
 			continue
 		}

@@ -101,7 +101,9 @@ func mixedBatchDemo(backbone string, ts []demo.Task, adapters []string) error {
 		if err != nil {
 			return err
 		}
-		ad.AoT.Fuse()
+		if err := ad.Fuse("f32"); err != nil {
+			return err
+		}
 		ads = append(ads, ad)
 	}
 	inputs := []struct {

@@ -23,6 +23,13 @@ func Create(path string) (*AtomicFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
+	// CreateTemp makes 0600 files; outputs are ordinary files (umask applies
+	// to os.Create, so mirror its usual result).
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
 	return &AtomicFile{File: f, path: path}, nil
 }
 
