@@ -21,6 +21,8 @@ import (
 
 	"github.com/aotp/aotp/demo"
 	"github.com/aotp/aotp/internal/golden"
+	amodel "github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/safetensors"
 )
 
 // The test binary doubles as the aotp binary for tests that need a real
@@ -415,5 +417,83 @@ func TestTrainStopsOnDivergence(t *testing.T) {
 	ad := filepath.Join(out, "adapter_model.safetensors")
 	if _, err := run(t, "eval", "--model", backbone, "--adapter", out, "--task", "custom", "--data", filepath.Join(data, "dev.jsonl")); err != nil {
 		t.Fatalf("the kept adapter %s does not evaluate: %v", ad, err)
+	}
+}
+
+// tinyRobertaWithRealTokenizer writes a small random RoBERTa (width 32,
+// 2 layers) with the real roberta-base vocabulary and tokenizer files.
+func tinyRobertaWithRealTokenizer(t *testing.T, data string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"vocab.json", "merges.txt"} {
+		b, err := os.ReadFile(filepath.Join(data, "tokenizers", "roberta-base", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	cfg := map[string]any{"model_type": "roberta", "vocab_size": 50265, "hidden_size": 32, "num_hidden_layers": 2,
+		"num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 514, "type_vocab_size": 1,
+		"layer_norm_eps": 1e-5, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "hidden_act": "gelu",
+		"hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
+	raw, _ := json.Marshal(cfg)
+	os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644)
+	mc, err := amodel.ParseConfig("config.json", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := amodel.RandomSource(mc, 11)
+	var ts []safetensors.Tensor
+	for _, n := range src.Names() {
+		if strings.HasPrefix(n, "pooler.") {
+			continue // like RobertaForMaskedLM checkpoints
+		}
+		ts = append(ts, safetensors.F32Tensor("roberta."+n, src[n].Shape, src[n].Data))
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Each problem type trains, evaluates and predicts end to end on the real
+// GLUE/SuperGLUE files: classification (RTE), regression (STS-B) and
+// multiple choice (COPA, on a checkpoint without a pooler).
+func TestTrainRealTasks(t *testing.T) {
+	data := sharedData(t)
+	model := tinyRobertaWithRealTokenizer(t, data)
+	for _, c := range []struct{ task, dir, metric string }{
+		{"rte", "glue/RTE", "accuracy"}, {"stsb", "glue/STS-B", "pearson"}, {"copa", "superglue/COPA", "accuracy"},
+	} {
+		t.Run(c.task, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			args := []string{"train", "--model", model, "--task", c.task, "--data", filepath.Join(data, c.dir), "--out", out,
+				"--max-steps", "4", "--batch-size", "4", "--rank", "4", "--max-seq-len", "64", "--eval-every", "4"}
+			if _, err := run(t, args...); err != nil {
+				t.Fatal(err)
+			}
+			res, err := run(t, "eval", "--model", model, "--adapter", out, "--task", c.task, "--data", filepath.Join(data, c.dir), "--max-seq-len", "64")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]float64
+			if err := json.Unmarshal([]byte(res), &m); err != nil {
+				t.Fatalf("%q: %v", res, err)
+			}
+			if _, ok := m[c.metric]; !ok {
+				t.Fatalf("eval printed %v, no %s", m, c.metric)
+			}
+			// the logged dev metric of the last evaluation equals eval's
+			lines := readJSONLines(t, filepath.Join(out, "metrics.jsonl"))
+			var dev map[string]float64
+			for _, l := range lines {
+				if d, ok := l["dev"]; ok {
+					json.Unmarshal(d, &dev)
+				}
+			}
+			if dev[c.metric] != m[c.metric] {
+				t.Fatalf("metrics.jsonl dev %s %v, eval %v", c.metric, dev[c.metric], m[c.metric])
+			}
+		})
 	}
 }
