@@ -48,10 +48,11 @@ type AoT struct {
 	L, V, C int
 	E       []float32 // [V, C] frozen word embeddings (FC)
 	Layers  []AoTLayer
+	Cache   *RowCache // compact serving: hot rows (nil: compute every batch)
 	act     func([]float32)
 	actBack func(dinp, inp, dout []float32)
 
-	// per-batch state
+	// per-batch state of training (and of BeforeLayer on this AoT alone)
 	batch *model.Batch
 	uniq  []int32   // [U] sorted distinct ids of the batch
 	idx   []int32   // [N] position of each token's id in uniq
@@ -60,15 +61,21 @@ type AoT struct {
 	dA    []float32 // [U, r] or [U, r²] backward scratch
 }
 
+// rowScratch holds the intermediate values of computing rows for a set of
+// ids; training keeps one per layer for the backward pass.
+type rowScratch struct {
+	z, a []float32 // FC: [U, r] pre-activation and activation
+	kv   []float32 // Kron: [U, r²] left ⊗ mid rows
+	rows []float32 // [U, C] the rows
+}
+
 // AoTLayer holds one layer's factors and what the backward pass needs.
 type AoTLayer struct {
 	FC1W, FC1B, FC2W, FC2B *model.Param // [r,C], [r], [C,r], [C]
 	Left, Mid, Right       *model.Param // [a,r], [b,r], [r²,C]
 	Table                  *Table       // fused table (inference), nil while training
 
-	z, a []float32 // FC: [U, r] pre-activation and activation
-	kv   []float32 // Kron: [U, r²] left ⊗ mid rows
-	rows []float32 // [U, C] P_l rows of uniq
+	rowScratch // the last batch's rows and intermediates (training)
 }
 
 // NewAoT creates AoT P-Tuning for enc with the usual init: random first
@@ -182,13 +189,20 @@ func (m *AoT) prepare(b *model.Batch) {
 		j, _ := slices.BinarySearch(m.uniq, x)
 		m.idx[i] = int32(j)
 	}
-	if m.Cfg.Reparam == "fc" {
-		U, C := len(m.uniq), m.C
-		m.eU = grow(m.eU, U*C)
-		for u, x := range m.uniq {
-			copy(m.eU[u*C:(u+1)*C], m.E[int(x)*C:(int(x)+1)*C])
-		}
+	m.eU = m.gatherE(m.eU, m.uniq)
+}
+
+// gatherE returns the word-embedding rows of ids (FC only; nil otherwise).
+func (m *AoT) gatherE(buf []float32, ids []int32) []float32 {
+	if m.Cfg.Reparam != "fc" {
+		return buf
 	}
+	C := m.C
+	buf = grow(buf, len(ids)*C)
+	for u, x := range ids {
+		copy(buf[u*C:(u+1)*C], m.E[int(x)*C:(int(x)+1)*C])
+	}
+	return buf
 }
 
 func grow(buf []float32, n int) []float32 {
@@ -198,23 +212,24 @@ func grow(buf []float32, n int) []float32 {
 	return make([]float32, n)
 }
 
-// rowsForward computes ly.rows [U,C] = P_l rows of m.uniq.
-func (m *AoT) rowsForward(ly *AoTLayer) {
-	U, C, r := len(m.uniq), m.C, m.Cfg.Rank
-	ly.rows = grow(ly.rows, U*C)
+// computeRows fills s.rows [U,C] with layer ly's rows for ids, keeping the
+// intermediates in s; eU [U,C] holds the ids' embedding rows (FC).
+func (m *AoT) computeRows(ly *AoTLayer, ids []int32, eU []float32, s *rowScratch) {
+	U, C, r := len(ids), m.C, m.Cfg.Rank
+	s.rows = grow(s.rows, U*C)
 	switch m.Cfg.Reparam {
 	case "fc":
-		ly.z, ly.a = grow(ly.z, U*r), grow(ly.a, U*r)
-		gemm.Linear(ly.z, m.eU, ly.FC1W.Data, ly.FC1B.Data, U, C, r, nil)
-		copy(ly.a, ly.z)
-		m.act(ly.a)
-		gemm.Linear(ly.rows, ly.a, ly.FC2W.Data, ly.FC2B.Data, U, r, C, nil)
+		s.z, s.a = grow(s.z, U*r), grow(s.a, U*r)
+		gemm.Linear(s.z, eU, ly.FC1W.Data, ly.FC1B.Data, U, C, r, nil)
+		copy(s.a, s.z)
+		m.act(s.a)
+		gemm.Linear(s.rows, s.a, ly.FC2W.Data, ly.FC2B.Data, U, r, C, nil)
 	case "kron":
 		rr, b := r*r, m.Cfg.KronB
-		ly.kv = grow(ly.kv, U*rr)
-		for u, x := range m.uniq {
+		s.kv = grow(s.kv, U*rr)
+		for u, x := range ids {
 			li, mj := ly.Left.Data[int(x)/b*r:], ly.Mid.Data[int(x)%b*r:]
-			kv := ly.kv[u*rr : (u+1)*rr]
+			kv := s.kv[u*rr : (u+1)*rr]
 			for p := 0; p < r; p++ {
 				for q := 0; q < r; q++ {
 					kv[p*r+q] = li[p] * mj[q]
@@ -222,7 +237,7 @@ func (m *AoT) rowsForward(ly *AoTLayer) {
 			}
 		}
 		// rows[U,C] = kv[U,r²] · right[r²,C]
-		gemm.Sgemm(false, false, U, C, rr, 1, ly.kv, rr, ly.Right.Data, C, 0, ly.rows, C)
+		gemm.Sgemm(false, false, U, C, rr, 1, s.kv, rr, ly.Right.Data, C, 0, s.rows, C)
 	}
 }
 
@@ -239,7 +254,7 @@ func (m *AoT) BeforeLayer(l int, H []float32, b *model.Batch) error {
 		return nil
 	}
 	m.prepare(b)
-	m.rowsForward(ly)
+	m.computeRows(ly, m.uniq, m.eU, &ly.rowScratch)
 	parallel.For(b.N(), 64, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			u := int(m.idx[i])
@@ -322,15 +337,8 @@ func (m *AoT) Rows(l int, ids []int32, out []float32) {
 		}
 		return
 	}
-	tmp := &AoT{Cfg: m.Cfg, C: m.C, V: m.V, E: m.E, act: m.act, actBack: m.actBack}
-	tmp.prepare(&model.Batch{IDs: ids, Offsets: []int{0, len(ids)}})
-	cp := *ly
-	cp.rows, cp.z, cp.a, cp.kv = nil, nil, nil, nil
-	tmp.rowsForward(&cp)
-	for i := range ids {
-		u := int(tmp.idx[i])
-		copy(out[i*C:(i+1)*C], cp.rows[u*C:(u+1)*C])
-	}
+	s := rowScratch{rows: out[:len(ids)*C]}
+	m.computeRows(ly, ids, m.gatherE(nil, ids), &s)
 }
 
 // Fuse computes every layer's full table [V, C] once and stores it in

@@ -227,7 +227,7 @@ func reluKinks(a *AoT, b *model.Batch) func() []float32 {
 		a.prepare(b)
 		var z []float32
 		for l := range a.Layers {
-			a.rowsForward(&a.Layers[l])
+			a.computeRows(&a.Layers[l], a.uniq, a.eU, &a.Layers[l].rowScratch)
 			z = append(z, a.Layers[l].z...)
 		}
 		return z
