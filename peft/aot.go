@@ -365,6 +365,17 @@ func (m *AoT) Fuse(dtype string) error {
 	return nil
 }
 
+// TableBytes is the memory of the fused tables (0 when not fused).
+func (m *AoT) TableBytes() int64 {
+	var n int64
+	for l := range m.Layers {
+		if t := m.Layers[l].Table; t != nil {
+			n += t.Bytes()
+		}
+	}
+	return n
+}
+
 // Fused reports whether every layer uses a fused table.
 func (m *AoT) Fused() bool {
 	for l := range m.Layers {

@@ -65,6 +65,11 @@ func NewTable(rows []float32, V, C int, dtype string) (*Table, error) {
 	return t, nil
 }
 
+// Bytes is the table's storage size.
+func (t *Table) Bytes() int64 {
+	return int64(4*len(t.f32) + 2*len(t.u16) + len(t.i8) + 4*len(t.scale))
+}
+
 // AddRow adds row x to dst [C].
 func (t *Table) AddRow(dst []float32, x int) {
 	C := t.C

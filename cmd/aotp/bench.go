@@ -13,6 +13,7 @@ import (
 	"github.com/aotp/aotp/kernels/gemm"
 	"github.com/aotp/aotp/kernels/parallel"
 	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/peft"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -47,11 +48,14 @@ type benchResult struct {
 	GFLOPs       float64 `json:"gflop_per_s"`
 	GFLOPPerIter float64 `json:"gflop_per_batch"`
 	RSSMiB       float64 `json:"rss_mib,omitempty"`
+	Method       string  `json:"method"`
+	Tasks        int     `json:"tasks,omitempty"`
+	AdapterMiB   float64 `json:"adapter_mib,omitempty"`
 }
 
 func newBenchForwardCmd() *cobra.Command {
-	var modelName, shape, method string
-	var batch, seq, iters, warmup, threads int
+	var modelName, shape, method, reparam string
+	var batch, seq, iters, warmup, threads, tasks, rank int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "forward (--model DIR | --shape NAME) --batch B --seq T",
@@ -60,9 +64,6 @@ func newBenchForwardCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if threads > 0 {
 				parallel.SetThreads(threads)
-			}
-			if method != "" && method != "none" {
-				return fmt.Errorf("--method %q: only the plain backbone is benchmarked so far", method)
 			}
 			var enc *model.Encoder
 			var err error
@@ -107,15 +108,30 @@ func newBenchForwardCmd() *cobra.Command {
 			}
 			bt := model.NewBatch(ids, nil)
 			ws := &model.Workspace{}
+			hook, tableBytes, err := benchHook(enc, method, reparam, rank, tasks, batch)
+			if err != nil {
+				return err
+			}
+			forward := func() error {
+				// a new batch each time, as a server forms them (per-batch work is timed)
+				b := model.NewBatch(ids, nil)
+				if hook == nil {
+					_, err := enc.Forward(cmd.Context(), b, ws, nil)
+					return err
+				}
+				_, err := enc.Forward(cmd.Context(), b, ws, hook)
+				return err
+			}
+			_ = bt
 			for i := 0; i < warmup; i++ {
-				if _, err := enc.Forward(cmd.Context(), bt, ws, nil); err != nil {
+				if err := forward(); err != nil {
 					return err
 				}
 			}
 			times := make([]float64, iters)
 			for i := range times {
 				t0 := time.Now()
-				if _, err := enc.Forward(cmd.Context(), bt, ws, nil); err != nil {
+				if err := forward(); err != nil {
 					return err
 				}
 				times[i] = time.Since(t0).Seconds()
@@ -130,7 +146,7 @@ func newBenchForwardCmd() *cobra.Command {
 				Model: name, Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(),
 				Iters: iters, MsPerBatch: med * 1e3, MsMin: times[0] * 1e3,
 				TokensPerS: float64(batch*seq) / med, GFLOPs: flops / med / 1e9, GFLOPPerIter: flops / 1e9,
-				RSSMiB: rssMiB(),
+				RSSMiB: rssMiB(), Method: methodName(method), Tasks: tasks, AdapterMiB: float64(tableBytes) / (1 << 20),
 			}
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(res)
@@ -143,7 +159,10 @@ func newBenchForwardCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&modelName, "model", "", "model directory or hub name in the HF cache")
 	f.StringVar(&shape, "shape", "", "random weights of a named real shape ("+shapeNames()+")")
-	f.StringVar(&method, "method", "", "method to apply (only the plain backbone for now)")
+	f.StringVar(&method, "method", "none", "none (backbone alone), aot-fused (f32 tables), aot-fused-f16, aot-compact (rows from the factors per batch)")
+	f.IntVar(&tasks, "tasks", 1, "AoT: number of tasks; sequence i uses task i mod tasks (multi-task serving form)")
+	f.StringVar(&reparam, "reparam", "fc", "AoT reparametrisation of the random adapters: fc | kron")
+	f.IntVar(&rank, "rank", 64, "AoT rank of the random adapters")
 	f.IntVar(&batch, "batch", 8, "sequences per batch")
 	f.IntVar(&seq, "seq", 128, "tokens per sequence")
 	f.IntVar(&iters, "iters", 10, "timed iterations")
@@ -151,6 +170,68 @@ func newBenchForwardCmd() *cobra.Command {
 	f.IntVar(&threads, "threads", 0, "threads (default: GOMAXPROCS)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
+}
+
+func methodName(m string) string {
+	if m == "" {
+		return "none"
+	}
+	return m
+}
+
+// benchHook builds `tasks` random AoT adapters in the requested serving form
+// and a mixed-task hook that gives sequence i task i mod tasks. It returns
+// the adapters' memory in bytes.
+func benchHook(enc *model.Encoder, method, reparam string, rank, tasks, batch int) (model.LayerHook, int64, error) {
+	if method == "" || method == "none" {
+		return nil, 0, nil
+	}
+	if tasks < 1 {
+		return nil, 0, fmt.Errorf("--tasks must be positive")
+	}
+	dtype := ""
+	switch method {
+	case "aot-fused":
+		dtype = "f32"
+	case "aot-fused-f16":
+		dtype = "f16"
+	case "aot-compact":
+	default:
+		return nil, 0, fmt.Errorf("--method %q: use none, aot-fused, aot-fused-f16 or aot-compact", method)
+	}
+	var bytes int64
+	aots := make([]*peft.AoT, tasks)
+	for t := range aots {
+		a, err := peft.NewAoT(enc, peft.AoTConfig{Reparam: reparam, Rank: rank}, uint64(t+1))
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, p := range a.Params() {
+			for i := range p.Data {
+				if p.Data[i] == 0 {
+					p.Data[i] = 1e-3 * float32(i%7-3)
+				}
+			}
+			bytes += int64(4 * p.Numel())
+		}
+		if dtype != "" {
+			if err := a.Fuse(dtype); err != nil {
+				return nil, 0, err
+			}
+		}
+		aots[t] = a
+	}
+	if dtype != "" {
+		bytes = 0
+		for _, a := range aots {
+			bytes += a.TableBytes()
+		}
+	}
+	mixed := &peft.Mixed{}
+	for i := 0; i < batch; i++ {
+		mixed.Seq = append(mixed.Seq, aots[i%tasks])
+	}
+	return mixed, bytes, nil
 }
 
 func shapeNames() string {
