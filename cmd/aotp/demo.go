@@ -14,6 +14,7 @@ import (
 	"github.com/aotp/aotp/demo"
 	"github.com/aotp/aotp/model"
 	"github.com/aotp/aotp/peft"
+	"github.com/aotp/aotp/serve"
 	"github.com/aotp/aotp/tokenizer"
 	"github.com/aotp/aotp/train"
 )
@@ -159,7 +160,7 @@ func mixedBatchDemo(backbone string, ts []demo.Task, adapters []string) error {
 				return fmt.Errorf("mixed batch differs from running task %q alone: %v vs %v", ts[in.task].Name, logits, ref)
 			}
 		}
-		p := predictionJSON(ad.Config, logits)
+		p := serve.NewPrediction(ad.Config, logits)
 		fmt.Fprintf(os.Stderr, "   %-10s %-40q %-10s %.3f\n", ts[in.task].Name, in.text, *p.Label, p.Score)
 	}
 	fmt.Fprintf(os.Stderr, "   (each row equals running its task alone)\n")

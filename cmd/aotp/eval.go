@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/aotp/aotp/kernels/parallel"
 	"github.com/aotp/aotp/model"
 	"github.com/aotp/aotp/peft"
+	"github.com/aotp/aotp/serve"
 	"github.com/aotp/aotp/tasks"
 	"github.com/aotp/aotp/tokenizer"
 	"github.com/aotp/aotp/train"
@@ -171,7 +171,7 @@ func newPredictCmd() *cobra.Command {
 				return err
 			}
 			for _, lg := range logits {
-				b, err := json.Marshal(predictionJSON(l.ad.Config, lg))
+				b, err := json.Marshal(serve.NewPrediction(l.ad.Config, lg))
 				if err != nil {
 					out.Abort()
 					return err
@@ -196,35 +196,4 @@ func newPredictCmd() *cobra.Command {
 		cmd.MarkFlagRequired(n)
 	}
 	return cmd
-}
-
-// Prediction is one output line of predict (and of the HTTP API).
-type Prediction struct {
-	Task   string    `json:"task,omitempty"`
-	Label  *string   `json:"label,omitempty"`
-	Score  float64   `json:"score"`
-	Logits []float32 `json:"logits,omitempty"`
-}
-
-// predictionJSON: label = argmax with its softmax probability as score;
-// regression: the value as score.
-func predictionJSON(c *peft.AdapterConfig, logits []float32) Prediction {
-	if c.ProblemType == model.Regression {
-		return Prediction{Score: float64(logits[0])}
-	}
-	best := 0
-	for k := range logits {
-		if logits[k] > logits[best] {
-			best = k
-		}
-	}
-	var z float64
-	for _, v := range logits {
-		z += math.Exp(float64(v - logits[best]))
-	}
-	label := c.ID2Label[strconv.Itoa(best)]
-	if label == "" {
-		label = strconv.Itoa(best)
-	}
-	return Prediction{Label: &label, Score: 1 / z, Logits: logits}
 }

@@ -45,6 +45,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	root.PersistentFlags().BoolVarP(&quiet, "quiet", "q", false, "only warnings and errors")
-	root.AddCommand(newDemoCmd(), newTokenizeCmd(), newEncodeCmd(), newTrainCmd(), newEvalCmd(), newPredictCmd(), newFuseCmd(), newBenchCmd(), newPullCmd())
+	root.AddCommand(newDemoCmd(), newTokenizeCmd(), newEncodeCmd(), newTrainCmd(), newEvalCmd(), newPredictCmd(), newFuseCmd(), newBenchCmd(), newPullCmd(), newServeCmd())
 	return root
 }

@@ -1,0 +1,185 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/peft"
+)
+
+// errMultipleChoice is returned for adapters whose head scores choices: a
+// choice set has no form in this API.
+var errMultipleChoice = errors.New("multiple-choice tasks are not served")
+
+// task is one loaded adapter under its name. refs counts the registry's own
+// reference (while the task is current) plus one per request that uses it;
+// the adapter is closed when the count drops to zero, so a request always
+// finishes on the adapter it started with, even across a replace or delete.
+type task struct {
+	name       string
+	dir        string
+	ad         *peft.Adapter
+	tableBytes int64
+	refs       atomic.Int64
+	log        *slog.Logger
+}
+
+// release drops one reference; the last one closes the adapter.
+func (t *task) release() {
+	if n := t.refs.Add(-1); n == 0 {
+		if err := t.ad.Close(); err != nil {
+			t.log.Error("closing adapter", "task", t.name, "adapter", t.dir, "err", err)
+		}
+	} else if n < 0 {
+		t.log.Error("task reference count below zero", "task", t.name)
+	}
+}
+
+// registry maps task names to their current adapters.
+type registry struct {
+	mu    sync.RWMutex
+	tasks map[string]*task
+}
+
+// acquire returns the current task of that name with a reference taken, or
+// nil. Taking the reference under the read lock means a task that has left
+// the map can never gain a new reference.
+func (r *registry) acquire(name string) *task {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t := r.tasks[name]
+	if t != nil {
+		t.refs.Add(1)
+	}
+	return t
+}
+
+// put installs t under its name and returns the task it replaced (nil if
+// none); the caller releases the old task's registry reference.
+func (r *registry) put(t *task) *task {
+	t.refs.Store(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tasks == nil {
+		r.tasks = map[string]*task{}
+	}
+	old := r.tasks[t.name]
+	r.tasks[t.name] = t
+	return old
+}
+
+// remove takes the task out of the map and returns it (nil if absent).
+func (r *registry) remove(name string) *task {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.tasks[name]
+	delete(r.tasks, name)
+	return t
+}
+
+// removeAll empties the registry and returns what it held.
+func (r *registry) removeAll() []*task {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*task
+	for _, t := range r.tasks {
+		out = append(out, t)
+	}
+	r.tasks = nil
+	return out
+}
+
+// TaskInfo describes a loaded task (GET /v1/tasks).
+type TaskInfo struct {
+	Name        string            `json:"name"`
+	Adapter     string            `json:"adapter"`
+	ProblemType string            `json:"problem_type"`
+	NumLabels   int               `json:"num_labels"`
+	ID2Label    map[string]string `json:"id2label,omitempty"`
+	Reparam     string            `json:"reparam"`
+	Dtype       string            `json:"dtype,omitempty"`
+	TableBytes  int64             `json:"table_bytes"`
+}
+
+func (r *registry) list() []TaskInfo {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]TaskInfo, 0, len(r.tasks))
+	for _, t := range r.tasks {
+		out = append(out, t.info())
+	}
+	slices.SortFunc(out, func(a, b TaskInfo) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (t *task) info() TaskInfo {
+	c := t.ad.Config
+	return TaskInfo{Name: t.name, Adapter: t.dir, ProblemType: c.ProblemType, NumLabels: c.NumLabels,
+		ID2Label: c.ID2Label, Reparam: c.Reparam, Dtype: c.Dtype, TableBytes: t.tableBytes}
+}
+
+// loadTask reads and checks an adapter directory for enc.
+func loadTask(enc *model.Encoder, name, dir string, log *slog.Logger) (*task, error) {
+	if !validTaskName(name) {
+		return nil, fmt.Errorf("task name %q: use 1-64 letters, digits, '-', '_' or '.'", name)
+	}
+	ad, err := peft.Load(enc, dir)
+	if err != nil {
+		return nil, fmt.Errorf("task %q: loading adapter: %w", name, err)
+	}
+	switch {
+	case ad.Head == nil:
+		err = fmt.Errorf("task %q: adapter %s has no task head", name, dir)
+	case ad.Config.ProblemType == model.MultipleChoice:
+		err = fmt.Errorf("task %q: %w", name, errMultipleChoice)
+	}
+	if err != nil {
+		ad.Close()
+		return nil, err
+	}
+	return &task{name: name, dir: dir, ad: ad, tableBytes: adapterBytes(ad), log: log}, nil
+}
+
+// adapterBytes is the memory of a task's AoT rows: its fused tables in
+// their dtype, or its factors, plus the head.
+func adapterBytes(ad *peft.Adapter) int64 {
+	var n int64
+	for l := range ad.AoT.Layers {
+		if t := ad.AoT.Layers[l].Table; t != nil {
+			per := map[string]int64{"f32": 4, "f16": 2, "bf16": 2, "int8": 1}[t.Dtype]
+			n += int64(t.V) * int64(t.C) * per
+			if t.Dtype == "int8" {
+				n += int64(t.V) * 4
+			}
+		}
+	}
+	for _, p := range ad.Params() {
+		n += int64(len(p.Data)) * 4
+	}
+	return n
+}
+
+func validTaskName(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
