@@ -291,8 +291,9 @@ func (m *Encoder) checkBatch(b *Batch) (maxT int, err error) {
 	return maxT, nil
 }
 
-// Forward runs the encoder over a packed batch. hook may be nil.
-func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hook LayerHook) (Output, error) {
+// Forward runs the encoder over a packed batch. hooks (nil, or a method
+// implementing LayerHook and/or LinearHook) change it at named points.
+func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Hooks) (Output, error) {
 	cfg := m.Config
 	N, B, C := b.N(), b.B(), cfg.HiddenSize
 	if B == 0 {
@@ -302,6 +303,7 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hook Lay
 	if err != nil {
 		return Output{}, err
 	}
+	hs := resolveHooks(hooks)
 	ws.reserve(cfg, N, B, maxT)
 	if err := m.embeddingsForward(ws.H, b, ws.pos); err != nil {
 		return Output{}, err
@@ -310,12 +312,14 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hook Lay
 		if err := ctx.Err(); err != nil {
 			return Output{}, err
 		}
-		if hook != nil {
-			if err := hook.BeforeLayer(l, ws.H[:N*C], b); err != nil {
+		if hs.layer != nil {
+			if err := hs.layer.BeforeLayer(l, ws.H[:N*C], b); err != nil {
 				return Output{}, fmt.Errorf("layer %d: %w", l, err)
 			}
 		}
-		m.layerForward(&m.Layers[l], &ws.acts, ws.tmp, nil, b, ws.scores, nil)
+		if err := m.layerForward(l, &ws.acts, ws.tmp, nil, b, ws.scores, nil, &hs); err != nil {
+			return Output{}, err
+		}
 	}
 	out := Output{LastHiddenState: ws.H[:N*C]}
 	if m.Pooler != nil {
@@ -376,33 +380,60 @@ func (m *Encoder) positionIDs(pos []int32, b *Batch) {
 	}
 }
 
-// layerForward runs one BertLayer: a.x -> a.out (which may alias a.x).
+// layerForward runs BertLayer l: a.x -> a.out (which may alias a.x).
 // tmp [N,C] is scratch. For training, g [N,I] receives act(pre) (a.pre keeps
 // the pre-activation for the backward pass), a.probs keeps the attention
 // probabilities and drop applies dropout; for inference g is nil and the
-// activation is fused into the intermediate GEMM.
-func (m *Encoder) layerForward(L *BertLayer, a *layerActs, tmp, g []float32, b *Batch, scores chan []float32, drop *dropout) {
+// activation is fused into the intermediate GEMM unless a hook must see
+// the pre-activation.
+func (m *Encoder) layerForward(l int, a *layerActs, tmp, g []float32, b *Batch, scores chan []float32, drop *dropout, hs *hookSet) error {
 	cfg := m.Config
-	N, C := b.N(), cfg.HiddenSize
+	L := &m.Layers[l]
+	N, C, I := b.N(), cfg.HiddenSize, cfg.IntermediateSize
 	at := &L.Attention
-	at.Self.Query.Forward(a.q, a.x, N, nil)
-	at.Self.Key.Forward(a.k, a.x, N, nil)
-	at.Self.Value.Forward(a.v, a.x, N, nil)
+	for _, p := range []struct {
+		lin  *Linear
+		out  []float32
+		site Site
+	}{{&at.Self.Query, a.q, SiteQuery}, {&at.Self.Key, a.k, SiteKey}, {&at.Self.Value, a.v, SiteValue}} {
+		p.lin.Forward(p.out, a.x, N, nil)
+		if err := hs.after(l, p.site, p.out[:N*C], a.x[:N*C], b); err != nil {
+			return err
+		}
+	}
 	attentionForward(a.ctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, scores, drop.site(siteAttnProbs))
 	at.Output.Dense.Forward(tmp, a.ctx, N, nil)
+	if err := hs.after(l, SiteAttnOut, tmp[:N*C], a.ctx[:N*C], b); err != nil {
+		return err
+	}
 	drop.site(siteAttnOut).apply(tmp[:N*C])
 	residualLayerNorm(&at.Output.LayerNorm, a.h1, a.s1, a.mean1, a.rstd1, tmp, a.x, N, C) // h1 = LN(attn + x)
-	if g == nil {
+	if err := hs.after(l, SiteAttnLayerNorm, a.h1[:N*C], nil, b); err != nil {
+		return err
+	}
+	if g == nil && hs.linear == nil {
 		L.Intermediate.Dense.Forward(a.pre, a.h1, N, m.act)
 		g = a.pre
 	} else {
 		L.Intermediate.Dense.Forward(a.pre, a.h1, N, nil)
-		copy(g, a.pre[:len(g)])
-		parallel.For(N, rowGrain, func(lo, hi int) { m.act(g[lo*cfg.IntermediateSize : hi*cfg.IntermediateSize]) })
+		if err := hs.after(l, SiteIntermediate, a.pre[:N*I], a.h1[:N*C], b); err != nil {
+			return err
+		}
+		if g == nil {
+			g = a.pre // inference: activate in place
+		} else {
+			copy(g, a.pre[:N*I])
+		}
+		g = g[:N*I]
+		parallel.For(N, rowGrain, func(lo, hi int) { m.act(g[lo*I : hi*I]) })
 	}
 	L.Output.Dense.Forward(tmp, g, N, nil)
+	if err := hs.after(l, SiteOutput, tmp[:N*C], g[:N*I], b); err != nil {
+		return err
+	}
 	drop.site(siteFFNOut).apply(tmp[:N*C])
 	residualLayerNorm(&L.Output.LayerNorm, a.out, a.s2, a.mean2, a.rstd2, tmp, a.h1, N, C) // out = LN(ffn + h1)
+	return hs.after(l, SiteOutputLayerNorm, a.out[:N*C], nil, b)
 }
 
 // residualLayerNorm computes s = a + b and out = LayerNorm(s) row by row,

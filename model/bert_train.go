@@ -87,7 +87,7 @@ type TrainOptions struct {
 }
 
 // ForwardTrain is Forward that keeps what Backward needs in st.
-func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, hook LayerHook, opt TrainOptions) (Output, error) {
+func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, hooks Hooks, opt TrainOptions) (Output, error) {
 	cfg := m.Config
 	N, B, C := b.N(), b.B(), cfg.HiddenSize
 	if B == 0 {
@@ -99,6 +99,7 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 	}
 	st.reserve(cfg, b, maxT)
 	st.batch = b
+	hs := resolveHooks(hooks)
 	st.drop = newDropout(opt.Dropout, opt.Seed, opt.Step)
 	H := st.outs[0][:N*C]
 	if err := m.embeddingsForward(H, b, st.pos); err != nil {
@@ -110,12 +111,14 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 			return Output{}, err
 		}
 		a := &st.layers[l]
-		if hook != nil {
-			if err := hook.BeforeLayer(l, a.x[:N*C], b); err != nil {
+		if hs.layer != nil {
+			if err := hs.layer.BeforeLayer(l, a.x[:N*C], b); err != nil {
 				return Output{}, fmt.Errorf("layer %d: %w", l, err)
 			}
 		}
-		m.layerForward(&m.Layers[l], a, st.tmp, st.g[:N*cfg.IntermediateSize], b, st.scores, st.drop.layer(l))
+		if err := m.layerForward(l, a, st.tmp, st.g[:N*cfg.IntermediateSize], b, st.scores, st.drop.layer(l), &hs); err != nil {
+			return Output{}, err
+		}
 	}
 	last := st.outs[len(m.Layers)][:N*C]
 	out := Output{LastHiddenState: last}
@@ -129,7 +132,9 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 // Backward runs the backward pass of the last ForwardTrain from dHidden
 // [N,C] (gradient w.r.t. last_hidden_state; it is overwritten) and dPooled
 // [B,C] (gradient w.r.t. pooler_output; nil when the pooler is unused).
-func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled []float32, hook BackwardHook) error {
+// hooks must be the ForwardTrain's (BackwardHook, LinearBackwardHook).
+func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled []float32, hooks Hooks) error {
+	hs := resolveHooks(hooks)
 	cfg := m.Config
 	b := st.batch
 	N, C := b.N(), cfg.HiddenSize
@@ -145,9 +150,11 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		m.layerBackward(&m.Layers[l], &st.layers[l], dX, dOut, st, st.drop.layer(l))
-		if hook != nil {
-			if err := hook.AfterLayerBackward(l, dX, b); err != nil {
+		if err := m.layerBackward(l, &st.layers[l], dX, dOut, st, st.drop.layer(l), &hs); err != nil {
+			return err
+		}
+		if hs.back != nil {
+			if err := hs.back.AfterLayerBackward(l, dX, b); err != nil {
 				return fmt.Errorf("layer %d backward: %w", l, err)
 			}
 		}
@@ -158,39 +165,80 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 }
 
 // layerBackward computes dX [N,C] (overwritten) from dOut [N,C] (clobbered)
-// for one BertLayer, using the activations in a.
-func (m *Encoder) layerBackward(L *BertLayer, a *layerActs, dX, dOut []float32, st *TrainState, drop *dropout) {
+// for BertLayer l, using the activations in a. With a LinearBackwardHook,
+// each site's hook sees the gradient of its output before the frozen
+// module's backward uses it, and adds into the input gradient.
+func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *TrainState, drop *dropout, hs *hookSet) error {
 	cfg := m.Config
+	L := &m.Layers[l]
 	b := st.batch
 	N, C, I := b.N(), cfg.HiddenSize, cfg.IntermediateSize
+	hooked := hs.linearBk != nil
 	ds2, dh1 := st.dB[:N*C], st.dC[:N*C]
 	dg := st.dg[:N*I]
 	// out = LN2(s2): ds2 = LN2ᵀ(dOut)
+	if err := hs.backward(l, SiteOutputLayerNorm, dOut[:N*C], nil, nil, b); err != nil {
+		return err
+	}
 	layerNormBackward(&L.Output.LayerNorm, ds2, dOut, a.s2, a.mean2, a.rstd2, N, C)
 	copy(dh1, ds2) // residual: s2 = ffn + h1
 	drop.site(siteFFNOut).apply(ds2)
 	// ffn = output.dense(g): dg = ds2 · W
-	linearBackwardInput(&L.Output.Dense, dg, ds2, N, 0)
+	if hooked {
+		// the hook needs g = act(pre): recompute it (training keeps only pre)
+		g := st.g[:N*I]
+		copy(g, a.pre[:N*I])
+		parallel.For(N, rowGrain, func(lo, hi int) { m.act(g[lo*I : hi*I]) })
+		clear(dg)
+		if err := hs.backward(l, SiteOutput, ds2, g, dg, b); err != nil {
+			return err
+		}
+		linearBackwardInput(&L.Output.Dense, dg, ds2, N, 1)
+	} else {
+		linearBackwardInput(&L.Output.Dense, dg, ds2, N, 0)
+	}
 	// g = act(pre): dpre = act'(pre) ⊙ dg (in place)
 	parallel.For(N, rowGrain, func(lo, hi int) {
 		m.actBack(dg[lo*I:hi*I], a.pre[lo*I:hi*I], dg[lo*I:hi*I])
 	})
 	// pre = intermediate.dense(h1): dh1 += dpre · W
+	if err := hs.backward(l, SiteIntermediate, dg, a.h1[:N*C], dh1, b); err != nil {
+		return err
+	}
 	linearBackwardInput(&L.Intermediate.Dense, dh1, dg, N, 1)
 	// h1 = LN1(s1): ds1 = LN1ᵀ(dh1), written to dOut (no longer needed)
+	if err := hs.backward(l, SiteAttnLayerNorm, dh1, nil, nil, b); err != nil {
+		return err
+	}
 	ds1 := dOut
 	layerNormBackward(&L.Attention.Output.LayerNorm, ds1, dh1, a.s1, a.mean1, a.rstd1, N, C)
 	copy(dX, ds1) // residual: s1 = attn + x
 	drop.site(siteAttnOut).apply(ds1)
 	// attn = attention.output.dense(ctx): dctx = ds1 · W
 	dctx := dh1
-	linearBackwardInput(&L.Attention.Output.Dense, dctx, ds1, N, 0)
+	if hooked {
+		clear(dctx)
+		if err := hs.backward(l, SiteAttnOut, ds1[:N*C], a.ctx[:N*C], dctx, b); err != nil {
+			return err
+		}
+		linearBackwardInput(&L.Attention.Output.Dense, dctx, ds1, N, 1)
+	} else {
+		linearBackwardInput(&L.Attention.Output.Dense, dctx, ds1, N, 0)
+	}
 	dq, dk, dv := st.dq[:N*C], st.dk[:N*C], st.dv[:N*C]
 	attentionBackward(dq, dk, dv, dctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, st.scores, drop.site(siteAttnProbs))
 	s := &L.Attention.Self
-	linearBackwardInput(&s.Query, dX, dq, N, 1)
-	linearBackwardInput(&s.Key, dX, dk, N, 1)
-	linearBackwardInput(&s.Value, dX, dv, N, 1)
+	for _, p := range []struct {
+		lin  *Linear
+		d    []float32
+		site Site
+	}{{&s.Query, dq, SiteQuery}, {&s.Key, dk, SiteKey}, {&s.Value, dv, SiteValue}} {
+		if err := hs.backward(l, p.site, p.d, a.x[:N*C], dX, b); err != nil {
+			return err
+		}
+		linearBackwardInput(p.lin, dX, p.d, N, 1)
+	}
+	return nil
 }
 
 // linearBackwardInput computes dinp[N,In] = beta·dinp + dout[N,Out] · W[Out,In]

@@ -313,15 +313,15 @@ func TestFDLayerBackward(t *testing.T) {
 			x := a.x[:N*C]
 			copy(x, randn(r, N*C, 1))
 			w := randn(r, N*C, 1)
-			L := &m.Layers[l]
+			hs := &hookSet{}
 			loss := func() float64 {
-				m.layerForward(L, a, st.tmp, st.g[:N*I], b, st.scores, drop)
+				m.layerForward(l, a, st.tmp, st.g[:N*I], b, st.scores, drop, hs)
 				return dot64(w, a.out[:N*C])
 			}
 			backward := func(drop *dropout) []float32 {
 				loss()
 				dX, dOut := make([]float32, N*C), append([]float32(nil), w...)
-				m.layerBackward(L, a, dX, dOut, st, drop)
+				m.layerBackward(l, a, dX, dOut, st, drop, hs)
 				return dX
 			}
 			dX := backward(drop)

@@ -1,0 +1,116 @@
+package model
+
+import "fmt"
+
+// Methods plug into the encoder at named points instead of the encoder
+// knowing each method. A method passes one value as the hooks of Forward,
+// ForwardTrain and Backward; the encoder uses whichever of these interfaces
+// it implements:
+//
+//	LayerHook           the hidden states entering layer l (AoT P-Tuning)
+//	BackwardHook        their gradient, as the backward pass leaves layer l
+//	LinearHook          the output of a projection or LayerNorm (LoRA, BitFit, adapters)
+//	LinearBackwardHook  its backward
+type Hooks = any
+
+// Site names a projection or LayerNorm inside a layer.
+type Site int
+
+// The sites of a BertLayer, in forward order.
+const (
+	SiteQuery           Site = iota // attention.self.query
+	SiteKey                         // attention.self.key
+	SiteValue                       // attention.self.value
+	SiteAttnOut                     // attention.output.dense
+	SiteAttnLayerNorm               // attention.output.LayerNorm
+	SiteIntermediate                // intermediate.dense (before the activation)
+	SiteOutput                      // output.dense
+	SiteOutputLayerNorm             // output.LayerNorm (the layer's output)
+	NumSites
+)
+
+var siteNames = [NumSites]string{
+	"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+	"attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm",
+}
+
+// String is the site's HF module path inside `encoder.layer.{l}.`.
+func (s Site) String() string {
+	if s < 0 || s >= NumSites {
+		return fmt.Sprintf("Site(%d)", int(s))
+	}
+	return siteNames[s]
+}
+
+// SiteByName finds a site by its HF module path ("attention.self.query", or
+// a suffix such as "query", "value", "dense" is ambiguous and refused).
+func SiteByName(name string) (Site, bool) {
+	for i, n := range siteNames {
+		if n == name {
+			return Site(i), true
+		}
+	}
+	return 0, false
+}
+
+// IsLayerNorm reports whether the site is a LayerNorm (no input is passed).
+func (s Site) IsLayerNorm() bool { return s == SiteAttnLayerNorm || s == SiteOutputLayerNorm }
+
+// LinearHook changes the output of a site in place: out [N,Out] holds the
+// frozen module's result (bias included, before the activation at
+// SiteIntermediate, before dropout and the residual add at SiteAttnOut and
+// SiteOutput); inp [N,In] is the module's input (nil at LayerNorm sites).
+// A hook that needs inp or out in its backward keeps its own copy.
+type LinearHook interface {
+	AfterLinear(l int, site Site, out, inp []float32, b *Batch) error
+}
+
+// LinearBackwardHook is LinearHook's backward pass. dOut [N,Out] is the
+// gradient w.r.t. the hooked output: the hook may replace it in place by the
+// gradient w.r.t. the frozen module's output (when its change depends on
+// out), adds its contribution to dInp [N,In] (nil at LayerNorm sites), and
+// accumulates the gradients of its own parameters.
+type LinearBackwardHook interface {
+	LinearBackward(l int, site Site, dOut, inp, dInp []float32, b *Batch) error
+}
+
+// hookSet is the hooks of one pass, resolved once.
+type hookSet struct {
+	layer    LayerHook
+	back     BackwardHook
+	linear   LinearHook
+	linearBk LinearBackwardHook
+}
+
+func resolveHooks(h Hooks) hookSet {
+	var s hookSet
+	if h == nil {
+		return s
+	}
+	s.layer, _ = h.(LayerHook)
+	s.back, _ = h.(BackwardHook)
+	s.linear, _ = h.(LinearHook)
+	s.linearBk, _ = h.(LinearBackwardHook)
+	return s
+}
+
+// after runs the LinearHook at a site, wrapping its error with the place.
+func (h *hookSet) after(l int, site Site, out, inp []float32, b *Batch) error {
+	if h.linear == nil {
+		return nil
+	}
+	if err := h.linear.AfterLinear(l, site, out, inp, b); err != nil {
+		return fmt.Errorf("layer %d %s: %w", l, site, err)
+	}
+	return nil
+}
+
+func (h *hookSet) backward(l int, site Site, dOut, inp, dInp []float32, b *Batch) error {
+	if h.linearBk == nil {
+		return nil
+	}
+	if err := h.linearBk.LinearBackward(l, site, dOut, inp, dInp, b); err != nil {
+		return fmt.Errorf("layer %d %s backward: %w", l, site, err)
+	}
+	return nil
+}
