@@ -57,11 +57,17 @@ func mix(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
+// Each hash gives 64 bits: four elements draw 16 bits each, so p is used
+// with a resolution of 2⁻¹⁶ (0.1 becomes 6554/65536 = 0.100006).
+
+// threshold is p in units of 2⁻¹⁶: an element is dropped when its 16 bits
+// are below it.
+func (s dropSite) threshold() uint64 { return uint64(s.p*65536 + 0.5) }
+
 // keep reports whether element i survives.
 func (s dropSite) keep(i int) bool {
-	// top 24 bits as a uniform in [0,1)
-	u := float32(mix(s.key^uint64(i))>>40) * (1.0 / (1 << 24))
-	return u >= s.p
+	h := mix(s.key ^ uint64(i>>2))
+	return (h>>(uint(i&3)*16))&0xffff >= s.threshold()
 }
 
 // apply drops x[i] (element index off+i) and scales the rest by 1/(1-p);
@@ -73,11 +79,19 @@ func (s dropSite) applyAt(x []float32, off int) {
 		return
 	}
 	scale := 1 / (1 - s.p)
-	for i := range x {
-		if s.keep(off + i) {
-			x[i] *= scale
-		} else {
-			x[i] = 0
+	thr := s.threshold()
+	i := 0
+	for i < len(x) {
+		idx := off + i
+		h := mix(s.key^uint64(idx>>2)) >> (uint(idx&3) * 16)
+		// the rest of this group of four
+		for end := min(len(x), i+4-(idx&3)); i < end; i++ {
+			if h&0xffff >= thr {
+				x[i] *= scale
+			} else {
+				x[i] = 0
+			}
+			h >>= 16
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -33,6 +35,8 @@ type benchTrainResult struct {
 	TokensPerS float64 `json:"tokens_per_s"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	Trainable  int     `json:"trainable_params"`
+	// heap allocated per step (should be ~0: buffers are reused)
+	AllocMiBPerStep float64 `json:"alloc_mib_per_step"`
 }
 
 func newBenchTrainCmd() *cobra.Command {
@@ -40,6 +44,7 @@ func newBenchTrainCmd() *cobra.Command {
 	var batch, seq, iters, warmup, threads int
 	var aot peft.AoTConfig
 	var asJSON bool
+	var memprofile string
 	cmd := &cobra.Command{
 		Use:   "train --shape NAME --batch B --seq T",
 		Short: "Time one AoT training step (forward, backward, AdamW) on random weights of a real shape",
@@ -94,6 +99,20 @@ func newBenchTrainCmd() *cobra.Command {
 					return err
 				}
 			}
+			if memprofile != "" {
+				// two snapshots: compare with go tool pprof -base FILE.base FILE
+				writeProf := func(path string) {
+					runtime.GC()
+					if f, err := os.Create(path); err == nil {
+						pprof.Lookup("allocs").WriteTo(f, 0)
+						f.Close()
+					}
+				}
+				writeProf(memprofile + ".base")
+				defer writeProf(memprofile)
+			}
+			var ms0 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
 			times := make([]float64, iters)
 			for i := range times {
 				t0 := time.Now()
@@ -102,6 +121,9 @@ func newBenchTrainCmd() *cobra.Command {
 				}
 				times[i] = time.Since(t0).Seconds()
 			}
+			var ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms1)
+			allocPerStep := float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(iters)
 			sort.Float64s(times)
 			med := times[len(times)/2]
 			n := 0
@@ -110,7 +132,8 @@ func newBenchTrainCmd() *cobra.Command {
 			}
 			res := benchTrainResult{Model: shape, Method: "aot", Reparam: ad.Config.Reparam, Rank: ad.Config.Rank,
 				Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(), Iters: iters,
-				MsPerStep: med * 1e3, StepsPerS: 1 / med, TokensPerS: float64(batch*seq) / med, PeakRSSMiB: peakRSSMiB(), Trainable: n}
+				MsPerStep: med * 1e3, StepsPerS: 1 / med, TokensPerS: float64(batch*seq) / med, PeakRSSMiB: peakRSSMiB(), Trainable: n,
+				AllocMiBPerStep: allocPerStep / (1 << 20)}
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(res)
 			}
@@ -130,6 +153,7 @@ func newBenchTrainCmd() *cobra.Command {
 	f.IntVar(&aot.Rank, "rank", 64, "rank")
 	f.StringVar(&aot.Activation, "activation", "relu", "FC activation")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.StringVar(&memprofile, "memprofile", "", "write an allocation profile of the timed steps")
 	return cmd
 }
 

@@ -9,12 +9,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	if os.Getenv("AOTP_MEMPROFILE_RATE") != "" {
+		fmt.Sscan(os.Getenv("AOTP_MEMPROFILE_RATE"), &runtime.MemProfileRate)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd()

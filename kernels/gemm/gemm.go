@@ -238,9 +238,12 @@ func (j *job) compute(mlo, mhi, nlo, nhi int) {
 		return
 	}
 	mcStep := ceilDiv(ceilDiv(rowHi-rowLo, ceilDiv(rowHi-rowLo, im.mc)), mr) * mr
-	buf := aPool.get(im.mc*im.kc + mr*nr)
+	// the pooled buffer holds packed A, then an edge tile, then nr floats
+	// for an edge tile's padded bias (a local array would escape: the
+	// kernel is called through a func value)
+	buf := aPool.get(im.mc*im.kc + mr*nr + nr)
 	ap := buf[:mcStep*j.kc]
-	tmp := buf[len(buf)-mr*nr:]
+	tmp := buf[len(buf)-mr*nr-nr:]
 	for ic := rowLo; ic < rowHi; ic += mcStep {
 		mc := min(mcStep, rowHi-ic)
 		packA(ap, j.a, j.lda, j.transA, ic, mc, j.pc, j.kc, mr, j.alpha, im.asmPack)
@@ -282,12 +285,13 @@ func (j *job) macro(ap, tmp []float32, ic, mc, nlo, nhi int) {
 			// every element is then summed in the same order wherever its
 			// tile falls, and a row's result does not depend on M.
 			var bptr *float32
-			var padded [32]float32
 			if bias != nil {
 				if cols == nr {
 					bptr = &bias[col]
 				} else {
-					copy(padded[:cols], bias[col:col+cols])
+					padded := tmp[mr*nr : mr*nr+nr]
+					copy(padded, bias[col:col+cols])
+					clear(padded[cols:])
 					bptr = &padded[0]
 				}
 			}
