@@ -12,14 +12,15 @@ import (
 // Adapter is a method's tensors plus the task head, for one task.
 type Adapter struct {
 	Config *AdapterConfig
-	AoT    *AoT
+	Method Method      // the method's state; also the hooks to pass to the encoder
+	AoT    *AoT        // Method when it is AoT P-Tuning, else nil
 	Head   *model.Head // nil when the adapter has no head
 	file   *safetensors.File
 }
 
 // Params lists the trainable tensors: method first, then head.
 func (a *Adapter) Params() []*model.Param {
-	ps := a.AoT.Params()
+	ps := a.Method.Params()
 	if a.Head != nil {
 		ps = append(ps, a.Head.Params()...)
 	}
@@ -28,16 +29,13 @@ func (a *Adapter) Params() []*model.Param {
 
 // New builds a freshly initialised adapter for cfg on enc.
 func New(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*Adapter, error) {
-	if cfg.Method != "aot" {
-		return nil, fmt.Errorf("method %q is not available yet (only \"aot\")", cfg.Method)
-	}
 	cfg.SetBase(enc.Config)
-	aot, err := NewAoT(enc, cfg.AoTConfig, seed)
+	m, err := newMethod(enc, cfg, seed)
 	if err != nil {
 		return nil, err
 	}
-	cfg.AoTConfig = aot.Cfg // defaults filled in
-	a := &Adapter{Config: cfg, AoT: aot}
+	a := &Adapter{Config: cfg, Method: m}
+	a.AoT, _ = m.(*AoT)
 	if cfg.ProblemType != "" {
 		if a.Head, err = model.NewHead(enc.Config, cfg.ProblemType, cfg.NumLabels, cfg.NumChoices); err != nil {
 			return nil, err
@@ -71,7 +69,7 @@ func Load(enc *model.Encoder, dir string) (*Adapter, error) {
 		return nil, err
 	}
 	var isTable func(string) bool
-	if cfg.Reparam == "fused" {
+	if a.AoT != nil && cfg.Reparam == "fused" {
 		m := a.AoT
 		for l := range m.Layers {
 			if m.Layers[l].Table, err = tableFromFile(f, path, l, m.V, m.C, cfg.Dtype); err != nil {
@@ -107,6 +105,9 @@ func (a *Adapter) Close() error {
 
 // Fuse converts the adapter's AoT factors into tables of dtype, in memory.
 func (a *Adapter) Fuse(dtype string) error {
+	if a.AoT == nil {
+		return fmt.Errorf("method %q has no tables to fuse (only aot)", a.Config.Method)
+	}
 	if err := a.AoT.Fuse(dtype); err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func (a *Adapter) Fuse(dtype string) error {
 // SaveFused writes a fused copy of the adapter to dir: tables in their
 // dtype, the head in float32, reparam "fused" in the config.
 func (a *Adapter) SaveFused(dir string) error {
-	if !a.AoT.Fused() {
+	if a.AoT == nil || !a.AoT.Fused() {
 		return fmt.Errorf("adapter is not fused")
 	}
 	cfg := *a.Config

@@ -22,27 +22,44 @@ type MixedPredictor struct {
 	Enc    *model.Encoder
 	ws     model.Workspace
 	mixed  Mixed
+	linear mixedLinear
 	first  []float32
 	pooled []float32
 	ids    [][]int32
 	types  [][]int32
 }
 
+// mixedHooks combines the AoT rows (LayerHook) and the linear-site
+// methods (LinearHook) of a mixed batch.
+type mixedHooks struct {
+	*Mixed
+	*mixedLinear
+}
+
 // Predict returns each sequence's logits (nil for sequences without a head)
 // and the batch's packed last hidden state [N, C] (valid until the next call).
 func (p *MixedPredictor) Predict(ctx context.Context, seqs []TaskSeq) ([][]float32, []float32, error) {
 	p.ids, p.types = p.ids[:0], p.types[:0]
-	p.mixed.Seq = p.mixed.Seq[:0]
+	p.mixed.Seq, p.linear.Seq = p.mixed.Seq[:0], p.linear.Seq[:0]
+	anyLinear := false
 	for _, s := range seqs {
 		p.ids, p.types = append(p.ids, s.IDs), append(p.types, s.TypeIDs)
 		var a *AoT
+		var lh model.LinearHook
 		if s.Adapter != nil {
 			a = s.Adapter.AoT
+			lh, _ = s.Adapter.Method.(model.LinearHook)
+			anyLinear = anyLinear || lh != nil
 		}
 		p.mixed.Seq = append(p.mixed.Seq, a)
+		p.linear.Seq = append(p.linear.Seq, lh)
 	}
 	b := model.NewBatch(p.ids, p.types)
-	out, err := p.Enc.Forward(ctx, b, &p.ws, &p.mixed)
+	var hooks model.Hooks = &p.mixed
+	if anyLinear {
+		hooks = mixedHooks{&p.mixed, &p.linear}
+	}
+	out, err := p.Enc.Forward(ctx, b, &p.ws, hooks)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -128,7 +128,7 @@ func (e *env) reference(t *testing.T, dir, text string) []float32 {
 		t.Fatal(err)
 	}
 	one := model.NewBatch([][]int32{enc.IDs}, [][]int32{enc.TypeIDs})
-	out, err := e.enc.Forward(context.Background(), one, &model.Workspace{}, ad.AoT)
+	out, err := e.enc.Forward(context.Background(), one, &model.Workspace{}, ad.Method)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,18 +153,12 @@ func loadTask(enc *model.Encoder, name, dir string, log *slog.Logger) (*task, er
 	return &task{name: name, dir: dir, ad: ad, tableBytes: adapterBytes(ad), log: log}, nil
 }
 
-// adapterBytes is the memory of a task's AoT rows: its fused tables in
-// their dtype, or its factors, plus the head.
+// adapterBytes is the memory of a task's adapter: its fused tables in
+// their dtype (if any), its method's factors and its head.
 func adapterBytes(ad *peft.Adapter) int64 {
 	var n int64
-	for l := range ad.AoT.Layers {
-		if t := ad.AoT.Layers[l].Table; t != nil {
-			per := map[string]int64{"f32": 4, "f16": 2, "bf16": 2, "int8": 1}[t.Dtype]
-			n += int64(t.V) * int64(t.C) * per
-			if t.Dtype == "int8" {
-				n += int64(t.V) * 4
-			}
-		}
+	if ad.AoT != nil {
+		n += ad.AoT.TableBytes()
 	}
 	for _, p := range ad.Params() {
 		n += int64(len(p.Data)) * 4

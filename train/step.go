@@ -7,11 +7,10 @@ import (
 	"github.com/aotp/aotp/model"
 )
 
-// Method is what a PEFT method gives the training loop: hooks into the
-// encoder's forward and backward passes, and its trainable tensors.
+// Method is what a PEFT method gives the training loop: its trainable
+// tensors; the value itself is passed to the encoder as its hooks (it
+// implements the model hook interfaces it needs).
 type Method interface {
-	model.LayerHook
-	model.BackwardHook
 	Params() []*model.Param
 }
 

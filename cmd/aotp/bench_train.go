@@ -64,7 +64,7 @@ func newBenchTrainCmd() *cobra.Command {
 				return err
 			}
 			// a non-zero last factor so the step does the full work
-			for _, p := range ad.AoT.Params() {
+			for _, p := range ad.Method.Params() {
 				for i := range p.Data {
 					if p.Data[i] == 0 {
 						p.Data[i] = 1e-3
@@ -81,7 +81,7 @@ func newBenchTrainCmd() *cobra.Command {
 				items[i] = train.Item{IDs: [][]int32{ids}, Label: r.IntN(2)}
 			}
 			lb := train.MakeBatch(items, false)
-			st := &train.Stepper{Enc: enc, Method: ad.AoT, Head: ad.Head}
+			st := &train.Stepper{Enc: enc, Method: ad.Method, Head: ad.Head}
 			params := st.Params()
 			opt := train.NewAdamW(params, 0)
 			step := func() error {
@@ -127,7 +127,7 @@ func newBenchTrainCmd() *cobra.Command {
 			sort.Float64s(times)
 			med := times[len(times)/2]
 			n := 0
-			for _, p := range ad.AoT.Params() {
+			for _, p := range ad.Method.Params() {
 				n += p.Numel()
 			}
 			res := benchTrainResult{Model: shape, Method: "aot", Reparam: ad.Config.Reparam, Rank: ad.Config.Rank,

@@ -147,7 +147,7 @@ func mixedBatchDemo(backbone string, ts []demo.Task, adapters []string) error {
 		}
 		logits = append([]float32(nil), logits...) // the head reuses its buffer
 		// the same sequence alone, with only its task's adapter
-		alone, err := enc.Forward(context.Background(), one, &model.Workspace{}, ad.AoT)
+		alone, err := enc.Forward(context.Background(), one, &model.Workspace{}, ad.Method)
 		if err != nil {
 			return err
 		}

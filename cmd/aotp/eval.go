@@ -89,7 +89,7 @@ func newEvalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			logits, err := train.Predict(cmd.Context(), l.enc, l.ad.AoT, l.ad.Head, items, batch)
+			logits, err := train.Predict(cmd.Context(), l.enc, l.ad.Method, l.ad.Head, items, batch)
 			if err != nil {
 				return err
 			}
@@ -162,7 +162,7 @@ func newPredictCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			logits, err := train.Predict(cmd.Context(), l.enc, l.ad.AoT, l.ad.Head, items, batch)
+			logits, err := train.Predict(cmd.Context(), l.enc, l.ad.Method, l.ad.Head, items, batch)
 			if err != nil {
 				return err
 			}

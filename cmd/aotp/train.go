@@ -137,14 +137,14 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		}
 	}
 	n := 0
-	for _, p := range ad.AoT.Params() {
+	for _, p := range ad.Method.Params() {
 		n += p.Numel()
 	}
 	slog.Info("training", "task", task.Name, "train", len(trainItems), "dev", len(devItems),
 		"method", f.method, "reparam", ad.Config.Reparam, "rank", ad.Config.Rank, "trainable_params", n,
 		"head_params", countParams(ad.Head.Params()), "backbone_params", enc.NumParams())
 	loop := &train.Loop{
-		Stepper: &train.Stepper{Enc: enc, Method: ad.AoT, Head: ad.Head},
+		Stepper: &train.Stepper{Enc: enc, Method: ad.Method, Head: ad.Head},
 		Opt:     f.opt, Train: trainItems, Dev: devItems, OutDir: f.out,
 		Eval: func(logits [][]float32) (map[string]float64, float64, error) {
 			m, err := task.Evaluate(devEx, logitsToPredictions(task, logits))

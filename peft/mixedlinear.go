@@ -1,0 +1,73 @@
+package peft
+
+import "github.com/aotp/aotp/model"
+
+// mixedLinear dispatches LinearHook calls of a mixed-task batch: each run
+// of consecutive sequences of one task gets its method's hook on its own
+// rows, with a sub-batch of just those sequences. Row-wise methods (LoRA,
+// BitFit, adapters) then act as if they ran alone.
+type mixedLinear struct {
+	Seq   []model.LinearHook // per sequence; nil: none
+	batch *model.Batch
+	runs  []linearRun
+}
+
+type linearRun struct {
+	hook   model.LinearHook
+	lo, hi int // token rows
+	sub    model.Batch
+}
+
+func (m *mixedLinear) prepare(b *model.Batch) {
+	if m.batch == b {
+		return
+	}
+	m.batch = b
+	m.runs = m.runs[:0]
+	for s := 0; s < b.B() && s < len(m.Seq); s++ {
+		h := m.Seq[s]
+		if h == nil {
+			continue
+		}
+		lo, hi := b.Seq(s)
+		if n := len(m.runs); n > 0 && m.runs[n-1].hook == h && m.runs[n-1].hi == lo {
+			r := &m.runs[n-1]
+			r.hi = hi
+			r.sub.Offsets = append(r.sub.Offsets, hi-r.lo)
+			continue
+		}
+		m.runs = append(m.runs, linearRun{hook: h, lo: lo, hi: hi, sub: model.Batch{Offsets: []int{0, hi - lo}}})
+	}
+	for i := range m.runs {
+		r := &m.runs[i]
+		r.sub.IDs = b.IDs[r.lo:r.hi]
+		if b.TypeIDs != nil {
+			r.sub.TypeIDs = b.TypeIDs[r.lo:r.hi]
+		}
+	}
+}
+
+// AfterLinear runs each task's hook on its rows (model.LinearHook).
+func (m *mixedLinear) AfterLinear(l int, site model.Site, out, inp []float32, b *model.Batch) error {
+	m.prepare(b)
+	N := b.N()
+	if N == 0 {
+		return nil
+	}
+	outW := len(out) / N
+	inW := 0
+	if inp != nil {
+		inW = len(inp) / N
+	}
+	for i := range m.runs {
+		r := &m.runs[i]
+		var in []float32
+		if inp != nil {
+			in = inp[r.lo*inW : r.hi*inW]
+		}
+		if err := r.hook.AfterLinear(l, site, out[r.lo*outW:r.hi*outW], in, &r.sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
