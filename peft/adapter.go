@@ -25,6 +25,20 @@ const (
 type AdapterConfig struct {
 	Method string `json:"method"`
 	AoTConfig
+	// LoRA, with HF PEFT's keys (lora.go)
+	PeftType      string   `json:"peft_type,omitempty"`
+	R             int      `json:"r,omitempty"`
+	LoraAlpha     float64  `json:"lora_alpha,omitempty"`
+	LoraDropout   float64  `json:"lora_dropout,omitempty"`
+	TargetModules []string `json:"target_modules,omitempty"`
+	ModulesToSave []string `json:"modules_to_save,omitempty"`
+	// bottleneck adapters (adapter.go); "activation" is shared with AoT FC
+	Placement  string `json:"placement,omitempty"` // houlsby | pfeiffer
+	Bottleneck int    `json:"bottleneck,omitempty"`
+	// P-Tuning v2 (ptv2.go) and prompt tuning (prompt.go)
+	PrefixLen    int `json:"prefix_len,omitempty"`
+	PrefixHidden int `json:"prefix_hidden,omitempty"` // prefix MLP width in training; 0: none
+	PromptLen    int `json:"prompt_len,omitempty"`
 	Task        string            `json:"task"`
 	ProblemType string            `json:"problem_type"`
 	NumLabels   int               `json:"num_labels"`

@@ -74,12 +74,14 @@ func relClose(t *testing.T, what string, got []float32, want []float32, tol floa
 }
 
 func TestPyTorchParity(t *testing.T) {
-	cases, err := filepath.Glob(filepath.Join(golden.Dir(t), "aot", "*"))
-	if err != nil || len(cases) == 0 {
+	// every method's cases: testdata/<method>/<case>/{init,golden.safetensors,hparams.json}
+	hps, err := filepath.Glob(filepath.Join(golden.Dir(t), "*", "*", "hparams.json"))
+	if err != nil || len(hps) == 0 {
 		t.Fatalf("no golden cases: %v", err)
 	}
-	for _, dir := range cases {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
+	for _, hpPath := range hps {
+		dir := filepath.Dir(hpPath)
+		t.Run(filepath.Base(filepath.Dir(dir))+"/"+filepath.Base(dir), func(t *testing.T) {
 			var hp hparams
 			raw, err := os.ReadFile(filepath.Join(dir, "hparams.json"))
 			if err != nil {
@@ -93,33 +95,20 @@ func TestPyTorchParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer enc.Close()
-			ac, err := peft.ReadConfig(filepath.Join(dir, "init"))
+			ad, err := peft.Load(enc, filepath.Join(dir, "init"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := ac.CheckBase(enc.Config); err != nil {
-				t.Fatal(err)
+			defer ad.Close()
+			ac := ad.Config
+			if hp.NumChoices != nil && ad.Head.NumChoices != *hp.NumChoices {
+				t.Fatalf("adapter has %d choices, hparams %d", ad.Head.NumChoices, *hp.NumChoices)
 			}
-			aot, err := peft.NewAoT(enc, ac.AoTConfig, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			nc := 0
-			if hp.NumChoices != nil {
-				nc = *hp.NumChoices
-			}
-			head, err := model.NewHead(enc.Config, ac.ProblemType, ac.NumLabels, nc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := &Stepper{Enc: enc, Method: aot, Head: head}
+			st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head}
 			params := st.Params()
-			if err := peft.LoadParams(filepath.Join(dir, "init"), params); err != nil {
-				t.Fatal(err)
-			}
 			g := golden.Load(t, filepath.Join(dir, "golden.safetensors"))
-			// fused tables at init equal the reference's rows
-			for l := 0; l < enc.Config.NumHiddenLayers; l++ {
+			// AoT: the tables at init equal the reference's rows
+			for l := 0; ad.AoT != nil && l < enc.Config.NumHiddenLayers; l++ {
 				want, ok := g[fmt.Sprintf("rows.%d", l)]
 				if !ok {
 					continue
@@ -130,7 +119,7 @@ func TestPyTorchParity(t *testing.T) {
 					ids[i] = int32(i)
 				}
 				got := make([]float32, V*enc.Config.HiddenSize)
-				aot.Rows(l, ids, got)
+				ad.AoT.Rows(l, ids, got)
 				relClose(t, fmt.Sprintf("rows.%d", l), got, want.F32, 1e-5)
 			}
 			opt := NewAdamW(params, hp.WeightDecay)
