@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +25,13 @@ type trainFlags struct {
 	noShuffle                                                bool
 	maxSeqLen, threads                                       int
 	dropout                                                  float64
+	rankSet                                                  bool
+	// baseline methods
+	loraAlpha, loraDropout           float64
+	targetModules                    []string
+	placement                        string
+	bottleneck, prefixLen, promptLen int
+	prefixHidden                     int
 }
 
 func newTrainCmd() *cobra.Command {
@@ -33,6 +42,7 @@ func newTrainCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.opt.Shuffle = !f.noShuffle
+			f.rankSet = cmd.Flags().Changed("rank")
 			if !cmd.Flags().Changed("dropout") {
 				f.dropout = -1 // the checkpoint's hidden_dropout_prob
 			}
@@ -41,7 +51,7 @@ func newTrainCmd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.model, "model", "", "backbone: model directory or hub name in the HF cache")
-	fl.StringVar(&f.method, "method", "aot", "method: aot")
+	fl.StringVar(&f.method, "method", "aot", "method: "+strings.Join(peft.Methods(), ", "))
 	fl.StringVar(&f.task, "task", "", "task: "+fmt.Sprint(tasks.Names()))
 	fl.StringVar(&f.data, "data", "", "task data: the task's folder (e.g. glue/SST-2) or the benchmark folder holding it")
 	fl.StringVar(&f.trainFile, "train", "", "custom task: training JSONL")
@@ -49,7 +59,15 @@ func newTrainCmd() *cobra.Command {
 	fl.StringVar(&f.out, "out", "", "run folder (adapter, metrics.jsonl, checkpoints)")
 	fl.StringVar(&f.init, "init", "", "start from the tensors of this adapter directory")
 	fl.StringVar(&f.aot.Reparam, "reparam", "fc", "AoT reparametrisation: fc | kron")
-	fl.IntVar(&f.aot.Rank, "rank", peft.DefaultAoTRank, "rank r of the reparametrisation")
+	fl.IntVar(&f.aot.Rank, "rank", peft.DefaultAoTRank, "rank: AoT's reparametrisation (default 64), LoRA's r (default 8)")
+	fl.Float64Var(&f.loraAlpha, "lora-alpha", 16, "LoRA: alpha (output scaled by alpha/r)")
+	fl.Float64Var(&f.loraDropout, "lora-dropout", 0.1, "LoRA: dropout on the LoRA input")
+	fl.StringSliceVar(&f.targetModules, "target-modules", []string{"query", "value"}, "LoRA: projections to adapt (query, key, value, attention.output.dense, intermediate.dense, output.dense)")
+	fl.StringVar(&f.placement, "placement", "houlsby", "adapter: houlsby (after attention and FFN) | pfeiffer (after FFN only)")
+	fl.IntVar(&f.bottleneck, "bottleneck", 64, "adapter: bottleneck size m")
+	fl.IntVar(&f.prefixLen, "prefix-len", 16, "ptv2: prefix length p")
+	fl.IntVar(&f.prefixHidden, "prefix-hidden", 0, "ptv2: width of the prefix MLP reparametrisation in training (0: none)")
+	fl.IntVar(&f.promptLen, "prompt-len", 16, "prompt: number of soft tokens p")
 	fl.StringVar(&f.aot.Activation, "activation", peft.DefaultAoTActivation, "FC activation: relu | gelu | tanh")
 	fl.IntVar(&f.aot.KronA, "kron-a", peft.DefaultKronA, "Kronecker a (rows of left)")
 	fl.IntVar(&f.aot.KronB, "kron-b", 0, "Kronecker b (rows of mid; default ceil(vocab/a))")
@@ -79,8 +97,8 @@ func newTrainCmd() *cobra.Command {
 
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	setThreads(f.threads)
-	if f.method != "aot" {
-		return fmt.Errorf("--method %q: only aot is available so far", f.method)
+	if !slices.Contains(peft.Methods(), f.method) {
+		return fmt.Errorf("--method %q is not available (have: %s)", f.method, strings.Join(peft.Methods(), ", "))
 	}
 	if f.opt.Schedule != "linear" && f.opt.Schedule != "constant" {
 		return fmt.Errorf("--schedule %q: use linear or constant", f.opt.Schedule)
@@ -118,8 +136,9 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err != nil {
 		return err
 	}
-	acfg := &peft.AdapterConfig{Method: f.method, AoTConfig: f.aot, Task: task.Name, ProblemType: task.Problem,
+	acfg := &peft.AdapterConfig{Method: f.method, Task: task.Name, ProblemType: task.Problem,
 		NumLabels: max(1, len(task.Labels)), NumChoices: task.NumChoices, ID2Label: id2label(task.Labels)}
+	f.methodConfig(acfg)
 	ad, err := peft.New(enc, acfg, f.opt.Seed)
 	if err != nil {
 		return err
@@ -141,7 +160,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		n += p.Numel()
 	}
 	slog.Info("training", "task", task.Name, "train", len(trainItems), "dev", len(devItems),
-		"method", f.method, "reparam", ad.Config.Reparam, "rank", ad.Config.Rank, "trainable_params", n,
+		"method", f.method, "trainable_params", n,
 		"head_params", countParams(ad.Head.Params()), "backbone_params", enc.NumParams())
 	loop := &train.Loop{
 		Stepper: &train.Stepper{Enc: enc, Method: ad.Method, Head: ad.Head},
@@ -167,6 +186,25 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	}
 	fmt.Fprintf(os.Stderr, "adapter written to %s\n", f.out)
 	return nil
+}
+
+// methodConfig puts the flags of the chosen method into its adapter config.
+func (f *trainFlags) methodConfig(c *peft.AdapterConfig) {
+	switch f.method {
+	case "aot":
+		c.AoTConfig = f.aot
+	case "lora":
+		c.PeftType, c.R, c.LoraAlpha, c.LoraDropout, c.TargetModules = "LORA", 8, f.loraAlpha, f.loraDropout, f.targetModules
+		if f.rankSet {
+			c.R = f.aot.Rank
+		}
+	case "adapter":
+		c.Placement, c.Bottleneck, c.Activation = f.placement, f.bottleneck, f.aot.Activation
+	case "ptv2":
+		c.PrefixLen, c.PrefixHidden = f.prefixLen, f.prefixHidden
+	case "prompt":
+		c.PromptLen = f.promptLen
+	}
 }
 
 func countParams(ps []*model.Param) int {
