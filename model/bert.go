@@ -206,7 +206,9 @@ type layerActs struct {
 	out     []float32 // [N,C] layer output
 	// training only
 	mean1, rstd1, mean2, rstd2 []float32 // [N] LayerNorm statistics
-	probs                      []float32 // [Σ_s NH·T_s²] attention probabilities, sequence-major
+	probs                      []float32 // [Σ_s NH·T_s·(P_s+T_s)] attention probabilities, sequence-major
+	prefix                     prefixes  // this layer's attention prefixes (P-Tuning v2)
+	preUsed                    *prefixes // &prefix when the layer had any, else nil
 }
 
 // Workspace holds the activation buffers of a forward pass; reusing one
@@ -252,13 +254,17 @@ func (ws *Workspace) reserve(cfg *Config, N, B, maxT int) {
 
 // reserveScores keeps one T×T score buffer per thread, handed out through a
 // channel to the attention workers.
-func (ws *Workspace) reserveScores(maxT int) {
+func (ws *Workspace) reserveScores(maxT int) { reserveScorePool(&ws.scores, &ws.scoreSize, maxT*maxT) }
+
+// reserveScorePool makes sure the pool has one buffer of at least size
+// floats per thread. Only called between attention calls.
+func reserveScorePool(pool *chan []float32, have *int, size int) {
 	nt := parallel.Threads()
-	if ws.scores == nil || ws.scoreSize < maxT*maxT || cap(ws.scores) < nt {
-		ws.scores = make(chan []float32, nt)
-		ws.scoreSize = maxT * maxT
+	if *pool == nil || *have < size || cap(*pool) < nt {
+		*pool = make(chan []float32, nt)
+		*have = size
 		for i := 0; i < nt; i++ {
-			ws.scores <- make([]float32, ws.scoreSize)
+			*pool <- make([]float32, size)
 		}
 	}
 }
@@ -316,6 +322,14 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 			if err := hs.layer.BeforeLayer(l, ws.H[:N*C], b); err != nil {
 				return Output{}, fmt.Errorf("layer %d: %w", l, err)
 			}
+		}
+		pre, err := hs.prefixes(l, b, C, &ws.acts.prefix)
+		if err != nil {
+			return Output{}, err
+		}
+		ws.acts.preUsed = pre
+		if pre != nil {
+			reserveScorePool(&ws.scores, &ws.scoreSize, maxT*(pre.max()+maxT))
 		}
 		if err := m.layerForward(l, &ws.acts, ws.tmp, nil, b, ws.scores, nil, &hs); err != nil {
 			return Output{}, err
@@ -401,7 +415,7 @@ func (m *Encoder) layerForward(l int, a *layerActs, tmp, g []float32, b *Batch, 
 			return err
 		}
 	}
-	attentionForward(a.ctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, scores, drop.site(siteAttnProbs))
+	attentionForward(a.ctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, a.preUsed, scores, drop.site(siteAttnProbs))
 	at.Output.Dense.Forward(tmp, a.ctx, N, nil)
 	if err := hs.after(l, SiteAttnOut, tmp[:N*C], a.ctx[:N*C], b); err != nil {
 		return err

@@ -36,6 +36,8 @@ type TrainState struct {
 	dA, dB, dC, dq, dk, dv []float32 // [N,C]
 	dg                     []float32 // [N,I]
 	dfirst                 []float32 // [B,C]
+	dpre                   []float32 // prefix gradients, carved by prefixGrads
+	dpk, dpv               [][]float32
 	scores                 chan []float32
 	scoreSize              int
 }
@@ -47,7 +49,7 @@ func (st *TrainState) reserve(cfg *Config, b *Batch, maxT int) {
 		st.layers = make([]layerActs, L)
 		st.outs = make([][]float32, L+1)
 	}
-	_, nprobs := probOffsets(b, NH)
+	_, nprobs := probOffsets(b, NH, nil)
 	st.outs[0] = grow(st.outs[0], N*C)
 	for l := range st.layers {
 		a := &st.layers[l]
@@ -115,6 +117,16 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 			if err := hs.layer.BeforeLayer(l, a.x[:N*C], b); err != nil {
 				return Output{}, fmt.Errorf("layer %d: %w", l, err)
 			}
+		}
+		pre, err := hs.prefixes(l, b, C, &a.prefix)
+		if err != nil {
+			return Output{}, err
+		}
+		a.preUsed = pre
+		if pre != nil {
+			_, n := probOffsets(b, cfg.NumAttentionHeads, pre)
+			a.probs = grow(a.probs, n)
+			reserveScorePool(&st.scores, &st.scoreSize, 2*maxT*(pre.max()+maxT))
 		}
 		if err := m.layerForward(l, a, st.tmp, st.g[:N*cfg.IntermediateSize], b, st.scores, st.drop.layer(l), &hs); err != nil {
 			return Output{}, err
@@ -226,7 +238,21 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 		linearBackwardInput(&L.Attention.Output.Dense, dctx, ds1, N, 0)
 	}
 	dq, dk, dv := st.dq[:N*C], st.dk[:N*C], st.dv[:N*C]
-	attentionBackward(dq, dk, dv, dctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, st.scores, drop.site(siteAttnProbs))
+	var dpk, dpv [][]float32
+	if a.preUsed != nil {
+		dpk, dpv = st.prefixGrads(a.preUsed)
+	}
+	attentionBackward(dq, dk, dv, dctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, a.preUsed, dpk, dpv, st.scores, drop.site(siteAttnProbs))
+	if a.preUsed != nil && hs.prefixBk != nil {
+		for s := range dpk {
+			if dpk[s] == nil {
+				continue
+			}
+			if err := hs.prefixBk.PrefixBackward(l, s, dpk[s], dpv[s], b); err != nil {
+				return fmt.Errorf("layer %d prefix backward: %w", l, err)
+			}
+		}
+	}
 	s := &L.Attention.Self
 	for _, p := range []struct {
 		lin  *Linear
@@ -239,6 +265,29 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 		linearBackwardInput(p.lin, dX, p.d, N, 1)
 	}
 	return nil
+}
+
+// prefixGrads returns per-sequence [P_s, C] gradient buffers for p's
+// prefixes (nil where a sequence has none), carved from reused storage.
+func (st *TrainState) prefixGrads(p *prefixes) (dk, dv [][]float32) {
+	total := 0
+	for s := range p.k {
+		total += len(p.k[s])
+	}
+	st.dpre = grow(st.dpre, 2*total)
+	st.dpk, st.dpv = st.dpk[:0], st.dpv[:0]
+	off := 0
+	for s := range p.k {
+		n := len(p.k[s])
+		if n == 0 {
+			st.dpk, st.dpv = append(st.dpk, nil), append(st.dpv, nil)
+			continue
+		}
+		st.dpk = append(st.dpk, st.dpre[off:off+n])
+		st.dpv = append(st.dpv, st.dpre[off+n:off+2*n])
+		off += 2 * n
+	}
+	return st.dpk, st.dpv
 }
 
 // linearBackwardInput computes dinp[N,In] = beta·dinp + dout[N,Out] · W[Out,In]

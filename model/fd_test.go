@@ -194,29 +194,42 @@ func fdBatch(r *rand.Rand, lens []int, V, TV int) *Batch {
 
 func TestFDAttention(t *testing.T) {
 	const C, NH = 16, 4
-	for _, p := range []float32{0, 0.25} {
-		name := "no-dropout"
-		if p != 0 {
-			name = "dropout"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		p       float32
+		prefLen []int // per sequence; nil: no prefixes
+	}{{"no-dropout", 0, nil}, {"dropout", 0.25, nil}, {"prefix", 0, []int{2, 0, 3, 1}}, {"prefix-dropout", 0.25, []int{2, 2, 0, 4}}} {
+		t.Run(c.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, 2))
 			b := fdBatch(r, []int{3, 7, 1, 5}, 50, 1)
 			N := b.N()
 			q, k, v := randn(r, N*C, 1), randn(r, N*C, 1), randn(r, N*C, 1)
 			w := randn(r, N*C, 1)
-			_, nprobs := probOffsets(b, NH)
+			var pre *prefixes
+			var dpk, dpv [][]float32
+			if c.prefLen != nil {
+				pre = &prefixes{C: C}
+				for _, P := range c.prefLen {
+					var pk, pv, gk, gv []float32
+					if P > 0 {
+						pk, pv, gk, gv = randn(r, P*C, 1), randn(r, P*C, 1), make([]float32, P*C), make([]float32, P*C)
+					}
+					pre.k, pre.v = append(pre.k, pk), append(pre.v, pv)
+					dpk, dpv = append(dpk, gk), append(dpv, gv)
+				}
+			}
+			_, nprobs := probOffsets(b, NH, pre)
 			probs, out := make([]float32, nprobs), make([]float32, N*C)
-			scores := scoresPool(7)
-			drop := dropSite{p: p, key: 0x1234}
+			scores := scoresPool(7 + pre.max())
+			drop := dropSite{p: c.p, key: 0x1234}
 			loss := func() float64 {
-				attentionForward(out, probs, q, k, v, b, NH, C, scores, drop)
+				attentionForward(out, probs, q, k, v, b, NH, C, pre, scores, drop)
 				return dot64(w, out)
 			}
 			backward := func(drop dropSite) (dq, dk, dv []float32) {
 				loss() // probs at the unperturbed point
 				dq, dk, dv = make([]float32, N*C), make([]float32, N*C), make([]float32, N*C)
-				attentionBackward(dq, dk, dv, w, probs, q, k, v, b, NH, C, scores, drop)
+				attentionBackward(dq, dk, dv, w, probs, q, k, v, b, NH, C, pre, dpk, dpv, scores, drop)
 				return
 			}
 			dq, dk, dv := backward(drop)
@@ -224,9 +237,17 @@ func TestFDAttention(t *testing.T) {
 			checkFD(t, "dq", q, dq, loss, h, fdTol)
 			checkFD(t, "dk", k, dk, loss, h, fdTol)
 			checkFD(t, "dv", v, dv, loss, h, fdTol)
+			for s := range dpk {
+				if dpk[s] == nil {
+					continue
+				}
+				gk, gv := append([]float32(nil), dpk[s]...), append([]float32(nil), dpv[s]...)
+				checkFD(t, fmt.Sprintf("prefix keys of sequence %d", s), pre.k[s], gk, loss, h, fdTol)
+				checkFD(t, fmt.Sprintf("prefix values of sequence %d", s), pre.v[s], gv, loss, h, fdTol)
+			}
 
 			// negative controls
-			if p != 0 {
+			if c.p != 0 {
 				// backward that forgets the dropout mask
 				bq, _, bv := backward(dropSite{})
 				mustFailFD(t, "dq without dropout mask", q, bq, loss, h, fdTol)

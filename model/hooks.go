@@ -11,6 +11,8 @@ import "fmt"
 //	BackwardHook        their gradient, as the backward pass leaves layer l
 //	LinearHook          the output of a projection or LayerNorm (LoRA, BitFit, adapters)
 //	LinearBackwardHook  its backward
+//	PrefixHook          extra keys and values for a sequence's attention (P-Tuning v2)
+//	PrefixBackwardHook  their gradients
 type Hooks = any
 
 // Site names a projection or LayerNorm inside a layer.
@@ -74,12 +76,54 @@ type LinearBackwardHook interface {
 	LinearBackward(l int, site Site, dOut, inp, dInp []float32, b *Batch) error
 }
 
+// PrefixHook gives sequence s of the batch extra keys and values that its
+// tokens attend to, before its own, in the attention of layer l: k and v
+// are [P, C] (already projected, heads split like the layer's own keys),
+// nil for none. The prefix positions are never masked.
+type PrefixHook interface {
+	Prefix(l, s int, b *Batch) (k, v []float32)
+}
+
+// PrefixBackwardHook receives the gradients dk, dv [P, C] of the prefix of
+// sequence s at layer l (to accumulate; the slices are reused afterwards).
+type PrefixBackwardHook interface {
+	PrefixBackward(l, s int, dk, dv []float32, b *Batch) error
+}
+
 // hookSet is the hooks of one pass, resolved once.
 type hookSet struct {
 	layer    LayerHook
 	back     BackwardHook
 	linear   LinearHook
 	linearBk LinearBackwardHook
+	prefix   PrefixHook
+	prefixBk PrefixBackwardHook
+}
+
+// prefixes collects layer l's prefixes into p (reused); nil when the hooks
+// give none.
+func (h *hookSet) prefixes(l int, b *Batch, C int, p *prefixes) (*prefixes, error) {
+	if h.prefix == nil {
+		return nil, nil
+	}
+	p.C = C
+	p.k, p.v = p.k[:0], p.v[:0]
+	any := false
+	for s := 0; s < b.B(); s++ {
+		k, v := h.prefix.Prefix(l, s, b)
+		if len(k) != len(v) || len(k)%C != 0 {
+			return nil, fmt.Errorf("layer %d: prefix of sequence %d has %d keys and %d values, not [P, %d]", l, s, len(k), len(v), C)
+		}
+		if len(k) == 0 {
+			k, v = nil, nil
+		}
+		any = any || k != nil
+		p.k, p.v = append(p.k, k), append(p.v, v)
+	}
+	if !any {
+		return nil, nil
+	}
+	return p, nil
 }
 
 func resolveHooks(h Hooks) hookSet {
@@ -91,6 +135,8 @@ func resolveHooks(h Hooks) hookSet {
 	s.back, _ = h.(BackwardHook)
 	s.linear, _ = h.(LinearHook)
 	s.linearBk, _ = h.(LinearBackwardHook)
+	s.prefix, _ = h.(PrefixHook)
+	s.prefixBk, _ = h.(PrefixBackwardHook)
 	return s
 }
 

@@ -16,10 +16,18 @@ type Linear struct {
 	Weight  []float32 // [Out, In]
 	Bias    []float32 // [Out], nil when the layer has none
 	In, Out int
+
+	packed *gemm.PackedB // Weight packed for the GEMM kernel (PackWeights), or nil
 }
 
 // Forward computes out[N,Out] = act(inp[N,In]·Wᵀ + b); act may be nil.
+// With the weight packed (Encoder.PackWeights) for the kernel selected now,
+// the packed copy is used (same result, bit for bit).
 func (l *Linear) Forward(out, inp []float32, N int, act func([]float32)) {
+	if pw := l.packed; pw != nil && pw.Impl() == gemm.Impl() {
+		gemm.LinearPacked(out[:N*l.Out], inp[:N*l.In], pw, l.Bias, N, act)
+		return
+	}
 	gemm.Linear(out[:N*l.Out], inp[:N*l.In], l.Weight, l.Bias, N, l.In, l.Out, act)
 }
 

@@ -1,0 +1,132 @@
+package model
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aotp/aotp/internal/golden"
+	"github.com/aotp/aotp/kernels/gemm"
+	"github.com/aotp/aotp/safetensors"
+)
+
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: element %d is %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+// forwardCopy runs Forward and copies the outputs.
+func forwardCopy(t *testing.T, m *Encoder, b *Batch) (last, pooled []float32) {
+	t.Helper()
+	out, err := m.Forward(context.Background(), b, &Workspace{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]float32(nil), out.LastHiddenState...), append([]float32(nil), out.PoolerOutput...)
+}
+
+// PackWeights changes no result bit, and Unpack goes back.
+func TestPackWeightsSameOutput(t *testing.T) {
+	for _, name := range goldenModels {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(golden.Dir(t), "models", name)
+			m, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			b, _ := goldenBatch(t, golden.Load(t, filepath.Join(dir, "golden.safetensors")))
+			last, pooled := forwardCopy(t, m, b)
+			if n := m.PackWeights(); n <= 0 {
+				t.Fatalf("PackWeights packed %d bytes", n)
+			}
+			if m.Layers[0].Attention.Self.Query.packed == nil || (m.Pooler != nil && m.Pooler.Dense.packed == nil) {
+				t.Fatal("a Linear was not packed")
+			}
+			l2, p2 := forwardCopy(t, m, b)
+			sameBits(t, "last_hidden_state packed", l2, last)
+			sameBits(t, "pooler_output packed", p2, pooled)
+			m.Unpack()
+			l3, _ := forwardCopy(t, m, b)
+			sameBits(t, "last_hidden_state unpacked", l3, last)
+		})
+	}
+}
+
+// A mapped checkpoint with weights larger than a page: packing releases
+// the original pages, and the original weights (the backward pass's W)
+// read the same values afterwards; switching the GEMM implementation after
+// packing falls back to the unpacked weights.
+func TestPackWeightsMapped(t *testing.T) {
+	cfg := bertShape(120, 128, 2, 4, 512)
+	cfg.MaxPositionEmbeddings = 64
+	dir := t.TempDir()
+	src := RandomSource(&cfg, 3)
+	var ts []safetensors.Tensor
+	for _, n := range src.Names() {
+		ts = append(ts, safetensors.F32Tensor(n, src[n].Shape, src[n].Data))
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	cj, err := json.Marshal(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r := rand.New(rand.NewPCG(1, 2))
+	var seqs [][]int32
+	for _, n := range []int{5, 17, 9} {
+		s := make([]int32, n)
+		for i := range s {
+			s[i] = int32(r.IntN(cfg.VocabSize))
+		}
+		seqs = append(seqs, s)
+	}
+	b := NewBatch(seqs, nil)
+	up := &m.Layers[1].Intermediate.Dense
+	wantW := append([]float32(nil), up.Weight...)
+	last, pooled := forwardCopy(t, m, b)
+	m.PackWeights()
+	l2, p2 := forwardCopy(t, m, b)
+	sameBits(t, "last_hidden_state packed", l2, last)
+	sameBits(t, "pooler_output packed", p2, pooled)
+	sameBits(t, "weight after release", up.Weight, wantW)
+
+	// The backward product dX = dY·W on the released weight.
+	N := 7
+	dout := randn(r, N*up.Out, 1)
+	d1, d2 := make([]float32, N*up.In), make([]float32, N*up.In)
+	gemm.Sgemm(false, false, N, up.In, up.Out, 1, dout, up.Out, wantW, up.In, 0, d1, up.In)
+	linearBackwardInput(up, d2, dout, N, 0)
+	sameBits(t, "dX from the released weight", d2, d1)
+
+	if names := gemm.Impls(); len(names) > 1 {
+		defer gemm.SetImpl(gemm.Impl())
+		if err := gemm.SetImpl(names[len(names)-1]); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := forwardCopy(t, m, b) // packed for another impl: falls back
+		m.Unpack()
+		got, _ := forwardCopy(t, m, b)
+		sameBits(t, "after SetImpl", want, got)
+	}
+}
