@@ -71,3 +71,17 @@ func (m *mixedLinear) AfterLinear(l int, site model.Site, out, inp []float32, b 
 	}
 	return nil
 }
+
+// mixedPrefix gives each sequence of a mixed-task batch its own task's
+// attention prefix (P-Tuning v2); per-sequence state is the method's.
+type mixedPrefix struct {
+	Seq []model.PrefixHook // per sequence; nil: none
+}
+
+// Prefix asks sequence s's method (model.PrefixHook).
+func (m *mixedPrefix) Prefix(l, s int, b *model.Batch) (k, v []float32) {
+	if s >= len(m.Seq) || m.Seq[s] == nil {
+		return nil, nil
+	}
+	return m.Seq[s].Prefix(l, 0, b)
+}

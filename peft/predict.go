@@ -23,6 +23,7 @@ type MixedPredictor struct {
 	ws     model.Workspace
 	mixed  Mixed
 	linear mixedLinear
+	prefix mixedPrefix
 	first  []float32
 	pooled []float32
 	ids    [][]int32
@@ -36,28 +37,50 @@ type mixedHooks struct {
 	*mixedLinear
 }
 
+// mixedPrefixHooks and mixedHooks3 add the attention prefixes of
+// P-Tuning v2 tasks (model.PrefixHook) to the other mixed hooks.
+type mixedPrefixHooks struct {
+	*Mixed
+	*mixedPrefix
+}
+
+type mixedHooks3 struct {
+	*Mixed
+	*mixedLinear
+	*mixedPrefix
+}
+
 // Predict returns each sequence's logits (nil for sequences without a head)
 // and the batch's packed last hidden state [N, C] (valid until the next call).
 func (p *MixedPredictor) Predict(ctx context.Context, seqs []TaskSeq) ([][]float32, []float32, error) {
 	p.ids, p.types = p.ids[:0], p.types[:0]
-	p.mixed.Seq, p.linear.Seq = p.mixed.Seq[:0], p.linear.Seq[:0]
-	anyLinear := false
+	p.mixed.Seq, p.linear.Seq, p.prefix.Seq = p.mixed.Seq[:0], p.linear.Seq[:0], p.prefix.Seq[:0]
+	anyLinear, anyPrefix := false, false
 	for _, s := range seqs {
 		p.ids, p.types = append(p.ids, s.IDs), append(p.types, s.TypeIDs)
 		var a *AoT
 		var lh model.LinearHook
+		var ph model.PrefixHook
 		if s.Adapter != nil {
 			a = s.Adapter.AoT
 			lh, _ = s.Adapter.Method.(model.LinearHook)
+			ph, _ = s.Adapter.Method.(model.PrefixHook)
 			anyLinear = anyLinear || lh != nil
+			anyPrefix = anyPrefix || ph != nil
 		}
 		p.mixed.Seq = append(p.mixed.Seq, a)
 		p.linear.Seq = append(p.linear.Seq, lh)
+		p.prefix.Seq = append(p.prefix.Seq, ph)
 	}
 	b := model.NewBatch(p.ids, p.types)
 	var hooks model.Hooks = &p.mixed
-	if anyLinear {
+	switch {
+	case anyLinear && anyPrefix:
+		hooks = mixedHooks3{&p.mixed, &p.linear, &p.prefix}
+	case anyLinear:
 		hooks = mixedHooks{&p.mixed, &p.linear}
+	case anyPrefix:
+		hooks = mixedPrefixHooks{&p.mixed, &p.prefix}
 	}
 	out, err := p.Enc.Forward(ctx, b, &p.ws, hooks)
 	if err != nil {
