@@ -311,7 +311,7 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 	}
 	hs := resolveHooks(hooks)
 	ws.reserve(cfg, N, B, maxT)
-	if err := m.embeddingsForward(ws.H, b, ws.pos); err != nil {
+	if err := m.embeddingsForward(ws.H, b, ws.pos, &hs, nil); err != nil {
 		return Output{}, err
 	}
 	for l := range m.Layers {
@@ -344,10 +344,15 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 }
 
 // embeddingsForward writes H[N,C] = LayerNorm(word[x] + pos[p] + type[t]).
-func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32) error {
+func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32, hs *hookSet, keep *embActs) error {
 	cfg := m.Config
 	C, V := cfg.HiddenSize, int32(cfg.VocabSize)
+	virtual := false
 	for i, x := range b.IDs {
+		if x < 0 && hs.embed != nil {
+			virtual = true
+			continue
+		}
 		if x < 0 || x >= V {
 			return fmt.Errorf("token id %d at position %d is outside the vocabulary [0, %d)", x, i, V)
 		}
@@ -362,6 +367,21 @@ func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32) error {
 	m.positionIDs(pos, b)
 	e := &m.Embeddings
 	N := b.N()
+	var seqOf []int32 // sequence of each token, for virtual tokens' hooks
+	if virtual {
+		seqOf = make([]int32, N)
+		for s := 0; s < b.B(); s++ {
+			lo, hi := b.Seq(s)
+			for i := lo; i < hi; i++ {
+				seqOf[i] = int32(s)
+				if x := b.IDs[i]; x < 0 {
+					if w := hs.embed.VirtualEmbedding(x, s, b); len(w) != C {
+						return fmt.Errorf("virtual token %d of sequence %d: embedding has %d values, want %d", x, s, len(w), C)
+					}
+				}
+			}
+		}
+	}
 	parallel.For(N, rowGrain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			h := H[i*C : (i+1)*C]
@@ -370,13 +390,32 @@ func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32) error {
 			if b.TypeIDs != nil {
 				t = int(b.TypeIDs[i])
 			}
+			var word []float32
+			if x < 0 {
+				word = hs.embed.VirtualEmbedding(int32(x), int(seqOf[i]), b)
+			} else {
+				word = e.WordEmbeddings[x*C : (x+1)*C]
+			}
 			// HF's order: (word + token_type) + position
-			vec.Add(h, e.WordEmbeddings[x*C:(x+1)*C], e.TokenTypeEmbeddings[t*C:(t+1)*C])
+			vec.Add(h, word, e.TokenTypeEmbeddings[t*C:(t+1)*C])
 			vec.Add(h, h, e.PositionEmbeddings[p*C:(p+1)*C])
 		}
-		e.LayerNorm.Forward(H[lo*C:hi*C], H[lo*C:hi*C], hi-lo, C)
+		if keep == nil {
+			e.LayerNorm.Forward(H[lo*C:hi*C], H[lo*C:hi*C], hi-lo, C)
+			return
+		}
+		// training: keep the sum and the statistics for the backward pass
+		copy(keep.sum[lo*C:hi*C], H[lo*C:hi*C])
+		vec.LayerNorm(H[lo*C:hi*C], keep.mean[lo:hi], keep.rstd[lo:hi], keep.sum[lo*C:hi*C], e.LayerNorm.Weight, e.LayerNorm.Bias, hi-lo, C, e.LayerNorm.Eps)
 	})
 	return nil
+}
+
+// embActs keeps what the embeddings' backward needs (prompt tuning only).
+type embActs struct {
+	sum        []float32 // [N,C] word + type + position, LayerNorm's input
+	mean, rstd []float32 // [N]
+	dsum       []float32 // [N,C] backward scratch
 }
 
 // positionIDs fills pos[N]: BERT numbers each sequence's tokens from 0;

@@ -37,6 +37,7 @@ type TrainState struct {
 	dg                     []float32 // [N,I]
 	dfirst                 []float32 // [B,C]
 	dpre                   []float32 // prefix gradients, carved by prefixGrads
+	emb                    embActs   // prompt tuning: the embeddings' LayerNorm input and statistics
 	dpk, dpv               [][]float32
 	scores                 chan []float32
 	scoreSize              int
@@ -104,7 +105,12 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 	hs := resolveHooks(hooks)
 	st.drop = newDropout(opt.Dropout, opt.Seed, opt.Step)
 	H := st.outs[0][:N*C]
-	if err := m.embeddingsForward(H, b, st.pos); err != nil {
+	var keep *embActs
+	if hs.embedBk != nil {
+		keep = &st.emb
+		keep.sum, keep.mean, keep.rstd = grow(keep.sum, N*C), grow(keep.mean, N), grow(keep.rstd, N)
+	}
+	if err := m.embeddingsForward(H, b, st.pos, &hs, keep); err != nil {
 		return Output{}, err
 	}
 	st.drop.site(siteEmbeddings).apply(H)
@@ -172,6 +178,32 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		}
 		// this layer's dX is the previous layer's dOut; reuse the other buffer
 		dOut, dX = dX, dOut
+	}
+	if hs.embedBk != nil {
+		return m.embeddingsBackward(st, dOut, &hs)
+	}
+	return nil
+}
+
+// embeddingsBackward hands each virtual token the gradient of its word
+// embedding: dH0 [N,C] (layer 0's input gradient) back through the
+// embeddings' dropout and LayerNorm.
+func (m *Encoder) embeddingsBackward(st *TrainState, dH0 []float32, hs *hookSet) error {
+	b := st.batch
+	N, C := b.N(), m.Config.HiddenSize
+	e := &st.emb
+	st.drop.site(siteEmbeddings).apply(dH0[:N*C])
+	e.dsum = grow(e.dsum, N*C)
+	layerNormBackward(&m.Embeddings.LayerNorm, e.dsum, dH0, e.sum, e.mean, e.rstd, N, C)
+	for s := 0; s < b.B(); s++ {
+		lo, hi := b.Seq(s)
+		for i := lo; i < hi; i++ {
+			if x := b.IDs[i]; x < 0 {
+				if err := hs.embedBk.VirtualEmbeddingBackward(x, s, e.dsum[i*C:(i+1)*C], b); err != nil {
+					return fmt.Errorf("virtual token %d of sequence %d: %w", x, s, err)
+				}
+			}
+		}
 	}
 	return nil
 }

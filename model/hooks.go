@@ -13,6 +13,8 @@ import "fmt"
 //	LinearBackwardHook  its backward
 //	PrefixHook          extra keys and values for a sequence's attention (P-Tuning v2)
 //	PrefixBackwardHook  their gradients
+//	EmbeddingHook       word embeddings of virtual tokens (prompt tuning)
+//	EmbeddingBackwardHook  their gradients
 type Hooks = any
 
 // Site names a projection or LayerNorm inside a layer.
@@ -90,6 +92,20 @@ type PrefixBackwardHook interface {
 	PrefixBackward(l, s int, dk, dv []float32, b *Batch) error
 }
 
+// EmbeddingHook supplies the word embedding [C] of a virtual token: a
+// negative id in the batch (prompt tuning prepends such tokens). The
+// embedding block then adds position and token-type embeddings and applies
+// its LayerNorm as for any token, as HF does with inputs_embeds.
+type EmbeddingHook interface {
+	VirtualEmbedding(id int32, s int, b *Batch) []float32
+}
+
+// EmbeddingBackwardHook receives the gradient [C] w.r.t. the word embedding
+// of virtual token id of sequence s (to accumulate; reused afterwards).
+type EmbeddingBackwardHook interface {
+	VirtualEmbeddingBackward(id int32, s int, d []float32, b *Batch) error
+}
+
 // hookSet is the hooks of one pass, resolved once.
 type hookSet struct {
 	layer    LayerHook
@@ -98,6 +114,8 @@ type hookSet struct {
 	linearBk LinearBackwardHook
 	prefix   PrefixHook
 	prefixBk PrefixBackwardHook
+	embed    EmbeddingHook
+	embedBk  EmbeddingBackwardHook
 }
 
 // prefixes collects layer l's prefixes into p (reused); nil when the hooks
@@ -137,6 +155,8 @@ func resolveHooks(h Hooks) hookSet {
 	s.linearBk, _ = h.(LinearBackwardHook)
 	s.prefix, _ = h.(PrefixHook)
 	s.prefixBk, _ = h.(PrefixBackwardHook)
+	s.embed, _ = h.(EmbeddingHook)
+	s.embedBk, _ = h.(EmbeddingBackwardHook)
 	return s
 }
 
