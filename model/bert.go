@@ -175,6 +175,26 @@ func NewBatch(ids [][]int32, types [][]int32) *Batch {
 	return b
 }
 
+// Prepend returns a new batch with tokens prepended to every sequence (with
+// token type 0), e.g. prompt tuning's virtual tokens.
+func (b *Batch) Prepend(tokens []int32) *Batch {
+	out := &Batch{Offsets: make([]int, 1, b.B()+1)}
+	P := len(tokens)
+	out.IDs = make([]int32, 0, b.N()+b.B()*P)
+	if b.TypeIDs != nil {
+		out.TypeIDs = make([]int32, 0, b.N()+b.B()*P)
+	}
+	for s := 0; s < b.B(); s++ {
+		lo, hi := b.Seq(s)
+		out.IDs = append(append(out.IDs, tokens...), b.IDs[lo:hi]...)
+		if b.TypeIDs != nil {
+			out.TypeIDs = append(append(out.TypeIDs, make([]int32, P)...), b.TypeIDs[lo:hi]...)
+		}
+		out.Offsets = append(out.Offsets, len(out.IDs))
+	}
+	return out
+}
+
 // N is the number of tokens, B the number of sequences.
 func (b *Batch) N() int { return len(b.IDs) }
 

@@ -85,3 +85,17 @@ func (m *mixedPrefix) Prefix(l, s int, b *model.Batch) (k, v []float32) {
 	}
 	return m.Seq[s].Prefix(l, 0, b)
 }
+
+// mixedEmbed gives each sequence's virtual tokens its own task's vectors
+// (prompt tuning).
+type mixedEmbed struct {
+	Seq []model.EmbeddingHook // per sequence; nil: none
+}
+
+// VirtualEmbedding asks sequence s's method (model.EmbeddingHook).
+func (m *mixedEmbed) VirtualEmbedding(id int32, s int, b *model.Batch) []float32 {
+	if s >= len(m.Seq) || m.Seq[s] == nil {
+		return nil
+	}
+	return m.Seq[s].VirtualEmbedding(id, 0, b)
+}

@@ -24,65 +24,133 @@ type MixedPredictor struct {
 	mixed  Mixed
 	linear mixedLinear
 	prefix mixedPrefix
+	embed  mixedEmbed
 	first  []float32
 	pooled []float32
 	ids    [][]int32
 	types  [][]int32
 }
 
-// mixedHooks combines the AoT rows (LayerHook) and the linear-site
-// methods (LinearHook) of a mixed batch.
-type mixedHooks struct {
-	*Mixed
-	*mixedLinear
-}
-
-// mixedPrefixHooks and mixedHooks3 add the attention prefixes of
-// P-Tuning v2 tasks (model.PrefixHook) to the other mixed hooks.
-type mixedPrefixHooks struct {
-	*Mixed
-	*mixedPrefix
-}
-
-type mixedHooks3 struct {
+// mixedAll holds the per-sequence dispatchers a mixed batch needs (nil
+// when no sequence uses that kind of hook).
+type mixedAll struct {
 	*Mixed
 	*mixedLinear
 	*mixedPrefix
+	*mixedEmbed
+}
+
+// hooks returns a value implementing exactly the hook interfaces in use:
+// the encoder looks hooks up by interface, so an unused kind must not be
+// implemented (a nil embedded pointer's methods would still be found).
+func (h mixedAll) hooks() model.Hooks {
+	type lin = mixedLinear
+	type pre = mixedPrefix
+	type emb = mixedEmbed
+	switch {
+	case h.mixedLinear == nil && h.mixedPrefix == nil && h.mixedEmbed == nil:
+		if h.Mixed == nil {
+			return nil
+		}
+		return h.Mixed
+	case h.mixedPrefix == nil && h.mixedEmbed == nil:
+		return struct {
+			*Mixed
+			*lin
+		}{h.orEmpty(), h.mixedLinear}
+	case h.mixedLinear == nil && h.mixedEmbed == nil:
+		return struct {
+			*Mixed
+			*pre
+		}{h.orEmpty(), h.mixedPrefix}
+	case h.mixedLinear == nil && h.mixedPrefix == nil:
+		return struct {
+			*Mixed
+			*emb
+		}{h.orEmpty(), h.mixedEmbed}
+	}
+	// several kinds in one batch: every dispatcher, each a no-op for
+	// sequences without that kind
+	return struct {
+		*Mixed
+		*lin
+		*pre
+		*emb
+	}{h.orEmpty(), h.linOrEmpty(), h.preOrEmpty(), h.embOrEmpty()}
+}
+
+func (h mixedAll) orEmpty() *Mixed {
+	if h.Mixed == nil {
+		return &Mixed{}
+	}
+	return h.Mixed
+}
+
+func (h mixedAll) linOrEmpty() *mixedLinear {
+	if h.mixedLinear == nil {
+		return &mixedLinear{}
+	}
+	return h.mixedLinear
+}
+
+func (h mixedAll) preOrEmpty() *mixedPrefix {
+	if h.mixedPrefix == nil {
+		return &mixedPrefix{}
+	}
+	return h.mixedPrefix
+}
+
+func (h mixedAll) embOrEmpty() *mixedEmbed {
+	if h.mixedEmbed == nil {
+		return &mixedEmbed{}
+	}
+	return h.mixedEmbed
 }
 
 // Predict returns each sequence's logits (nil for sequences without a head)
 // and the batch's packed last hidden state [N, C] (valid until the next call).
 func (p *MixedPredictor) Predict(ctx context.Context, seqs []TaskSeq) ([][]float32, []float32, error) {
 	p.ids, p.types = p.ids[:0], p.types[:0]
-	p.mixed.Seq, p.linear.Seq, p.prefix.Seq = p.mixed.Seq[:0], p.linear.Seq[:0], p.prefix.Seq[:0]
-	anyLinear, anyPrefix := false, false
+	p.mixed.Seq, p.linear.Seq, p.prefix.Seq, p.embed.Seq = p.mixed.Seq[:0], p.linear.Seq[:0], p.prefix.Seq[:0], p.embed.Seq[:0]
+	var hooks mixedAll
 	for _, s := range seqs {
-		p.ids, p.types = append(p.ids, s.IDs), append(p.types, s.TypeIDs)
+		ids, types := s.IDs, s.TypeIDs
 		var a *AoT
 		var lh model.LinearHook
 		var ph model.PrefixHook
+		var eh model.EmbeddingHook
 		if s.Adapter != nil {
+			m := s.Adapter.Method
 			a = s.Adapter.AoT
-			lh, _ = s.Adapter.Method.(model.LinearHook)
-			ph, _ = s.Adapter.Method.(model.PrefixHook)
-			anyLinear = anyLinear || lh != nil
-			anyPrefix = anyPrefix || ph != nil
+			lh, _ = m.(model.LinearHook)
+			ph, _ = m.(model.PrefixHook)
+			eh, _ = m.(model.EmbeddingHook)
+			if vt, ok := m.(VirtualTokenizer); ok {
+				// prompt tuning: the task's soft tokens go first
+				ex, et := Expand(vt.(Method), [][]int32{ids}, [][]int32{types})
+				ids, types = ex[0], et[0]
+			}
 		}
+		if a != nil {
+			hooks.Mixed = &p.mixed
+		}
+		if lh != nil {
+			hooks.mixedLinear = &p.linear
+		}
+		if ph != nil {
+			hooks.mixedPrefix = &p.prefix
+		}
+		if eh != nil {
+			hooks.mixedEmbed = &p.embed
+		}
+		p.ids, p.types = append(p.ids, ids), append(p.types, types)
 		p.mixed.Seq = append(p.mixed.Seq, a)
 		p.linear.Seq = append(p.linear.Seq, lh)
 		p.prefix.Seq = append(p.prefix.Seq, ph)
+		p.embed.Seq = append(p.embed.Seq, eh)
 	}
 	b := model.NewBatch(p.ids, p.types)
-	var hooks model.Hooks = &p.mixed
-	switch {
-	case anyLinear && anyPrefix:
-		hooks = mixedHooks3{&p.mixed, &p.linear, &p.prefix}
-	case anyLinear:
-		hooks = mixedHooks{&p.mixed, &p.linear}
-	case anyPrefix:
-		hooks = mixedPrefixHooks{&p.mixed, &p.prefix}
-	}
-	out, err := p.Enc.Forward(ctx, b, &p.ws, hooks)
+	out, err := p.Enc.Forward(ctx, b, &p.ws, hooks.hooks())
 	if err != nil {
 		return nil, nil, err
 	}

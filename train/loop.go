@@ -299,11 +299,12 @@ func Predict(ctx context.Context, enc *model.Encoder, hook model.Hooks, head *mo
 	for lo := 0; lo < len(items); lo += batchSize {
 		hi := min(lo+batchSize, len(items))
 		lb := MakeBatch(items[lo:hi], head.Problem == model.Regression)
-		o, err := enc.Forward(ctx, lb.Batch, ws, hook)
+		b := expand(hook, lb.Batch)
+		o, err := enc.Forward(ctx, b, ws, hook)
 		if err != nil {
 			return nil, err
 		}
-		logits, err := head.Forward(o, lb.Batch, nil)
+		logits, err := head.Forward(o, b, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -43,7 +43,7 @@ func (s *Stepper) Params() []*model.Param {
 // Grad (zero them first for a fresh step), and returns the mean loss and
 // the logits.
 func (s *Stepper) LossAndGrad(ctx context.Context, lb *LabeledBatch, opt model.TrainOptions) (float64, []float32, error) {
-	b := lb.Batch
+	b := expand(s.Method, lb.Batch)
 	out, err := s.Enc.ForwardTrain(ctx, b, &s.state, s.Method, opt)
 	if err != nil {
 		return 0, nil, err
@@ -81,6 +81,18 @@ func (s *Stepper) LossAndGrad(ctx context.Context, lb *LabeledBatch, opt model.T
 		return 0, nil, err
 	}
 	return loss, logits, nil
+}
+
+// virtualTokenizer is implemented by methods that prepend virtual tokens to
+// every sequence (prompt tuning; peft.VirtualTokenizer).
+type virtualTokenizer interface{ VirtualTokens() []int32 }
+
+// expand prepends the method's virtual tokens, if it has any.
+func expand(m any, b *model.Batch) *model.Batch {
+	if vt, ok := m.(virtualTokenizer); ok {
+		return b.Prepend(vt.VirtualTokens())
+	}
+	return b
 }
 
 func growF(buf []float32, n int) []float32 {

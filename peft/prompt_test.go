@@ -1,0 +1,106 @@
+package peft
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/aotp/aotp/model"
+)
+
+// Prompt tuning's gradients (through the encoder, its embedding LayerNorm
+// and dropout) agree with finite differences.
+func TestFDPromptEncoder(t *testing.T) {
+	for _, name := range []string{"bert-tiny", "roberta-tiny"} {
+		t.Run(name, func(t *testing.T) {
+			enc := loadModel(t, name)
+			m, err := NewPrompt(enc, 3, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := aotBatch(enc.Config.VocabSize).Prepend(m.VirtualTokens())
+			N, B, C := b.N(), b.B(), enc.Config.HiddenSize
+			r := rand.New(rand.NewPCG(9, 10))
+			w, wp := randn(r, N*C, 1), randn(r, B*C, 1)
+			st := &model.TrainState{}
+			opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: 1}
+			loss := func() float64 {
+				out, err := enc.ForwardTrain(context.Background(), b, st, m, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return dot64(w, out.LastHiddenState) + dot64(wp, out.PoolerOutput)
+			}
+			loss()
+			if err := enc.Backward(context.Background(), st, append([]float32(nil), w...), append([]float32(nil), wp...), m); err != nil {
+				t.Fatal(err)
+			}
+			const h = 0.1 // smooth in the prompt; see TestFDPTv2Encoder
+			checkFD(t, "prompt.embeddings", m.Embeddings.Data, append([]float32(nil), m.Embeddings.Grad...), loss, nil, h, fdTol)
+			// negative control: the gradient of the soft tokens in reverse order
+			P, bad := m.P, make([]float32, len(m.Embeddings.Grad))
+			for k := 0; k < P; k++ {
+				copy(bad[k*m.C:(k+1)*m.C], m.Embeddings.Grad[(P-1-k)*m.C:(P-k)*m.C])
+			}
+			mustFailFD(t, "soft tokens' gradients reversed", m.Embeddings.Data, bad, loss, nil, h, fdTol)
+		})
+	}
+}
+
+// One mixed batch with a prompt-tuning task, a P-Tuning v2 task, an AoT
+// task and a plain sequence gives each what running it alone gives, and a
+// saved prompt adapter reloads to the same logits.
+func TestPromptServedWithOthers(t *testing.T) {
+	enc, aot := loadInitAdapter(t, "roberta-tiny", "roberta-fc-gelu-cls")
+	mk := func(c *AdapterConfig) *Adapter {
+		c.Task, c.ProblemType, c.NumLabels = "custom", model.SingleLabel, 2
+		a, err := New(enc, c, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	pr := mk(&AdapterConfig{Method: "prompt", PromptLen: 5})
+	pt := mk(&AdapterConfig{Method: "ptv2", PrefixLen: 2})
+	dir := t.TempDir()
+	if err := Save(dir, pr.Config, pr.Params()); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(enc, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testBatch(enc.Config.VocabSize)
+	adapters := []*Adapter{pr, pt, aot, back}
+	var seqs []TaskSeq
+	for s := 0; s < b.B(); s++ {
+		lo, hi := b.Seq(s)
+		seqs = append(seqs, TaskSeq{Adapter: adapters[s], IDs: b.IDs[lo:hi]})
+	}
+	seqs = append(seqs, TaskSeq{IDs: seqs[0].IDs}) // plain backbone
+	p := &MixedPredictor{Enc: enc}
+	got, _, err := p.Predict(context.Background(), seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, sq := range seqs {
+		if sq.Adapter == nil {
+			continue
+		}
+		ids, _ := Expand(sq.Adapter.Method, [][]int32{sq.IDs}, nil)
+		one := model.NewBatch(ids, nil)
+		out, err := enc.Forward(context.Background(), one, &model.Workspace{}, sq.Adapter.Method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := sq.Adapter.Head.Forward(out, one, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range want {
+			if got[s][k] != want[k] {
+				t.Fatalf("sequence %d (%s) logit %d: mixed %v, alone %v", s, sq.Adapter.Config.Method, k, got[s][k], want[k])
+			}
+		}
+	}
+}
