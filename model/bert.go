@@ -23,6 +23,9 @@ type BertEmbeddings struct {
 	PositionEmbeddings  []float32 // [maxT, C] embeddings.position_embeddings.weight
 	TokenTypeEmbeddings []float32 // [TV, C]  embeddings.token_type_embeddings.weight
 	LayerNorm           LayerNorm // embeddings.LayerNorm
+
+	// gradients when trained (full fine-tuning), else nil
+	WordGrad, PosGrad, TypeGrad []float32
 }
 
 // BertSelfAttention holds the query, key and value projections.
@@ -330,6 +333,7 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 		return Output{}, err
 	}
 	hs := resolveHooks(hooks)
+	hs.begin(nil)
 	ws.reserve(cfg, N, B, maxT)
 	if err := m.embeddingsForward(ws.H, b, ws.pos, &hs, nil); err != nil {
 		return Output{}, err

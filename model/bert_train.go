@@ -103,10 +103,11 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 	st.reserve(cfg, b, maxT)
 	st.batch = b
 	hs := resolveHooks(hooks)
+	hs.begin(&opt)
 	st.drop = newDropout(opt.Dropout, opt.Seed, opt.Step)
 	H := st.outs[0][:N*C]
 	var keep *embActs
-	if hs.embedBk != nil {
+	if hs.embedBk != nil || m.Embeddings.WordGrad != nil {
 		keep = &st.emb
 		keep.sum, keep.mean, keep.rstd = grow(keep.sum, N*C), grow(keep.mean, N), grow(keep.rstd, N)
 	}
@@ -161,7 +162,7 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		if m.Pooler == nil {
 			return fmt.Errorf("gradient for pooler_output given but the model has no pooler")
 		}
-		m.poolerBackward(dOut, dPooled, st.pooled, st.dfirst, st.dq, b)
+		m.poolerBackward(dOut, dPooled, st.pooled, st.first, st.dfirst, st.dq, b)
 	}
 	dX := st.dA[:N*C]
 	for l := len(m.Layers) - 1; l >= 0; l-- {
@@ -179,7 +180,7 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		// this layer's dX is the previous layer's dOut; reuse the other buffer
 		dOut, dX = dX, dOut
 	}
-	if hs.embedBk != nil {
+	if hs.embedBk != nil || m.Embeddings.WordGrad != nil {
 		return m.embeddingsBackward(st, dOut, &hs)
 	}
 	return nil
@@ -195,13 +196,32 @@ func (m *Encoder) embeddingsBackward(st *TrainState, dH0 []float32, hs *hookSet)
 	st.drop.site(siteEmbeddings).apply(dH0[:N*C])
 	e.dsum = grow(e.dsum, N*C)
 	layerNormBackward(&m.Embeddings.LayerNorm, e.dsum, dH0, e.sum, e.mean, e.rstd, N, C)
+	E := &m.Embeddings
 	for s := 0; s < b.B(); s++ {
 		lo, hi := b.Seq(s)
 		for i := lo; i < hi; i++ {
-			if x := b.IDs[i]; x < 0 {
-				if err := hs.embedBk.VirtualEmbeddingBackward(x, s, e.dsum[i*C:(i+1)*C], b); err != nil {
+			d := e.dsum[i*C : (i+1)*C]
+			x := b.IDs[i]
+			if x < 0 {
+				if hs.embedBk == nil {
+					continue
+				}
+				if err := hs.embedBk.VirtualEmbeddingBackward(x, s, d, b); err != nil {
 					return fmt.Errorf("virtual token %d of sequence %d: %w", x, s, err)
 				}
+			} else if E.WordGrad != nil {
+				vec.AddInPlace(E.WordGrad[int(x)*C:(int(x)+1)*C], d)
+			}
+			if E.PosGrad != nil {
+				p := int(st.pos[i])
+				vec.AddInPlace(E.PosGrad[p*C:(p+1)*C], d)
+			}
+			if E.TypeGrad != nil {
+				t := 0
+				if b.TypeIDs != nil {
+					t = int(b.TypeIDs[i])
+				}
+				vec.AddInPlace(E.TypeGrad[t*C:(t+1)*C], d)
 			}
 		}
 	}
@@ -228,18 +248,22 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 	copy(dh1, ds2) // residual: s2 = ffn + h1
 	drop.site(siteFFNOut).apply(ds2)
 	// ffn = output.dense(g): dg = ds2 · W
-	if hooked {
-		// the hook needs g = act(pre): recompute it (training keeps only pre)
-		g := st.g[:N*I]
+	var g []float32
+	if hooked || L.Output.Dense.WGrad != nil {
+		// the hook or the weight gradient needs g = act(pre): recompute it
+		// (training keeps only pre)
+		g = st.g[:N*I]
 		copy(g, a.pre[:N*I])
 		parallel.For(N, rowGrain, func(lo, hi int) { m.act(g[lo*I : hi*I]) })
+	}
+	if hooked {
 		clear(dg)
 		if err := hs.backward(l, SiteOutput, ds2, g, dg, b); err != nil {
 			return err
 		}
-		linearBackwardInput(&L.Output.Dense, dg, ds2, N, 1)
+		linearBackwardFull(&L.Output.Dense, dg, ds2, g, N, 1)
 	} else {
-		linearBackwardInput(&L.Output.Dense, dg, ds2, N, 0)
+		linearBackwardFull(&L.Output.Dense, dg, ds2, g, N, 0)
 	}
 	// g = act(pre): dpre = act'(pre) ⊙ dg (in place)
 	parallel.For(N, rowGrain, func(lo, hi int) {
@@ -249,7 +273,7 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 	if err := hs.backward(l, SiteIntermediate, dg, a.h1[:N*C], dh1, b); err != nil {
 		return err
 	}
-	linearBackwardInput(&L.Intermediate.Dense, dh1, dg, N, 1)
+	linearBackwardFull(&L.Intermediate.Dense, dh1, dg, a.h1, N, 1)
 	// h1 = LN1(s1): ds1 = LN1ᵀ(dh1), written to dOut (no longer needed)
 	if err := hs.backward(l, SiteAttnLayerNorm, dh1, nil, nil, b); err != nil {
 		return err
@@ -265,9 +289,9 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 		if err := hs.backward(l, SiteAttnOut, ds1[:N*C], a.ctx[:N*C], dctx, b); err != nil {
 			return err
 		}
-		linearBackwardInput(&L.Attention.Output.Dense, dctx, ds1, N, 1)
+		linearBackwardFull(&L.Attention.Output.Dense, dctx, ds1, a.ctx, N, 1)
 	} else {
-		linearBackwardInput(&L.Attention.Output.Dense, dctx, ds1, N, 0)
+		linearBackwardFull(&L.Attention.Output.Dense, dctx, ds1, a.ctx, N, 0)
 	}
 	dq, dk, dv := st.dq[:N*C], st.dk[:N*C], st.dv[:N*C]
 	var dpk, dpv [][]float32
@@ -294,7 +318,7 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 		if err := hs.backward(l, p.site, p.d, a.x[:N*C], dX, b); err != nil {
 			return err
 		}
-		linearBackwardInput(p.lin, dX, p.d, N, 1)
+		linearBackwardFull(p.lin, dX, p.d, a.x, N, 1)
 	}
 	return nil
 }
@@ -328,8 +352,29 @@ func linearBackwardInput(l *Linear, dinp, dout []float32, N int, beta float32) {
 	gemm.Sgemm(false, false, N, l.In, l.Out, 1, dout, l.Out, l.Weight, l.In, beta, dinp, l.In)
 }
 
-// layerNormBackward writes dinp[N,C] = LNᵀ(dout) (overwriting dinp).
+// linearBackwardFull is linearBackwardInput plus, when the layer is trained,
+// its weight and bias gradients: dW += doutᵀ·inp [Out,In], db += Σ dout.
+func linearBackwardFull(l *Linear, dinp, dout, inp []float32, N int, beta float32) {
+	if l.WGrad != nil {
+		gemm.Sgemm(true, false, l.Out, l.In, N, 1, dout, l.Out, inp, l.In, 1, l.WGrad, l.In)
+		if l.BGrad != nil {
+			vec.BiasBackward(l.BGrad, dout[:N*l.Out], N, l.Out)
+		}
+	}
+	if dinp != nil {
+		linearBackwardInput(l, dinp, dout, N, beta)
+	}
+}
+
+// layerNormBackward writes dinp[N,C] = LNᵀ(dout) (overwriting dinp), and
+// accumulates the LayerNorm's own gradients when it is trained.
 func layerNormBackward(ln *LayerNorm, dinp, dout, inp, mean, rstd []float32, N, C int) {
+	if ln.WGrad != nil {
+		// one call: the parameter gradients are sums over all rows
+		clear(dinp[:N*C])
+		vec.LayerNormBackward(dinp, ln.WGrad, ln.BGrad, dout, inp, ln.Weight, mean, rstd, N, C)
+		return
+	}
 	parallel.For(N, rowGrain, func(lo, hi int) {
 		d := dinp[lo*C : hi*C]
 		for i := range d {
@@ -340,8 +385,9 @@ func layerNormBackward(ln *LayerNorm, dinp, dout, inp, mean, rstd []float32, N, 
 }
 
 // poolerBackward adds the pooler's gradient into dH at each sequence's first
-// token: pooled = tanh(first·Wᵀ + b). dz and df [B,C] are scratch.
-func (m *Encoder) poolerBackward(dH, dPooled, pooled, dz, df []float32, b *Batch) {
+// token: pooled = tanh(first·Wᵀ + b), first [B,C] the pooler's input. dz
+// and df [B,C] are scratch.
+func (m *Encoder) poolerBackward(dH, dPooled, pooled, first, dz, df []float32, b *Batch) {
 	C := m.Config.HiddenSize
 	B := b.B()
 	dz, df = dz[:B*C], df[:B*C]
@@ -349,7 +395,7 @@ func (m *Encoder) poolerBackward(dH, dPooled, pooled, dz, df []float32, b *Batch
 		y := pooled[i]
 		dz[i] = dPooled[i] * (1 - y*y)
 	}
-	linearBackwardInput(&m.Pooler.Dense, df, dz, B, 0)
+	linearBackwardFull(&m.Pooler.Dense, df, dz, first, B, 0)
 	for s := 0; s < B; s++ {
 		lo, _ := b.Seq(s)
 		vec.AddInPlace(dH[lo*C:(lo+1)*C], df[s*C:(s+1)*C])

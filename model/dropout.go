@@ -95,3 +95,31 @@ func (s dropSite) applyAt(x []float32, off int) {
 		}
 	}
 }
+
+// Dropout is a dropout site for a method's own dropout (LoRA's on its
+// input), with the encoder's counter-based masks: the same (options, layer,
+// site) always draws the same mask, so the backward pass recomputes it.
+// The zero value keeps everything.
+type Dropout struct{ s dropSite }
+
+// siteMethod is the first dropout site number of methods' own dropout,
+// clear of the encoder's (siteEmbeddings … siteHead+1).
+const siteMethod = 64
+
+// NewMethodDropout is the dropout with probability p (not opt.Dropout: a
+// method has its own) at site of layer l for the step of opt; salt tells
+// apart several dropouts of one method at the same site. opt nil or p <= 0
+// gives the identity.
+func NewMethodDropout(opt *TrainOptions, p float64, l int, site Site, salt int) Dropout {
+	if opt == nil {
+		return Dropout{}
+	}
+	return Dropout{newDropout(p, opt.Seed, opt.Step).layer(l).site(siteMethod + int(NumSites)*salt + int(site))}
+}
+
+// Active reports whether the dropout drops anything.
+func (d Dropout) Active() bool { return d.s.p > 0 }
+
+// Apply drops elements of x (element i of the site is x[i]) and scales the
+// rest by 1/(1-p). The backward pass applies it to the gradient.
+func (d Dropout) Apply(x []float32) { d.s.apply(x) }

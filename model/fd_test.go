@@ -393,7 +393,7 @@ func TestFDPoolerBackward(t *testing.T) {
 			backward := func(pooledArg func() []float32) []float32 {
 				loss()
 				dH := make([]float32, N*C)
-				m.poolerBackward(dH, w, pooledArg(), make([]float32, B*C), make([]float32, B*C), b)
+				m.poolerBackward(dH, w, pooledArg(), first, make([]float32, B*C), make([]float32, B*C), b)
 				return dH
 			}
 			dH := backward(func() []float32 { return pooled })

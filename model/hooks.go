@@ -106,6 +106,16 @@ type EmbeddingBackwardHook interface {
 	VirtualEmbeddingBackward(id int32, s int, d []float32, b *Batch) error
 }
 
+// PassHook is told which kind of pass runs next: ForwardTrain calls
+// BeginPass(&opt) before its first hook call, Forward calls BeginPass(nil)
+// (inference). A method with its own dropout (LoRA's, on its input) draws
+// its masks with NewMethodDropout from opt while training and applies none
+// after BeginPass(nil). Backward follows the last ForwardTrain and is not
+// announced.
+type PassHook interface {
+	BeginPass(opt *TrainOptions)
+}
+
 // hookSet is the hooks of one pass, resolved once.
 type hookSet struct {
 	layer    LayerHook
@@ -116,6 +126,7 @@ type hookSet struct {
 	prefixBk PrefixBackwardHook
 	embed    EmbeddingHook
 	embedBk  EmbeddingBackwardHook
+	pass     PassHook
 }
 
 // prefixes collects layer l's prefixes into p (reused); nil when the hooks
@@ -157,7 +168,15 @@ func resolveHooks(h Hooks) hookSet {
 	s.prefixBk, _ = h.(PrefixBackwardHook)
 	s.embed, _ = h.(EmbeddingHook)
 	s.embedBk, _ = h.(EmbeddingBackwardHook)
+	s.pass, _ = h.(PassHook)
 	return s
+}
+
+// begin announces a pass to a PassHook (opt nil: inference).
+func (h *hookSet) begin(opt *TrainOptions) {
+	if h.pass != nil {
+		h.pass.BeginPass(opt)
+	}
 }
 
 // after runs the LinearHook at a site, wrapping its error with the place.

@@ -18,6 +18,10 @@ type Linear struct {
 	In, Out int
 
 	packed *gemm.PackedB // Weight packed for the GEMM kernel (PackWeights), or nil
+
+	// Gradients, when the weights are trained (full fine-tuning; nil when frozen).
+	WGrad []float32 // [Out, In]
+	BGrad []float32 // [Out]
 }
 
 // Forward computes out[N,Out] = act(inp[N,In]·Wᵀ + b); act may be nil.
@@ -36,6 +40,8 @@ type LayerNorm struct {
 	Weight []float32 // [C]
 	Bias   []float32 // [C]
 	Eps    float32
+
+	WGrad, BGrad []float32 // [C] gradients when trained (full fine-tuning), else nil
 }
 
 // rowGrain is the number of rows below which row kernels stay on one thread.

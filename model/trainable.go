@@ -1,0 +1,67 @@
+package model
+
+import "fmt"
+
+// CloneTrainable returns a copy of the encoder whose every weight is its
+// own, trainable tensor (full fine-tuning), and those tensors as Params
+// named as in HF checkpoints, under prefix ("roberta.", "bert." or "").
+// The backward pass of the copy then accumulates every weight's gradient.
+// The original encoder is unchanged and still shares nothing with it.
+func (m *Encoder) CloneTrainable(prefix string) (*Encoder, []*Param) {
+	c := &Encoder{Config: m.Config, act: m.act, actBack: m.actBack}
+	var ps []*Param
+	take := func(name string, src []float32, shape ...int) (data, grad []float32) {
+		p := NewParam(prefix+name, shape...)
+		copy(p.Data, src)
+		ps = append(ps, p)
+		return p.Data, p.Grad
+	}
+	lin := func(name string, l *Linear) Linear {
+		out := Linear{In: l.In, Out: l.Out}
+		out.Weight, out.WGrad = take(name+".weight", l.Weight, l.Out, l.In)
+		if l.Bias != nil {
+			out.Bias, out.BGrad = take(name+".bias", l.Bias, l.Out)
+		}
+		return out
+	}
+	ln := func(name string, n *LayerNorm) LayerNorm {
+		out := LayerNorm{Eps: n.Eps}
+		C := len(n.Weight)
+		out.Weight, out.WGrad = take(name+".weight", n.Weight, C)
+		out.Bias, out.BGrad = take(name+".bias", n.Bias, C)
+		return out
+	}
+	cfg, e := m.Config, &m.Embeddings
+	C := cfg.HiddenSize
+	ce := &c.Embeddings
+	ce.WordEmbeddings, ce.WordGrad = take("embeddings.word_embeddings.weight", e.WordEmbeddings, cfg.VocabSize, C)
+	ce.PositionEmbeddings, ce.PosGrad = take("embeddings.position_embeddings.weight", e.PositionEmbeddings, cfg.MaxPositionEmbeddings, C)
+	ce.TokenTypeEmbeddings, ce.TypeGrad = take("embeddings.token_type_embeddings.weight", e.TokenTypeEmbeddings, cfg.TypeVocabSize, C)
+	ce.LayerNorm = ln("embeddings.LayerNorm", &e.LayerNorm)
+	c.Layers = make([]BertLayer, len(m.Layers))
+	for i := range m.Layers {
+		L, p := &m.Layers[i], fmt.Sprintf("encoder.layer.%d.", i)
+		c.Layers[i] = BertLayer{
+			Attention: BertAttention{
+				Self: BertSelfAttention{
+					Query: lin(p+"attention.self.query", &L.Attention.Self.Query),
+					Key:   lin(p+"attention.self.key", &L.Attention.Self.Key),
+					Value: lin(p+"attention.self.value", &L.Attention.Self.Value),
+				},
+				Output: BertSelfOutput{
+					Dense:     lin(p+"attention.output.dense", &L.Attention.Output.Dense),
+					LayerNorm: ln(p+"attention.output.LayerNorm", &L.Attention.Output.LayerNorm),
+				},
+			},
+			Intermediate: BertIntermediate{Dense: lin(p+"intermediate.dense", &L.Intermediate.Dense)},
+			Output: BertOutput{
+				Dense:     lin(p+"output.dense", &L.Output.Dense),
+				LayerNorm: ln(p+"output.LayerNorm", &L.Output.LayerNorm),
+			},
+		}
+	}
+	if m.Pooler != nil {
+		c.Pooler = &BertPooler{Dense: lin("pooler.dense", &m.Pooler.Dense)}
+	}
+	return c, ps
+}
