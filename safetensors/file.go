@@ -26,6 +26,9 @@ type File struct {
 	data    []byte // the whole file (mapping or buffer)
 	dataOff int64  // start of the data section within data
 	hdr     *header
+	// writable: the mapping is copy-on-write (pages may hold private
+	// changes), so Release must not drop them.
+	writable bool
 
 	mu     sync.RWMutex
 	closed bool
@@ -74,7 +77,7 @@ func OpenWith(path string, opt OpenOptions) (*File, error) {
 		unmapFile(data)
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
-	return &File{path: path, data: data, dataOff: dataOff, hdr: hdr}, nil
+	return &File{path: path, data: data, dataOff: dataOff, hdr: hdr, writable: opt.Writable}, nil
 }
 
 // Path is the path the file was opened with.

@@ -37,12 +37,36 @@ func benchGemm(b *testing.B, transA, transB bool, m, n, k int, threads int) {
 	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
 }
 
+// linearShapes are the (K, N) of the roberta-base and -large Linears.
+var linearShapes = [][2]int{{768, 768}, {768, 2304}, {768, 3072}, {3072, 768}, {1024, 1024}, {1024, 4096}, {4096, 1024}}
+
 // BenchmarkLinear: the forward pass, NT (weight [N,K]), roberta-base/large shapes.
 func BenchmarkLinear(b *testing.B) {
 	for _, M := range []int{1024, 4096} {
-		for _, kn := range [][2]int{{768, 768}, {768, 2304}, {768, 3072}, {3072, 768}, {1024, 1024}, {1024, 4096}, {4096, 1024}} {
+		for _, kn := range linearShapes {
 			K, N := kn[0], kn[1]
 			b.Run(fmt.Sprintf("M%d_K%d_N%d", M, K, N), func(b *testing.B) { benchGemm(b, false, true, M, N, K, 0) })
+		}
+	}
+}
+
+// BenchmarkLinearPacked: BenchmarkLinear with the weight packed once (PackB).
+func BenchmarkLinearPacked(b *testing.B) {
+	for _, M := range []int{1024, 4096} {
+		for _, kn := range linearShapes {
+			K, N := kn[0], kn[1]
+			b.Run(fmt.Sprintf("M%d_K%d_N%d", M, K, N), func(b *testing.B) {
+				r := rand.New(rand.NewSource(1))
+				a, w, c := randSlice(r, M*K), randSlice(r, N*K), make([]float32, M*N)
+				pw := PackB(w, N, K)
+				LinearPacked(c, a, pw, nil, M, nil)
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					LinearPacked(c, a, pw, nil, M, nil)
+				}
+				b.ReportMetric(2*float64(M)*float64(N)*float64(K)*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
+			})
 		}
 	}
 }

@@ -77,6 +77,37 @@
 // after their last k block, while they are in L1/L2; every element is passed
 // to act exactly once.
 //
+// # Pre-packed weights
+//
+// A Linear weight is frozen at inference (and in the frozen backbone of
+// adapter training), so PackB packs it once, for the selected kernel, into
+// exactly the panels the per-call path would build: every k block of the
+// same balanced kc split, each holding all ceil(N/nr) micro-panels (no nc
+// split: the jc blocks are just offsets into it). LinearPacked then packs
+// only A. It runs the same kernel on the same tiles with the same k blocks
+// in the same order, so its result is Linear's bit for bit (tested for
+// every implementation, odd sizes, 1–3 threads, bias/act).
+//
+// Without B to pack there is no barrier per (jc, pc) block either: each
+// thread takes pieces of C (row panels, or column panels when m is small)
+// and runs every (jc, pc) block over them itself, in order. The packed data
+// (one copy of the weight, N rounded up to nr) lives in an anonymous
+// mapping outside the Go heap, so that it does not double the GC's heap
+// target; it is unmapped when the PackedB becomes unreachable.
+//
+// A PackedB records its implementation; LinearPacked panics if another is
+// selected (SetImpl after packing) rather than repack silently on every
+// call. model.Linear.Forward checks and falls back to Linear instead.
+//
+// Measured (roberta-base b8 s128 forward, 2 threads, Zen 3, median of
+// side-by-side runs): see tools/bench/RESULTS.md, section "pre-packed
+// weights". The micro-kernel itself reaches 175–181 GFLOP/s on the large
+// shapes on a quiet moment (≈ 88 % of the 206 GFLOP/s nominal peak, and the
+// FMA-only loop of BenchmarkPeakFMA measures 177 here), so what is left is
+// mostly outside it. kc ∈ {192, 256, 384} × mc ∈ {96, 144, 192} measured
+// within the noise of this shared machine on every forward shape
+// (TestABTune); the blocking below is unchanged.
+//
 // # Selecting the kernel
 //
 // The fastest kernel the CPU supports (golang.org/x/sys/cpu: AVX512F, else

@@ -136,18 +136,29 @@ type job struct {
 	lda, ldb, ldc     int
 	bias              []float32
 	act               func([]float32)
-	splitM            bool // threads split rows (else columns) of C
-	mPanels, nPanels  int  // micro-panels in M, and in the current jc block
-	jc, nc, pc, kc    int  // current block of B: columns [jc,jc+nc), depth [pc,pc+kc)
-	first, last       bool // pc is the first / last depth block
-	bp                []float32
+	splitM            bool     // threads split rows (else columns) of C
+	mPanels           int      // micro-panels in M
+	ncStep, kcStep    int      // block sizes of B
+	pb                *PackedB // pre-packed B (LinearPacked), or nil
+	blk               block    // current block of B (packing per call)
 	packFn, computeFn func(lo, hi int)
+	packedFn          func(lo, hi int)
+}
+
+// block is one kc×nc block of packed B: columns [jc,jc+nc), depth
+// [pc,pc+kc), its micro-panels at bp.
+type block struct {
+	jc, nc, pc, kc int
+	nPanels        int  // micro-panels in the block
+	first, last    bool // pc is the first / last depth block
+	bp             []float32
 }
 
 var jobPool = sync.Pool{New: func() any {
 	j := new(job)
 	j.packFn = j.packRange
 	j.computeFn = j.computeRange
+	j.packedFn = j.computePacked
 	return j
 }}
 
@@ -158,7 +169,7 @@ func getJob() *job {
 }
 
 func putJob(j *job) {
-	j.a, j.b, j.c, j.bias, j.act, j.bp = nil, nil, nil, nil, nil, nil
+	j.a, j.b, j.c, j.bias, j.act, j.pb, j.blk.bp = nil, nil, nil, nil, nil, nil, nil
 	jobPool.Put(j)
 }
 
@@ -169,8 +180,8 @@ func (j *job) run() {
 	mr, nr := im.mr, im.nr
 	// Balanced blocks: split n and k into as few blocks as the limits allow,
 	// of equal size (k = 768 → 3×256 rather than 2×384 or 256+256+256).
-	ncStep := ceilDiv(ceilDiv(j.n, ceilDiv(j.n, im.nc)), nr) * nr
-	kcStep := ceilDiv(j.k, ceilDiv(j.k, im.kc))
+	j.ncStep = ceilDiv(ceilDiv(j.n, ceilDiv(j.n, im.nc)), nr) * nr
+	j.kcStep = kcStepFor(j.k, im.kc)
 	j.mPanels = ceilDiv(j.m, mr)
 
 	nt := parallel.Threads()
@@ -180,26 +191,44 @@ func (j *job) run() {
 	if nt > 1 {
 		// Split the dimension whose micro-panels divide more evenly among
 		// the threads; prefer rows (each thread packs only its own A).
-		j.splitM = imbalance(j.m, mr, nt) <= imbalance(min(ncStep, j.n), nr, nt)+0.1
+		j.splitM = imbalance(j.m, mr, nt) <= imbalance(min(j.ncStep, j.n), nr, nt)+0.1
+	}
+
+	if j.pb != nil {
+		// B is packed already: no barrier per block. Each thread takes
+		// pieces of C (rows, or columns of every jc block) and runs all
+		// (jc, pc) blocks over them itself, in the same order as below,
+		// so every element is summed exactly as Linear sums it.
+		units := j.mPanels
+		if !j.splitM {
+			units = j.ncStep / nr
+		}
+		if nt == 1 {
+			j.computePacked(0, units)
+			return
+		}
+		parallel.ForChunks(units, min(units, chunksPerThread*nt), j.packedFn)
+		return
 	}
 
 	bbuf := bPool.get(im.kc * im.nc)
-	j.bp = bbuf[:kcStep*ncStep]
-	for jc := 0; jc < j.n; jc += ncStep {
-		j.jc, j.nc = jc, min(ncStep, j.n-jc)
-		j.nPanels = ceilDiv(j.nc, nr)
-		for pc := 0; pc < j.k; pc += kcStep {
-			j.pc, j.kc = pc, min(kcStep, j.k-pc)
-			j.first, j.last = pc == 0, pc+j.kc == j.k
+	bl := &j.blk
+	bl.bp = bbuf[:j.kcStep*j.ncStep]
+	for jc := 0; jc < j.n; jc += j.ncStep {
+		bl.jc, bl.nc = jc, min(j.ncStep, j.n-jc)
+		bl.nPanels = ceilDiv(bl.nc, nr)
+		for pc := 0; pc < j.k; pc += j.kcStep {
+			bl.pc, bl.kc = pc, min(j.kcStep, j.k-pc)
+			bl.first, bl.last = pc == 0, pc+bl.kc == j.k
 			if nt == 1 {
-				j.packRange(0, j.nPanels)
-				j.compute(0, j.mPanels, 0, j.nPanels)
+				j.packRange(0, bl.nPanels)
+				j.compute(bl, 0, j.mPanels, 0, bl.nPanels)
 				continue
 			}
-			parallel.For(j.nPanels, 2, j.packFn)
+			parallel.For(bl.nPanels, 2, j.packFn)
 			// A few pieces per thread, handed out dynamically: a thread
 			// slowed by other work on its core hands pieces to the others.
-			units := j.nPanels
+			units := bl.nPanels
 			if j.splitM {
 				units = j.mPanels
 			}
@@ -207,6 +236,32 @@ func (j *job) run() {
 		}
 	}
 	bPool.put(bbuf)
+	bl.bp = nil
+}
+
+// kcStepFor is the depth of the k blocks: as few as kc allows, of equal size.
+func kcStepFor(k, kc int) int { return ceilDiv(k, ceilDiv(k, kc)) }
+
+// computePacked runs every (jc, pc) block of the pre-packed B over piece
+// [lo, hi): micro-panel rows of C (splitM), or micro-panel columns of each
+// jc block.
+func (j *job) computePacked(lo, hi int) {
+	nr := j.im.nr
+	var bl block
+	for jc := 0; jc < j.n; jc += j.ncStep {
+		bl.jc, bl.nc = jc, min(j.ncStep, j.n-jc)
+		bl.nPanels = ceilDiv(bl.nc, nr)
+		mlo, mhi, nlo, nhi := lo, hi, 0, bl.nPanels
+		if !j.splitM {
+			mlo, mhi, nlo, nhi = 0, j.mPanels, lo, min(hi, bl.nPanels)
+		}
+		for pc := 0; pc < j.k; pc += j.kcStep {
+			bl.pc, bl.kc = pc, min(j.kcStep, j.k-pc)
+			bl.first, bl.last = pc == 0, pc+bl.kc == j.k
+			bl.bp = j.pb.block(pc, jc)
+			j.compute(&bl, mlo, mhi, nlo, nhi)
+		}
+	}
 }
 
 // imbalance is the largest thread's share of n items, split at multiples of
@@ -216,21 +271,22 @@ func imbalance(n, r, nt int) float64 {
 }
 
 func (j *job) packRange(lo, hi int) {
-	packB(j.bp, j.b, j.ldb, j.transB, j.pc, j.kc, j.jc, j.nc, j.im.nr, lo, hi, j.im.asmPack)
+	bl := &j.blk
+	packB(bl.bp, j.b, j.ldb, j.transB, bl.pc, bl.kc, bl.jc, bl.nc, j.im.nr, lo, hi, j.im.asmPack)
 }
 
 func (j *job) computeRange(lo, hi int) {
 	if j.splitM {
-		j.compute(lo, hi, 0, j.nPanels)
+		j.compute(&j.blk, lo, hi, 0, j.blk.nPanels)
 	} else {
-		j.compute(0, j.mPanels, lo, hi)
+		j.compute(&j.blk, 0, j.mPanels, lo, hi)
 	}
 }
 
 // compute does micro-panel rows [mlo,mhi) × columns [nlo,nhi) of the current
 // (jc, pc) block: it packs A in blocks of at most mc rows and runs the
 // micro-kernels against the shared packed B.
-func (j *job) compute(mlo, mhi, nlo, nhi int) {
+func (j *job) compute(bl *block, mlo, mhi, nlo, nhi int) {
 	im := j.im
 	mr, nr := im.mr, im.nr
 	rowLo, rowHi := mlo*mr, min(mhi*mr, j.m)
@@ -242,12 +298,12 @@ func (j *job) compute(mlo, mhi, nlo, nhi int) {
 	// for an edge tile's padded bias (a local array would escape: the
 	// kernel is called through a func value)
 	buf := aPool.get(im.mc*im.kc + mr*nr + nr)
-	ap := buf[:mcStep*j.kc]
+	ap := buf[:mcStep*bl.kc]
 	tmp := buf[len(buf)-mr*nr-nr:]
 	for ic := rowLo; ic < rowHi; ic += mcStep {
 		mc := min(mcStep, rowHi-ic)
-		packA(ap, j.a, j.lda, j.transA, ic, mc, j.pc, j.kc, mr, j.alpha, im.asmPack)
-		j.macro(ap, tmp, ic, mc, nlo, nhi)
+		packA(ap, j.a, j.lda, j.transA, ic, mc, bl.pc, bl.kc, mr, j.alpha, im.asmPack)
+		j.macro(bl, ap, tmp, ic, mc, nlo, nhi)
 	}
 	aPool.put(buf)
 }
@@ -259,26 +315,26 @@ const epiCols = 64
 // macro multiplies the packed A block (rows [ic, ic+mc)) by B micro-panels
 // [nlo, nhi): for each B micro-panel (kept in L1) it sweeps the A
 // micro-panels (streamed from L2).
-func (j *job) macro(ap, tmp []float32, ic, mc, nlo, nhi int) {
+func (j *job) macro(bl *block, ap, tmp []float32, ic, mc, nlo, nhi int) {
 	im := j.im
-	mr, nr, kc, ldc := im.mr, im.nr, j.kc, j.ldc
+	mr, nr, kc, ldc := im.mr, im.nr, bl.kc, j.ldc
 	kern := im.kern
 	c := j.c
 	beta := float32(1)
-	if j.first {
+	if bl.first {
 		beta = j.beta
 	}
 	var bias []float32
-	if j.first {
+	if bl.first {
 		bias = j.bias
 	}
-	epi := j.last && j.act != nil
+	epi := bl.last && j.act != nil
 	step := max(1, epiCols/nr)
 	for jp0 := nlo; jp0 < nhi; jp0 += step {
 		jp1 := min(jp0+step, nhi)
 		for jp := jp0; jp < jp1; jp++ {
-			bpan := j.bp[jp*nr*kc:]
-			col := j.jc + jp*nr
+			bpan := bl.bp[jp*nr*kc:]
+			col := bl.jc + jp*nr
 			cols := min(nr, j.n-col)
 			// The kernels start their accumulators at the bias, so edge
 			// tiles get the bias through the kernel too (padded to nr):
@@ -320,8 +376,8 @@ func (j *job) macro(ap, tmp []float32, ic, mc, nlo, nhi int) {
 			}
 		}
 		if epi {
-			c0 := j.jc + jp0*nr
-			c1 := min(j.jc+jp1*nr, j.n)
+			c0 := bl.jc + jp0*nr
+			c1 := min(bl.jc+jp1*nr, j.n)
 			for r := ic; r < ic+mc; r++ {
 				j.act(c[r*ldc+c0 : r*ldc+c1])
 			}

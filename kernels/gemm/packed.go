@@ -1,0 +1,120 @@
+package gemm
+
+import (
+	"fmt"
+
+	"github.com/aotp/aotp/kernels/parallel"
+)
+
+// PackedB is a Linear weight [N,K] packed once into the micro-kernel's panel
+// layout, for LinearPacked: frozen weights (inference, and the frozen
+// backbone during adapter training) need not be re-packed on every call.
+//
+// The layout belongs to one implementation (its nr and kc): the k blocks
+// are those Linear uses for this K (same kc split), each block holding all
+// ceil(N/nr) micro-panels of kc×nr floats, zero-padded past N:
+//
+//	data[pcBlock·kcStep·Np + jp·nr·kb + p·nr + j] = weight[jp·nr+j, pc+p]
+//
+// where Np = ceil(N/nr)·nr and kb the block's depth. A PackedB is read-only
+// after PackB and safe for concurrent use.
+//
+// A PackedB records the implementation it was packed for. LinearPacked with
+// another implementation selected (SetImpl after packing) panics with a
+// message saying so: the panel layout differs, and silently repacking on
+// every call would hide a large slowdown. Repack with PackB after SetImpl.
+type PackedB struct {
+	im     *impl
+	n, k   int
+	kcStep int
+	np     int // N rounded up to whole micro-panels
+	data   []float32
+}
+
+// PackB packs weight [N,K] (row-major, PyTorch's nn.Linear layout: the
+// operand Linear uses transposed) for the implementation selected now.
+func PackB(weight []float32, N, K int) *PackedB {
+	return packBFor(cur.Load(), weight, N, K)
+}
+
+func packBFor(im *impl, weight []float32, N, K int) *PackedB {
+	if N < 0 || K < 0 {
+		panic(fmt.Sprintf("gemm: PackB: negative size N=%d K=%d", N, K))
+	}
+	checkMat("weight", weight, N, K, K)
+	nr := im.nr
+	pb := &PackedB{im: im, n: N, k: K, np: ceilDiv(N, nr) * nr}
+	if N == 0 || K == 0 {
+		return pb
+	}
+	pb.kcStep = kcStepFor(K, im.kc)
+	pb.data = allocPacked(pb, pb.np*K)
+	nPanels := pb.np / nr
+	for pc := 0; pc < K; pc += pb.kcStep {
+		kb := min(pb.kcStep, K-pc)
+		dst := pb.data[pc*pb.np : pc*pb.np+kb*pb.np]
+		parallel.For(nPanels, 8, func(lo, hi int) {
+			packB(dst, weight, K, true, pc, kb, 0, N, nr, lo, hi, im.asmPack)
+		})
+	}
+	return pb
+}
+
+// N is the number of output features (rows of the packed weight).
+func (pb *PackedB) N() int { return pb.n }
+
+// K is the number of input features (columns of the packed weight).
+func (pb *PackedB) K() int { return pb.k }
+
+// Impl names the implementation the weight was packed for.
+func (pb *PackedB) Impl() string { return pb.im.name }
+
+// Bytes is the size of the packed data.
+func (pb *PackedB) Bytes() int { return 4 * len(pb.data) }
+
+// block returns the micro-panels of k block pc (a multiple of kcStep) from
+// column jc (a multiple of nr) on.
+func (pb *PackedB) block(pc, jc int) []float32 {
+	kb := min(pb.kcStep, pb.k-pc)
+	return pb.data[pc*pb.np+jc*kb : pc*pb.np+kb*pb.np]
+}
+
+// LinearPacked is Linear with the weight pre-packed by PackB:
+//
+//	out[M,N] = act(inp[M,K] · weight[N,K]ᵀ + bias[N])
+//
+// It runs the same micro-kernel over the same blocks as Linear, so the
+// result is bit for bit Linear's. It panics if the implementation selected
+// now is not the one pw was packed for.
+func LinearPacked(out, inp []float32, pw *PackedB, bias []float32, M int, act func(x []float32)) {
+	N, K := pw.n, pw.k
+	if M < 0 {
+		panic(fmt.Sprintf("gemm: LinearPacked: negative size M=%d", M))
+	}
+	if M == 0 || N == 0 {
+		return
+	}
+	checkMat("out", out, M, N, N)
+	if bias != nil && len(bias) < N {
+		panic(fmt.Sprintf("gemm: LinearPacked: len(bias)=%d < N=%d", len(bias), N))
+	}
+	if K == 0 {
+		scaleC(out, M, N, N, 0, bias, act)
+		return
+	}
+	checkMat("inp", inp, M, K, K)
+	j := getJob()
+	if j.im != pw.im {
+		im := j.im
+		putJob(j)
+		panic(fmt.Sprintf("gemm: LinearPacked: weight packed for %q but %q is selected; PackB again after SetImpl", pw.im.name, im.name))
+	}
+	j.transA, j.transB = false, true
+	j.m, j.n, j.k = M, N, K
+	j.alpha, j.beta = 1, 0
+	j.a, j.lda, j.c, j.ldc = inp, K, out, N
+	j.pb = pw
+	j.bias, j.act = bias, act
+	j.run()
+	putJob(j)
+}

@@ -1,0 +1,150 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/aotp/aotp/kernels/parallel"
+)
+
+// LinearPacked must be Linear bit for bit: every implementation (also with
+// tiny blocks, so that odd sizes cross several kc, mc and nc boundaries),
+// bias or not, activation or not, one thread and several (rows and column
+// splits), and NaN in out (it is written, never read).
+func TestLinearPackedBitIdentical(t *testing.T) {
+	defer parallel.SetThreads(parallel.Threads())
+	r := rand.New(rand.NewSource(7))
+	act := func(x []float32) {
+		for i, v := range x {
+			x[i] = v * float32(math.Tanh(float64(v)))
+		}
+	}
+	sizes := [][3]int{ // M, K, N
+		{1, 1, 1}, {1, 5, 17}, {7, 33, 29}, {13, 300, 70}, {40, 257, 100},
+		{61, 64, 48}, {3, 700, 1000}, {130, 513, 95}, {250, 96, 301},
+	}
+	for _, im := range testImpls() {
+		withImpl(t, im, func() {
+			for _, sz := range sizes {
+				M, K, N := sz[0], sz[1], sz[2]
+				inp, w, bias := randSlice(r, M*K), randSlice(r, N*K), randSlice(r, N)
+				pw := PackB(w, N, K)
+				if pw.Impl() != im.name || pw.N() != N || pw.K() != K {
+					t.Fatalf("%s: PackB recorded %s %d×%d", im.name, pw.Impl(), pw.N(), pw.K())
+				}
+				for _, th := range []int{1, 2, 3} {
+					parallel.SetThreads(th)
+					for variant := 0; variant < 4; variant++ {
+						b := bias
+						if variant&1 == 0 {
+							b = nil
+						}
+						var f func([]float32)
+						if variant&2 != 0 {
+							f = act
+						}
+						want := make([]float32, M*N)
+						Linear(want, inp, w, b, M, K, N, f)
+						got := make([]float32, M*N)
+						for i := range got {
+							got[i] = float32(math.NaN())
+						}
+						LinearPacked(got, inp, pw, b, M, f)
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s M=%d K=%d N=%d threads=%d variant=%d: out[%d]=%v, Linear gives %v",
+									im.name, M, K, N, th, variant, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// Large enough for the real block sizes and the parallel path (rows split
+// for many rows, columns split for few).
+func TestLinearPackedLarge(t *testing.T) {
+	defer parallel.SetThreads(parallel.Threads())
+	parallel.SetThreads(2)
+	r := rand.New(rand.NewSource(8))
+	for _, name := range Impls() {
+		withImpl(t, byName(name), func() {
+			for _, sz := range [][3]int{{251, 530, 300}, {7, 100, 1000}, {13, 20, 3100}, {64, 768, 3100}} {
+				M, K, N := sz[0], sz[1], sz[2]
+				inp, w, bias := randSlice(r, M*K), randSlice(r, N*K), randSlice(r, N)
+				want := make([]float32, M*N)
+				got := make([]float32, M*N)
+				Linear(want, inp, w, bias, M, K, N, nil)
+				LinearPacked(got, inp, PackB(w, N, K), bias, M, nil)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %v: out[%d]=%v, Linear gives %v", name, sz, i, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// A PackedB used after SetImpl switched to another implementation panics
+// with a message naming both; packing again after the switch works.
+func TestLinearPackedImplSwitch(t *testing.T) {
+	names := Impls()
+	if len(names) < 2 {
+		t.Skip("one implementation only")
+	}
+	defer SetImpl(Impl())
+	r := rand.New(rand.NewSource(9))
+	const M, K, N = 9, 40, 21
+	inp, w := randSlice(r, M*K), randSlice(r, N*K)
+	for _, from := range names {
+		for _, to := range names {
+			if from == to {
+				continue
+			}
+			if err := SetImpl(from); err != nil {
+				t.Fatal(err)
+			}
+			pw := PackB(w, N, K)
+			if err := SetImpl(to); err != nil {
+				t.Fatal(err)
+			}
+			func() {
+				defer func() {
+					msg := fmt.Sprint(recover())
+					if !strings.Contains(msg, from) || !strings.Contains(msg, to) {
+						t.Fatalf("%s→%s: panic %q, want one naming both implementations", from, to, msg)
+					}
+				}()
+				LinearPacked(make([]float32, M*N), inp, pw, nil, M, nil)
+			}()
+			want, got := make([]float32, M*N), make([]float32, M*N)
+			Linear(want, inp, w, nil, M, K, N, nil)
+			LinearPacked(got, inp, PackB(w, N, K), nil, M, nil)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s after repacking: out[%d]=%v want %v", to, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func TestLinearPackedDegenerate(t *testing.T) {
+	// K == 0: out = act(bias); N == 0 and M == 0: nothing.
+	pw := PackB(nil, 3, 0)
+	out := []float32{9, 9, 9, 9, 9, 9}
+	LinearPacked(out, nil, pw, []float32{1, 2, 3}, 2, nil)
+	for i, v := range out {
+		if v != float32(i%3+1) {
+			t.Fatalf("K=0: out=%v", out)
+		}
+	}
+	LinearPacked(nil, nil, PackB(nil, 0, 5), nil, 4, nil)
+	LinearPacked(nil, nil, PackB(make([]float32, 10), 2, 5), nil, 0, nil)
+}
