@@ -110,6 +110,77 @@ func (h mixedAll) embOrEmpty() *mixedEmbed {
 // Predict returns each sequence's logits (nil for sequences without a head)
 // and the batch's packed last hidden state [N, C] (valid until the next call).
 func (p *MixedPredictor) Predict(ctx context.Context, seqs []TaskSeq) ([][]float32, []float32, error) {
+	// Tasks with their own encoder (full fine-tuning) cannot share the
+	// backbone's pass: run them apart, one pass per task.
+	var own map[*Adapter][]int
+	for i, s := range seqs {
+		if s.Adapter == nil {
+			continue
+		}
+		if _, ok := s.Adapter.Method.(OwnEncoder); ok {
+			if own == nil {
+				own = map[*Adapter][]int{}
+			}
+			own[s.Adapter] = append(own[s.Adapter], i)
+		}
+	}
+	if own != nil {
+		return p.predictSplit(ctx, seqs, own)
+	}
+	return p.predictShared(ctx, seqs)
+}
+
+// predictSplit runs the shared-backbone sequences together and each
+// own-encoder task alone; the hidden states returned are the shared pass's.
+func (p *MixedPredictor) predictSplit(ctx context.Context, seqs []TaskSeq, own map[*Adapter][]int) ([][]float32, []float32, error) {
+	logits := make([][]float32, len(seqs))
+	var shared []TaskSeq
+	var sharedIdx []int
+	for i, s := range seqs {
+		if _, ok := own[s.Adapter]; s.Adapter != nil && ok {
+			continue
+		}
+		shared, sharedIdx = append(shared, s), append(sharedIdx, i)
+	}
+	var hidden []float32
+	if len(shared) > 0 {
+		l, h, err := p.predictShared(ctx, shared)
+		if err != nil {
+			return nil, nil, err
+		}
+		for k, i := range sharedIdx {
+			logits[i] = l[k]
+		}
+		hidden = h
+	}
+	for a, idx := range own {
+		var ids, types [][]int32
+		for _, i := range idx {
+			ids, types = append(ids, seqs[i].IDs), append(types, seqs[i].TypeIDs)
+		}
+		b := model.NewBatch(ids, types)
+		enc := a.Method.(OwnEncoder).Encoder()
+		out, err := enc.Forward(ctx, b, &model.Workspace{}, a.Method)
+		if err != nil {
+			return nil, nil, err
+		}
+		if a.Head == nil {
+			continue
+		}
+		l, err := a.Head.Forward(out, b, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("task %q: %w", a.Config.Task, err)
+		}
+		K := len(l) / len(idx)
+		for g, i := range idx {
+			logits[i] = append([]float32(nil), l[g*K:(g+1)*K]...)
+		}
+	}
+	return logits, hidden, nil
+}
+
+// predictShared runs sequences whose methods all use the shared backbone.
+func (p *MixedPredictor) predictShared(ctx context.Context, seqs []TaskSeq) ([][]float32, []float32, error) {
 	p.ids, p.types = p.ids[:0], p.types[:0]
 	p.mixed.Seq, p.linear.Seq, p.prefix.Seq, p.embed.Seq = p.mixed.Seq[:0], p.linear.Seq[:0], p.prefix.Seq[:0], p.embed.Seq[:0]
 	var hooks mixedAll

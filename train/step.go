@@ -44,7 +44,8 @@ func (s *Stepper) Params() []*model.Param {
 // the logits.
 func (s *Stepper) LossAndGrad(ctx context.Context, lb *LabeledBatch, opt model.TrainOptions) (float64, []float32, error) {
 	b := expand(s.Method, lb.Batch)
-	out, err := s.Enc.ForwardTrain(ctx, b, &s.state, s.Method, opt)
+	enc := encoderFor(s.Enc, s.Method)
+	out, err := enc.ForwardTrain(ctx, b, &s.state, s.Method, opt)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -77,10 +78,19 @@ func (s *Stepper) LossAndGrad(ctx context.Context, lb *LabeledBatch, opt model.T
 		dPooled = s.dPooled
 	}
 	s.Head.Backward(s.dlogits, b, s.dHidden, dPooled)
-	if err := s.Enc.Backward(ctx, &s.state, s.dHidden, dPooled, s.Method); err != nil {
+	if err := enc.Backward(ctx, &s.state, s.dHidden, dPooled, s.Method); err != nil {
 		return 0, nil, err
 	}
 	return loss, logits, nil
+}
+
+// encoderFor is the encoder a method runs on: its own copy for full
+// fine-tuning (peft.OwnEncoder), the shared backbone otherwise.
+func encoderFor(enc *model.Encoder, m any) *model.Encoder {
+	if o, ok := m.(interface{ Encoder() *model.Encoder }); ok {
+		return o.Encoder()
+	}
+	return enc
 }
 
 // virtualTokenizer is implemented by methods that prepend virtual tokens to
