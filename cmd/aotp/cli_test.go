@@ -497,3 +497,35 @@ func TestTrainRealTasks(t *testing.T) {
 		})
 	}
 }
+
+// encode --adapter applies the method and adds the head's logits, equal to
+// the adapter's own forward on that input.
+func TestEncodeWithAdapter(t *testing.T) {
+	modelDir := filepath.Join(golden.Dir(t), "models", "roberta-tiny")
+	adapter := filepath.Join(golden.Dir(t), "aot", "roberta-fc-gelu-cls", "init")
+	dir := t.TempDir()
+	in, plain, with := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "plain.jsonl"), filepath.Join(dir, "with.jsonl")
+	writeLines(t, in, `{"input_ids": [0, 10, 11, 12, 2]}`, `{"input_ids": [0, 20, 2]}`)
+	if _, err := run(t, "encode", "--model", modelDir, "--input", in, "--output", plain); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "encode", "--model", modelDir, "--adapter", adapter, "--input", in, "--output", with); err != nil {
+		t.Fatal(err)
+	}
+	p, w := readJSONLines(t, plain), readJSONLines(t, with)
+	for i := range p {
+		if _, ok := p[i]["logits"]; ok {
+			t.Fatal("logits without an adapter")
+		}
+		var logits []float32
+		if err := json.Unmarshal(w[i]["logits"], &logits); err != nil || len(logits) != 3 {
+			t.Fatalf("line %d: logits %s: %v", i+1, w[i]["logits"], err)
+		}
+		if bytes.Equal(p[i]["last_hidden_state"], w[i]["last_hidden_state"]) {
+			t.Fatalf("line %d: the adapter did not change the hidden states", i+1)
+		}
+		if !bytes.Equal(p[i]["input_ids"], w[i]["input_ids"]) {
+			t.Fatalf("line %d: input_ids differ", i+1)
+		}
+	}
+}

@@ -6,15 +6,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/peft"
 	"github.com/aotp/aotp/tokenizer"
 )
 
 func newEncodeCmd() *cobra.Command {
-	var modelName, input, output string
+	var modelName, adapterDir, input, output string
 	var batchTokens int
 	var truncate bool
 	cmd := &cobra.Command{
-		Use:   "encode --model DIR --input IN.jsonl --output OUT.jsonl",
+		Use:   "encode --model DIR [--adapter DIR] --input IN.jsonl --output OUT.jsonl",
 		Short: "Run the encoder and write each input's last hidden state",
 		Long: `encode runs the encoder over text ({"text", "text_pair"}) or token id
 ({"input_ids", "token_type_ids"}) lines and writes {"input_ids", "last_hidden_state"}
@@ -31,11 +32,29 @@ running it alone.`,
 				return err
 			}
 			defer enc.Close()
+			var ad *peft.Adapter
+			var hooks model.Hooks
+			runEnc := enc
+			virtual := 0
+			if adapterDir != "" {
+				if ad, err = peft.Load(enc, adapterDir); err != nil {
+					return err
+				}
+				defer ad.Close()
+				hooks = ad.Method
+				if o, ok := ad.Method.(peft.OwnEncoder); ok {
+					runEnc = o.Encoder()
+				}
+				if vt, ok := ad.Method.(peft.VirtualTokenizer); ok {
+					virtual = len(vt.VirtualTokens())
+				}
+			}
+			runEnc.PackWeights()
 			inputs, err := readTextInputs(input)
 			if err != nil {
 				return err
 			}
-			seqs, err := inputsToIDs(dir, inputs, enc.Config.MaxSequenceLength(), truncate, input)
+			seqs, err := inputsToIDs(dir, inputs, enc.Config.MaxSequenceLength()-virtual, truncate, input)
 			if err != nil {
 				return err
 			}
@@ -56,15 +75,29 @@ running it alone.`,
 				for _, s := range seqs[lo:hi] {
 					ids, types = append(ids, s.ids), append(types, s.types)
 				}
-				b := model.NewBatch(ids, types)
-				res, err := enc.Forward(cmd.Context(), b, ws, nil)
+				orig := model.NewBatch(ids, types)
+				b := orig
+				if ad != nil {
+					ids, types = peft.Expand(ad.Method, ids, types) // prompt tuning's soft tokens
+					b = model.NewBatch(ids, types)
+				}
+				res, err := runEnc.Forward(cmd.Context(), b, ws, hooks)
 				if err != nil {
 					out.Abort()
 					return fmt.Errorf("%s: inputs %d-%d: %w", input, lo+1, hi, err)
 				}
+				var logits []float32
+				if ad != nil && ad.Head != nil {
+					if logits, err = ad.Head.Forward(res, b, nil); err != nil {
+						out.Abort()
+						return err
+					}
+				}
 				for i := 0; i < b.B(); i++ {
 					t0, t1 := b.Seq(i)
-					line = appendInts(append(line[:0], `{"input_ids":`...), b.IDs[t0:t1])
+					o0, o1 := orig.Seq(i)
+					t0 += virtual // outputs drop the soft tokens' positions
+					line = appendInts(append(line[:0], `{"input_ids":`...), orig.IDs[o0:o1])
 					line = append(line, `,"last_hidden_state":[`...)
 					for t := t0; t < t1; t++ {
 						if t > t0 {
@@ -75,7 +108,16 @@ running it alone.`,
 							return fmt.Errorf("%s: input %d: %w", input, lo+i+1, err)
 						}
 					}
-					line = append(line, "]}"...)
+					line = append(line, ']')
+					if logits != nil {
+						K := len(logits) / b.B()
+						line = append(line, `,"logits":`...)
+						if line, err = appendFloats(line, logits[i*K:(i+1)*K]); err != nil {
+							out.Abort()
+							return fmt.Errorf("%s: input %d: %w", input, lo+i+1, err)
+						}
+					}
+					line = append(line, '}')
 					if err := out.writeLine(line); err != nil {
 						out.Abort()
 						return err
@@ -88,6 +130,7 @@ running it alone.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&modelName, "model", "", "model directory or hub name in the HF cache")
+	f.StringVar(&adapterDir, "adapter", "", "adapter directory: apply its method, and add \"logits\" when it has a head")
 	f.StringVar(&input, "input", "", "input JSONL (- for stdin)")
 	f.StringVar(&output, "output", "", "output JSONL")
 	f.IntVar(&batchTokens, "batch-tokens", 8192, "tokens per forward batch")
