@@ -21,7 +21,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure speed (forward pass, ...)",
 	}
-	cmd.AddCommand(newBenchForwardCmd(), newBenchTrainCmd())
+	cmd.AddCommand(newBenchForwardCmd(), newBenchTrainCmd(), newBenchOverheadCmd())
 	return cmd
 }
 
@@ -51,12 +51,13 @@ type benchResult struct {
 	Method       string  `json:"method"`
 	Tasks        int     `json:"tasks,omitempty"`
 	AdapterMiB   float64 `json:"adapter_mib,omitempty"`
+	Packed       bool    `json:"packed"`
 }
 
 func newBenchForwardCmd() *cobra.Command {
 	var modelName, shape, method, reparam string
 	var batch, seq, iters, warmup, threads, tasks, rank int
-	var asJSON bool
+	var asJSON, noPack bool
 	cmd := &cobra.Command{
 		Use:   "forward (--model DIR | --shape NAME) --batch B --seq T",
 		Short: "Time the encoder's forward pass (median over timed iterations after warm-up)",
@@ -90,6 +91,9 @@ func newBenchForwardCmd() *cobra.Command {
 				return err
 			}
 			defer enc.Close()
+			if !noPack {
+				enc.PackWeights()
+			}
 			cfg := enc.Config
 			if seq > cfg.MaxSequenceLength() {
 				return fmt.Errorf("--seq %d exceeds the model's %d positions", seq, cfg.MaxSequenceLength())
@@ -147,6 +151,7 @@ func newBenchForwardCmd() *cobra.Command {
 				Iters: iters, MsPerBatch: med * 1e3, MsMin: times[0] * 1e3,
 				TokensPerS: float64(batch*seq) / med, GFLOPs: flops / med / 1e9, GFLOPPerIter: flops / 1e9,
 				RSSMiB: rssMiB(), Method: methodName(method), Tasks: tasks, AdapterMiB: float64(tableBytes) / (1 << 20),
+				Packed: !noPack,
 			}
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(res)
@@ -169,6 +174,7 @@ func newBenchForwardCmd() *cobra.Command {
 	f.IntVar(&warmup, "warmup", 2, "untimed iterations first")
 	f.IntVar(&threads, "threads", 0, "threads (default: GOMAXPROCS)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&noPack, "no-pack", false, "do not pre-pack the weights (pack B on every GEMM call, as training does)")
 	return cmd
 }
 

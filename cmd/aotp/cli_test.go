@@ -529,3 +529,20 @@ func TestEncodeWithAdapter(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchOverhead(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(golden.Dir(t), "models", "roberta-tiny")
+	out, err := run(t, "bench", "overhead", "--model", model, "--batches", "2", "--seqs", "8", "--iters", "1", "--methods", "aot-fused,aot-compact,ptv2-p8", "--out", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "| 2×8 | 1.000") {
+		t.Fatalf("table missing:\n%s", out)
+	}
+	for _, f := range []string{"overhead.json", "overhead.md", "overhead.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
