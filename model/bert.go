@@ -338,6 +338,9 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 	if err := m.embeddingsForward(ws.H, b, ws.pos, &hs, nil); err != nil {
 		return Output{}, err
 	}
+	if err := hs.afterEmbeddings(ws.H[:N*C], b); err != nil {
+		return Output{}, err
+	}
 	for l := range m.Layers {
 		if err := ctx.Err(); err != nil {
 			return Output{}, err
@@ -389,6 +392,9 @@ func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32, hs *hook
 		}
 	}
 	m.positionIDs(pos, b)
+	if err := m.shiftPrefixPositions(pos, b, hs); err != nil {
+		return err
+	}
 	e := &m.Embeddings
 	N := b.N()
 	var seqOf []int32 // sequence of each token, for virtual tokens' hooks
@@ -440,6 +446,38 @@ type embActs struct {
 	sum        []float32 // [N,C] word + type + position, LayerNorm's input
 	mean, rstd []float32 // [N]
 	dsum       []float32 // [N,C] backward scratch
+}
+
+// shiftPrefixPositions moves the positions of a sequence with a P-Tuning v2
+// prefix of P keys by P, as HF's BertModel/RobertaModel do with
+// past_key_values (past_key_values_length = P): BERT numbers the tokens
+// P..P+T-1, RoBERTa (cumsum(ids != pad) + P) * (ids != pad) + pad, so
+// padding tokens keep position pad.
+func (m *Encoder) shiftPrefixPositions(pos []int32, b *Batch, hs *hookSet) error {
+	if hs.prefix == nil {
+		return nil
+	}
+	cfg := m.Config
+	C, pad := cfg.HiddenSize, int32(cfg.PadTokenID)
+	roberta := cfg.ModelType == "roberta"
+	for s := 0; s < b.B(); s++ {
+		k, _ := hs.prefix.Prefix(0, s, b)
+		off := int32(len(k) / C)
+		if off == 0 {
+			continue
+		}
+		lo, hi := b.Seq(s)
+		for i := lo; i < hi; i++ {
+			if roberta && b.IDs[i] == pad {
+				continue
+			}
+			pos[i] += off
+			if int(pos[i]) >= cfg.MaxPositionEmbeddings {
+				return fmt.Errorf("sequence %d: %d tokens after a prefix of %d exceed the model's %d positions", s, hi-lo, off, cfg.MaxSequenceLength())
+			}
+		}
+	}
+	return nil
 }
 
 // positionIDs fills pos[N]: BERT numbers each sequence's tokens from 0;
