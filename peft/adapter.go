@@ -25,30 +25,32 @@ const (
 type AdapterConfig struct {
 	Method string `json:"method"`
 	AoTConfig
+	// HF PEFT's own keys, for methods whose directory is also a PEFT one
+	PeftType            string `json:"peft_type,omitempty"`
+	TaskType            string `json:"task_type,omitempty"`
+	BaseModelNameOrPath string `json:"base_model_name_or_path,omitempty"`
+	InferenceMode       *bool  `json:"inference_mode,omitempty"`
 	// LoRA, with HF PEFT's keys (lora.go)
-	PeftType      string   `json:"peft_type,omitempty"`
-	R             int      `json:"r,omitempty"`
-	LoraAlpha     float64  `json:"lora_alpha,omitempty"`
-	LoraDropout   float64  `json:"lora_dropout,omitempty"`
-	TargetModules []string `json:"target_modules,omitempty"`
-	ModulesToSave []string `json:"modules_to_save,omitempty"`
+	LoraConfig
 	// bottleneck adapters (adapter.go); "activation" is shared with AoT FC
 	Placement  string `json:"placement,omitempty"` // houlsby | pfeiffer
 	Bottleneck int    `json:"bottleneck,omitempty"`
 	// P-Tuning v2 (ptv2.go) and prompt tuning (prompt.go)
-	PrefixLen    int `json:"prefix_len,omitempty"`
-	PrefixHidden int `json:"prefix_hidden,omitempty"` // prefix MLP width in training; 0: none
-	PromptLen    int `json:"prompt_len,omitempty"`
-	Task        string            `json:"task"`
-	ProblemType string            `json:"problem_type"`
-	NumLabels   int               `json:"num_labels"`
-	NumChoices  int               `json:"num_choices,omitempty"`
-	ID2Label    map[string]string `json:"id2label"`
+	PrefixLen    int               `json:"prefix_len,omitempty"`
+	PrefixHidden int               `json:"prefix_hidden,omitempty"` // prefix MLP width in training; 0: none
+	PromptLen    int               `json:"prompt_len,omitempty"`
+	Task         string            `json:"task"`
+	ProblemType  string            `json:"problem_type"`
+	NumLabels    int               `json:"num_labels"`
+	NumChoices   int               `json:"num_choices,omitempty"`
+	ID2Label     map[string]string `json:"id2label"`
 	// base model
 	ModelType       string `json:"model_type"`
 	HiddenSize      int    `json:"hidden_size"`
 	NumHiddenLayers int    `json:"num_hidden_layers"`
 	VocabSize       int    `json:"vocab_size"`
+
+	peftOnly bool // read from a directory written by HF PEFT (no aotp keys)
 }
 
 // ReadConfig reads DIR/adapter_config.json.
@@ -63,10 +65,27 @@ func ReadConfig(dir string) (*AdapterConfig, error) {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	if c.Method == "" {
-		return nil, fmt.Errorf("%s: key \"method\" is missing", path)
+		// a directory written by HF PEFT has peft_type but none of aotp's keys
+		m, ok := peftTypes[c.PeftType]
+		if c.PeftType == "" || !ok {
+			return nil, fmt.Errorf("%s: key \"method\" is missing", path)
+		}
+		c.Method, c.peftOnly = m, true
 	}
 	return &c, nil
 }
+
+// peftTypes maps HF PEFT's peft_type to the aotp method that reads such
+// directories (RegisterPeftType).
+var peftTypes = map[string]string{}
+
+// RegisterPeftType lets ReadConfig accept directories written by HF PEFT
+// (peft_type set, no "method" key) for method.
+func RegisterPeftType(peftType, method string) { peftTypes[peftType] = method }
+
+// PeftOnly reports whether the config came from a directory written by HF
+// PEFT itself (no aotp keys: task, head and base shape are not recorded).
+func (c *AdapterConfig) PeftOnly() bool { return c.peftOnly }
 
 // CheckBase refuses an adapter trained on a different backbone shape.
 func (c *AdapterConfig) CheckBase(cfg *model.Config) error {
@@ -79,6 +98,9 @@ func (c *AdapterConfig) CheckBase(cfg *model.Config) error {
 		{"num_hidden_layers", c.NumHiddenLayers, cfg.NumHiddenLayers},
 		{"vocab_size", c.VocabSize, cfg.VocabSize},
 	} {
+		if c.peftOnly && (kv.got == "" || kv.got == 0) {
+			continue // not recorded by HF PEFT
+		}
 		if kv.got != kv.want {
 			return fmt.Errorf("%s: %q is %v, but the model has %v", ConfigFile, kv.key, kv.got, kv.want)
 		}

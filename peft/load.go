@@ -37,15 +37,85 @@ func New(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*Adapter, error) 
 	a := &Adapter{Config: cfg, Method: m}
 	a.AoT, _ = m.(*AoT)
 	if cfg.ProblemType != "" {
-		if a.Head, err = model.NewHead(enc.Config, cfg.ProblemType, cfg.NumLabels, cfg.NumChoices); err != nil {
+		if err := a.addHead(enc, seed); err != nil {
 			return nil, err
 		}
-		if a.Head.NeedsPooler() && enc.Pooler == nil {
-			a.Head.AddPooler()
-		}
-		initHead(a.Head, seed)
 	}
 	return a, nil
+}
+
+// HeadAttacher is implemented by methods whose adapter directory follows
+// another library's layout (LoRA: HF PEFT's modules_to_save): New hands
+// them the task head, whose params they may rename (the names the tensors
+// have in adapter_model.safetensors) and record in the config.
+type HeadAttacher interface {
+	AttachHead(h *model.Head, cfg *AdapterConfig)
+}
+
+// addHead builds the head of a.Config's task.
+func (a *Adapter) addHead(enc *model.Encoder, seed uint64) error {
+	cfg := a.Config
+	h, err := model.NewHead(enc.Config, cfg.ProblemType, cfg.NumLabels, cfg.NumChoices)
+	if err != nil {
+		return err
+	}
+	if h.NeedsPooler() && enc.Pooler == nil {
+		h.AddPooler()
+	}
+	initHead(h, seed)
+	if ha, ok := a.Method.(HeadAttacher); ok {
+		ha.AttachHead(h, cfg)
+	}
+	a.Head = h
+	return nil
+}
+
+// headFromFile completes the config of a directory written by HF PEFT,
+// which records no task: the head follows from the classifier tensors in
+// f (found by their HF names as a suffix, whatever the method's prefix), as
+// transformers does: num_labels = rows of the output layer, 1 meaning
+// regression. Without classifier tensors the adapter has no head.
+func (a *Adapter) headFromFile(enc *model.Encoder, f *safetensors.File, path string) error {
+	cfg := a.Config
+	find := func(name string) []int {
+		for _, n := range f.Names() {
+			if n == name || strings.HasSuffix(n, "."+name) {
+				ti, _ := f.Info(n)
+				return ti.Shape
+			}
+		}
+		return nil
+	}
+	out := find("classifier.out_proj.weight") // RoBERTa's classification head
+	if out == nil {
+		out = find("classifier.weight")
+		if out != nil && enc.Config.ModelType == "roberta" {
+			// RoBERTa's only pooled head is RobertaForMultipleChoice
+			if cfg.NumChoices < 2 {
+				return fmt.Errorf("%s: a multiple-choice head (classifier.weight on a RoBERTa model) needs \"num_choices\" in %s", path, ConfigFile)
+			}
+			cfg.ProblemType, cfg.NumLabels = model.MultipleChoice, cfg.NumChoices
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	if len(out) != 2 || out[1] != enc.Config.HiddenSize || out[0] < 1 {
+		return fmt.Errorf("%s: classifier weight has shape %v, want [num_labels, %d]", path, out, enc.Config.HiddenSize)
+	}
+	if cfg.ProblemType == "" {
+		cfg.NumLabels, cfg.ProblemType = out[0], model.SingleLabel
+		if out[0] == 1 {
+			cfg.ProblemType = model.Regression
+		}
+	}
+	if cfg.ProblemType == model.SingleLabel && cfg.ID2Label == nil {
+		cfg.ID2Label = map[string]string{}
+		for i := 0; i < cfg.NumLabels; i++ {
+			cfg.ID2Label[fmt.Sprint(i)] = fmt.Sprintf("LABEL_%d", i) // transformers' default names
+		}
+	}
+	return a.addHead(enc, 0)
 }
 
 // Load reads an adapter directory for enc, checking that it was trained on
@@ -67,6 +137,12 @@ func Load(enc *model.Encoder, dir string) (*Adapter, error) {
 	f, err := safetensors.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	if a.Head == nil && cfg.PeftOnly() {
+		if err := a.headFromFile(enc, f, path); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	var isTable func(string) bool
 	if a.AoT != nil && cfg.Reparam == "fused" {

@@ -1,0 +1,584 @@
+package peft
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/aotp/aotp/kernels/gemm"
+	"github.com/aotp/aotp/model"
+)
+
+// LoRA (Hu et al., 2021) as HF PEFT implements it for a frozen linear
+// projection y = W x + b:
+//
+//	y = W x + b + s · B A dropout(x),   s = lora_alpha / r   (use_rslora: lora_alpha / √r)
+//
+// A [r, in] starts as PEFT's reset_lora_parameters draws it (kaiming_uniform
+// with a = √5, i.e. U(±1/√in)), B [out, r] at zero, so step 0 is the frozen
+// backbone. The dropout acts on the LoRA branch's input only, in training
+// only. The change is a LinearHook on the chosen projections; Merge folds it
+// into a copy of the weights for single-task serving.
+//
+// The adapter directory is HF PEFT's own (task_type SEQ_CLS): the config has
+// PEFT's keys beside aotp's, and the tensors carry the names
+// get_peft_model_state_dict gives them on a transformers
+// <Model>ForSequenceClassification / ForMultipleChoice:
+//
+//	base_model.model.<model_type>.encoder.layer.{l}.<module>.lora_A.weight   [r, in]
+//	base_model.model.<model_type>.encoder.layer.{l}.<module>.lora_B.weight   [out, r]
+//	base_model.model.classifier.<...>                     (modules_to_save "classifier")
+//	base_model.model.<model_type>.pooler.dense.<...>      (modules_to_save "pooler", own pooler only)
+//
+// PEFT strips the adapter name ("lora_A.default.weight" → "lora_A.weight")
+// and the ModulesToSaveWrapper's "modules_to_save.default." on save.
+
+// LoRA defaults (PEFT's LoraConfig defaults, except r and alpha: aotp's CLI).
+const (
+	DefaultLoraR     = 8
+	DefaultLoraAlpha = 16
+)
+
+// LoraConfig holds HF PEFT's LoraConfig keys in adapter_config.json. Keys
+// aotp cannot honour (DoRA, per-module rank or alpha patterns, lora_bias,
+// fan_in_fan_out, bias other than "none", layer replication) are refused on
+// load rather than ignored.
+type LoraConfig struct {
+	R                 int            `json:"r,omitempty"`
+	LoraAlpha         float64        `json:"lora_alpha,omitempty"`
+	LoraDropout       float64        `json:"lora_dropout,omitempty"`
+	TargetModules     TargetModules  `json:"target_modules,omitempty"`
+	ExcludeModules    TargetModules  `json:"exclude_modules,omitempty"`
+	ModulesToSave     []string       `json:"modules_to_save,omitempty"`
+	Bias              string         `json:"bias,omitempty"` // "none"
+	FanInFanOut       *bool          `json:"fan_in_fan_out,omitempty"`
+	UseRslora         *bool          `json:"use_rslora,omitempty"`
+	UseDora           *bool          `json:"use_dora,omitempty"`
+	LoraBias          *bool          `json:"lora_bias,omitempty"`
+	InitLoraWeights   any            `json:"init_lora_weights,omitempty"`   // bool or a method name; init only
+	LayersToTransform any            `json:"layers_to_transform,omitempty"` // int or [int]
+	LayersPattern     any            `json:"layers_pattern,omitempty"`      // string or [string]
+	RankPattern       map[string]any `json:"rank_pattern,omitempty"`
+	AlphaPattern      map[string]any `json:"alpha_pattern,omitempty"`
+	LayerReplication  any            `json:"layer_replication,omitempty"`
+}
+
+// TargetModules is PEFT's target_modules (and exclude_modules): a list of
+// names, where a module is chosen when its full path equals a name or ends
+// with "." + name (so "query" chooses every "...attention.self.query", and
+// "output.dense" chooses both "attention.output.dense" and the FFN's
+// "output.dense"); or one JSON string, a regular expression that must match
+// the whole path (Python's re.fullmatch). The string form is held as the
+// list's only element with the prefix "re:".
+type TargetModules []string
+
+const regexPrefix = "re:"
+
+// UnmarshalJSON accepts a list of names or a single regular expression.
+func (t *TargetModules) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*t = nil
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		*t = TargetModules{regexPrefix + s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(data, &l); err != nil {
+		return fmt.Errorf("target_modules must be a list of names or a regular expression: %w", err)
+	}
+	*t = l
+	return nil
+}
+
+// MarshalJSON writes the regular-expression form back as a string.
+func (t TargetModules) MarshalJSON() ([]byte, error) {
+	if re, ok := t.regex(); ok {
+		return json.Marshal(re)
+	}
+	return json.Marshal([]string(t))
+}
+
+func (t TargetModules) regex() (string, bool) {
+	if len(t) == 1 && strings.HasPrefix(t[0], regexPrefix) {
+		return t[0][len(regexPrefix):], true
+	}
+	return "", false
+}
+
+// matcher returns PEFT's check_target_module_exists for the names.
+func (t TargetModules) matcher() (func(path string) bool, error) {
+	if pat, ok := t.regex(); ok {
+		re, err := regexp.Compile(`^(?:` + pat + `)$`)
+		if err != nil {
+			return nil, fmt.Errorf("target_modules regular expression %q: %v (Go's RE2 syntax: no look-around or back-references)", pat, err)
+		}
+		return re.MatchString, nil
+	}
+	names := slices.Clone([]string(t))
+	return func(path string) bool {
+		for _, n := range names {
+			if path == n || strings.HasSuffix(path, "."+n) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}
+
+// LoRA is the method's state for one task.
+type LoRA struct {
+	Cfg     LoraConfig
+	Scale   float32       // alpha / r (rsLoRA: alpha / √r)
+	Targets []*LoraTarget // in layer, then forward order
+	prefix  string        // the task model's base-model prefix: "roberta." / "bert."
+	bySite  [][model.NumSites]*LoraTarget
+
+	// training: the options of the current ForwardTrain (nil: inference)
+	// and its batch (the first one the hooks see after BeginPass)
+	trainOpt   *model.TrainOptions
+	trainBatch *model.Batch
+	scratch    sync.Pool // *[]float32, inference and backward scratch
+}
+
+// LoraTarget is one adapted projection.
+type LoraTarget struct {
+	Layer   int
+	Site    model.Site
+	Path    string // HF module path in the task model, e.g. roberta.encoder.layer.0.attention.self.query
+	In, Out int
+	A, B    *model.Param // lora_A.weight [r, In], lora_B.weight [Out, r]
+
+	// the last training forward pass, for the backward pass
+	z    []float32 // [N, r] A·dropout(x)
+	xd   []float32 // [N, In] dropout(x), when the dropout is on
+	drop model.Dropout
+}
+
+func init() {
+	Register("lora", func(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (Method, error) {
+		return NewLoRA(enc, cfg, seed)
+	})
+	RegisterPeftType("LORA", "lora")
+}
+
+// NewLoRA builds LoRA for enc from cfg's LoRA keys, filling in PEFT's
+// defaults and keys in cfg, with PEFT's init (seeded).
+func NewLoRA(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*LoRA, error) {
+	c := &cfg.LoraConfig
+	if cfg.PeftType == "" {
+		cfg.PeftType = "LORA"
+	}
+	if cfg.PeftType != "LORA" {
+		return nil, fmt.Errorf("lora: peft_type %q, want \"LORA\"", cfg.PeftType)
+	}
+	if c.R == 0 {
+		c.R = DefaultLoraR
+	}
+	if c.LoraAlpha == 0 {
+		c.LoraAlpha = DefaultLoraAlpha
+	}
+	if c.Bias == "" {
+		c.Bias = "none"
+	}
+	if len(c.TargetModules) == 0 {
+		// PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING for bert and roberta
+		c.TargetModules = TargetModules{"query", "value"}
+	}
+	f := false
+	if c.FanInFanOut == nil {
+		c.FanInFanOut = &f
+	}
+	if c.UseRslora == nil {
+		c.UseRslora = &f
+	}
+	if c.UseDora == nil {
+		c.UseDora = &f
+	}
+	if c.InitLoraWeights == nil {
+		c.InitLoraWeights = true
+	}
+	t := true
+	cfg.InferenceMode = &t // as PEFT's save_pretrained writes it
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	mc := enc.Config
+	m := &LoRA{Cfg: *c, prefix: mc.ModelType + "."}
+	m.Scale = float32(c.LoraAlpha / float64(c.R))
+	if *c.UseRslora {
+		m.Scale = float32(c.LoraAlpha / math.Sqrt(float64(c.R)))
+	}
+	layers, err := c.layers(mc.NumHiddenLayers)
+	if err != nil {
+		return nil, err
+	}
+	robertaCls := mc.ModelType == "roberta" && cfg.ProblemType != model.MultipleChoice
+	if err := m.selectTargets(enc, layers, robertaCls); err != nil {
+		return nil, err
+	}
+	rng := newRand(seed ^ 0x10a)
+	for _, t := range m.Targets {
+		uniform(rng, t.A.Data, 1/math.Sqrt(float64(t.In)))
+	}
+	return m, nil
+}
+
+// check refuses PEFT options that would change the result but that aotp
+// does not implement.
+func (c *LoraConfig) check() error {
+	switch {
+	case c.R < 1:
+		return fmt.Errorf("lora: r must be positive, got %d", c.R)
+	case c.LoraDropout < 0 || c.LoraDropout >= 1:
+		return fmt.Errorf("lora: lora_dropout must be in [0, 1), got %g", c.LoraDropout)
+	case c.Bias != "none":
+		return fmt.Errorf("lora: bias %q is not supported (only \"none\")", c.Bias)
+	case *c.FanInFanOut:
+		return fmt.Errorf("lora: fan_in_fan_out is for Conv1D layers (GPT-2); BERT/RoBERTa use nn.Linear")
+	case *c.UseDora:
+		return fmt.Errorf("lora: use_dora (DoRA) is not supported")
+	case c.LoraBias != nil && *c.LoraBias:
+		return fmt.Errorf("lora: lora_bias is not supported")
+	case len(c.RankPattern) > 0 || len(c.AlphaPattern) > 0:
+		return fmt.Errorf("lora: rank_pattern / alpha_pattern are not supported (one r and lora_alpha for all modules)")
+	case c.LayerReplication != nil:
+		return fmt.Errorf("lora: layer_replication is not supported")
+	}
+	return nil
+}
+
+// layers is layers_to_transform as a set (nil: all), which PEFT applies to
+// list-form target_modules only.
+func (c *LoraConfig) layers(L int) (map[int]bool, error) {
+	if c.LayersToTransform == nil {
+		return nil, nil
+	}
+	if _, isRe := c.TargetModules.regex(); isRe {
+		return nil, nil
+	}
+	switch p := c.LayersPattern.(type) {
+	case nil:
+	case string:
+		if p != "" && p != "layer" {
+			return nil, fmt.Errorf("lora: layers_pattern %q does not name BERT's encoder.layer", p)
+		}
+	case []any:
+		if len(p) > 0 && !slices.Contains(p, any("layer")) {
+			return nil, fmt.Errorf("lora: layers_pattern %v does not name BERT's encoder.layer", p)
+		}
+	default:
+		return nil, fmt.Errorf("lora: layers_pattern %v is not a string or a list", p)
+	}
+	var idx []any
+	switch v := c.LayersToTransform.(type) {
+	case float64:
+		idx = []any{v}
+	case []any:
+		if len(v) == 0 {
+			return nil, nil
+		}
+		idx = v
+	default:
+		return nil, fmt.Errorf("lora: layers_to_transform %v is not an integer or a list", v)
+	}
+	set := map[int]bool{}
+	for _, x := range idx {
+		f, ok := x.(float64)
+		if !ok || f != math.Trunc(f) || f < 0 || int(f) >= L {
+			return nil, fmt.Errorf("lora: layers_to_transform entry %v is not a layer index in [0, %d)", x, L)
+		}
+		set[int(f)] = true
+	}
+	return set, nil
+}
+
+// selectTargets matches target_modules against the module paths of the
+// transformers task model, as PEFT's check_target_module_exists does, and
+// creates the factors of every chosen projection.
+// robertaCls: the task model is RobertaForSequenceClassification (head
+// classifier.dense and classifier.out_proj, no pooler); the others have a
+// pooler and a Linear "classifier".
+func (m *LoRA) selectTargets(enc *model.Encoder, layers map[int]bool, robertaCls bool) error {
+	mc := enc.Config
+	match, err := m.Cfg.TargetModules.matcher()
+	if err != nil {
+		return err
+	}
+	exclude := func(string) bool { return false }
+	if len(m.Cfg.ExcludeModules) > 0 {
+		if exclude, err = m.Cfg.ExcludeModules.matcher(); err != nil {
+			return fmt.Errorf("exclude_modules: %w", err)
+		}
+	}
+	chosen := func(path string) bool { return !exclude(path) && match(path) }
+	// modules of the task model that are not encoder projections: PEFT
+	// would wrap them too, aotp cannot, so naming one is an error
+	p := m.prefix
+	others := []string{p + "embeddings.word_embeddings", p + "embeddings.position_embeddings",
+		p + "embeddings.token_type_embeddings", "classifier"}
+	if robertaCls {
+		others = append(others, "classifier.dense", "classifier.out_proj")
+	} else {
+		others = append(others, p+"pooler.dense")
+	}
+	for _, o := range others {
+		if chosen(o) {
+			return fmt.Errorf("lora: target_modules %v also choose %s; aotp adapts the encoder layers' projections only (%s)",
+				[]string(m.Cfg.TargetModules), o, strings.Join(projectionNames(), ", "))
+		}
+	}
+	m.bySite = make([][model.NumSites]*LoraTarget, mc.NumHiddenLayers)
+	for l := 0; l < mc.NumHiddenLayers; l++ {
+		if layers != nil && !layers[l] {
+			continue
+		}
+		for s := model.Site(0); s < model.NumSites; s++ {
+			if s.IsLayerNorm() {
+				continue
+			}
+			path := fmt.Sprintf("%sencoder.layer.%d.%s", p, l, s)
+			if !chosen(path) {
+				continue
+			}
+			lin := linearAt(&enc.Layers[l], s)
+			name := "base_model.model." + path
+			t := &LoraTarget{Layer: l, Site: s, Path: path, In: lin.In, Out: lin.Out,
+				A: model.NewParam(name+".lora_A.weight", m.Cfg.R, lin.In),
+				B: model.NewParam(name+".lora_B.weight", lin.Out, m.Cfg.R)}
+			m.Targets = append(m.Targets, t)
+			m.bySite[l][s] = t
+		}
+	}
+	if len(m.Targets) == 0 {
+		return fmt.Errorf("lora: target_modules %v match no module of the model (e.g. %sencoder.layer.0.attention.self.query; use %s)",
+			[]string(m.Cfg.TargetModules), p, strings.Join(projectionNames(), ", "))
+	}
+	return nil
+}
+
+func projectionNames() []string {
+	var n []string
+	for s := model.Site(0); s < model.NumSites; s++ {
+		if !s.IsLayerNorm() {
+			n = append(n, s.String())
+		}
+	}
+	return n
+}
+
+// linearAt is the projection of a layer at a site.
+func linearAt(L *model.BertLayer, s model.Site) *model.Linear {
+	switch s {
+	case model.SiteQuery:
+		return &L.Attention.Self.Query
+	case model.SiteKey:
+		return &L.Attention.Self.Key
+	case model.SiteValue:
+		return &L.Attention.Self.Value
+	case model.SiteAttnOut:
+		return &L.Attention.Output.Dense
+	case model.SiteIntermediate:
+		return &L.Intermediate.Dense
+	case model.SiteOutput:
+		return &L.Output.Dense
+	}
+	panic("lora: no projection at " + s.String())
+}
+
+// Params lists lora_A and lora_B of every target, under PEFT's names.
+func (m *LoRA) Params() []*model.Param {
+	ps := make([]*model.Param, 0, 2*len(m.Targets))
+	for _, t := range m.Targets {
+		ps = append(ps, t.A, t.B)
+	}
+	return ps
+}
+
+// AttachHead gives the head PEFT's names (modules_to_save) and records it
+// in the config (HeadAttacher).
+func (m *LoRA) AttachHead(h *model.Head, cfg *AdapterConfig) {
+	save := []string{"classifier"}
+	for _, p := range h.Params() {
+		if strings.HasPrefix(p.Name, "pooler.") {
+			// aotp's own pooler is the task model's <model_type>.pooler
+			p.Name = "base_model.model." + m.prefix + p.Name
+			if !slices.Contains(save, "pooler") {
+				save = append(save, "pooler")
+			}
+			continue
+		}
+		p.Name = "base_model.model." + p.Name
+	}
+	cfg.ModulesToSave = save
+	m.Cfg.ModulesToSave = save
+	cfg.TaskType = "SEQ_CLS"
+}
+
+// BeginPass notes whether the next pass trains (model.PassHook). It writes
+// nothing when an inference pass follows another, so concurrent inference
+// passes stay read-only.
+func (m *LoRA) BeginPass(opt *model.TrainOptions) {
+	if opt == nil {
+		if m.trainOpt != nil || m.trainBatch != nil {
+			m.trainOpt, m.trainBatch = nil, nil
+		}
+		return
+	}
+	o := *opt
+	m.trainOpt, m.trainBatch = &o, nil
+}
+
+// training reports whether b is the batch of the current training pass;
+// the sub-batches of mixed serving never are.
+func (m *LoRA) training(b *model.Batch) bool {
+	if m.trainOpt == nil {
+		return false
+	}
+	if m.trainBatch == nil {
+		m.trainBatch = b
+	}
+	return m.trainBatch == b
+}
+
+func (m *LoRA) getScratch(n int) *[]float32 {
+	p, _ := m.scratch.Get().(*[]float32)
+	if p == nil {
+		p = new([]float32)
+	}
+	*p = grow(*p, n)
+	return p
+}
+
+// AfterLinear adds s·B·A·dropout(x) to a chosen projection's output
+// (model.LinearHook). Row-wise: any sub-batch gives its rows' result.
+func (m *LoRA) AfterLinear(l int, site model.Site, out, inp []float32, b *model.Batch) error {
+	if l >= len(m.bySite) || site < 0 || site >= model.NumSites {
+		return nil
+	}
+	t := m.bySite[l][site]
+	if t == nil {
+		return nil
+	}
+	N, r := b.N(), m.Cfg.R
+	if N == 0 {
+		return nil
+	}
+	if len(inp) != N*t.In || len(out) != N*t.Out {
+		return fmt.Errorf("lora %s: got [%d]→[%d] values for %d tokens of [%d]→[%d]", t.Path, len(inp), len(out), N, t.In, t.Out)
+	}
+	x := inp
+	var z []float32
+	if m.training(b) {
+		t.drop = model.NewMethodDropout(m.trainOpt, m.Cfg.LoraDropout, l, site, 0)
+		if t.drop.Active() {
+			t.xd = grow(t.xd, N*t.In)
+			copy(t.xd, inp)
+			t.drop.Apply(t.xd)
+			x = t.xd
+		}
+		t.z = grow(t.z, N*r)
+		z = t.z
+	} else {
+		sp := m.getScratch(N * r)
+		defer m.scratch.Put(sp)
+		z = *sp
+	}
+	// z = x·Aᵀ [N, r];  out += s · z·Bᵀ
+	gemm.Sgemm(false, true, N, r, t.In, 1, x, t.In, t.A.Data, t.In, 0, z, r)
+	gemm.Sgemm(false, true, N, t.Out, r, m.Scale, z, r, t.B.Data, r, 1, out, t.Out)
+	return nil
+}
+
+// LinearBackward accumulates dA, dB and adds the LoRA branch's input
+// gradient into dInp (model.LinearBackwardHook); it needs the training
+// pass's ForwardTrain.
+func (m *LoRA) LinearBackward(l int, site model.Site, dOut, inp, dInp []float32, b *model.Batch) error {
+	if l >= len(m.bySite) || site < 0 || site >= model.NumSites {
+		return nil
+	}
+	t := m.bySite[l][site]
+	if t == nil {
+		return nil
+	}
+	N, r := b.N(), m.Cfg.R
+	if N == 0 {
+		return nil
+	}
+	if m.trainBatch != b || len(t.z) != N*r {
+		return fmt.Errorf("lora %s: backward without its training forward pass", t.Path)
+	}
+	x := inp
+	if t.drop.Active() {
+		x = t.xd
+	}
+	// dB += s · dOutᵀ·z
+	gemm.Sgemm(true, false, t.Out, r, N, m.Scale, dOut, t.Out, t.z, r, 1, t.B.Grad, r)
+	// dz = s · dOut·B [N, r]
+	sp := m.getScratch(N * r)
+	defer m.scratch.Put(sp)
+	dz := *sp
+	gemm.Sgemm(false, false, N, r, t.Out, m.Scale, dOut, t.Out, t.B.Data, r, 0, dz, r)
+	// dA += dzᵀ·x
+	gemm.Sgemm(true, false, r, t.In, N, 1, dz, r, x, t.In, 1, t.A.Grad, t.In)
+	// dInp += dropoutᵀ(dz·A)
+	if !t.drop.Active() {
+		gemm.Sgemm(false, false, N, t.In, r, 1, dz, r, t.A.Data, t.In, 1, dInp, t.In)
+		return nil
+	}
+	dp := m.getScratch(N * t.In)
+	defer m.scratch.Put(dp)
+	dx := *dp
+	gemm.Sgemm(false, false, N, t.In, r, 1, dz, r, t.A.Data, t.In, 0, dx, t.In)
+	t.drop.Apply(dx)
+	for i, v := range dx {
+		dInp[i] += v
+	}
+	return nil
+}
+
+// Merge returns a copy of enc whose adapted projections have the merged
+// weights W' = W + s·B·A, for single-task serving without the hooks (the
+// result equals enc with LoRA's hooks up to float rounding). enc is left
+// unchanged: its weights are read-only views of the checkpoint, so the
+// merged weights are new slices, set in a copy of the Encoder struct and of
+// its layer slice; everything else (embeddings, LayerNorms, other
+// projections, the pooler) is shared with enc. The copy's changed Linears
+// carry no packed weights (call PackWeights on the copy to pack them).
+// Close enc, not the copy (which shares enc's mapped file), and only when
+// done with both. Do not pass the LoRA as hooks to the merged copy.
+func (m *LoRA) Merge(enc *model.Encoder) (*model.Encoder, error) {
+	return m.mergeScaled(enc, m.Scale)
+}
+
+// Unmerge is Merge's inverse, PEFT's unmerge: a copy of merged with
+// W = W' − s·B·A on the adapted projections (equal to the original
+// weights up to float rounding).
+func (m *LoRA) Unmerge(merged *model.Encoder) (*model.Encoder, error) {
+	return m.mergeScaled(merged, -m.Scale)
+}
+
+func (m *LoRA) mergeScaled(enc *model.Encoder, s float32) (*model.Encoder, error) {
+	if len(enc.Layers) != len(m.bySite) {
+		return nil, fmt.Errorf("lora: model has %d layers, the adapter %d", len(enc.Layers), len(m.bySite))
+	}
+	c := *enc
+	c.Layers = slices.Clone(enc.Layers)
+	r := m.Cfg.R
+	for _, t := range m.Targets {
+		lin := linearAt(&c.Layers[t.Layer], t.Site)
+		if lin.In != t.In || lin.Out != t.Out {
+			return nil, fmt.Errorf("lora %s: model projection is [%d, %d], the adapter's [%d, %d]", t.Path, lin.Out, lin.In, t.Out, t.In)
+		}
+		w := slices.Clone(lin.Weight)
+		gemm.Sgemm(false, false, t.Out, t.In, r, s, t.B.Data, r, t.A.Data, t.In, 1, w, t.In)
+		*lin = model.Linear{Weight: w, Bias: lin.Bias, In: lin.In, Out: lin.Out}
+	}
+	return &c, nil
+}
