@@ -114,6 +114,9 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 	if err := m.embeddingsForward(H, b, st.pos, &hs, keep); err != nil {
 		return Output{}, err
 	}
+	if err := hs.afterEmbeddings(H, b); err != nil {
+		return Output{}, err
+	}
 	st.drop.site(siteEmbeddings).apply(H)
 	for l := range m.Layers {
 		if err := ctx.Err(); err != nil {
@@ -179,6 +182,16 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		}
 		// this layer's dX is the previous layer's dOut; reuse the other buffer
 		dOut, dX = dX, dOut
+	}
+	if hs.embOutBk != nil {
+		// the gradient w.r.t. the embeddings' output before dropout (st.dB
+		// is free by now)
+		d := st.dB[:N*C]
+		copy(d, dOut[:N*C])
+		st.drop.site(siteEmbeddings).apply(d)
+		if err := hs.embOutBk.EmbeddingsBackward(d, b); err != nil {
+			return fmt.Errorf("embeddings backward: %w", err)
+		}
 	}
 	if hs.embedBk != nil || m.Embeddings.WordGrad != nil {
 		return m.embeddingsBackward(st, dOut, &hs)

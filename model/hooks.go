@@ -15,6 +15,8 @@ import "fmt"
 //	PrefixBackwardHook  their gradients
 //	EmbeddingHook       word embeddings of virtual tokens (prompt tuning)
 //	EmbeddingBackwardHook  their gradients
+//	EmbeddingsOutputHook   the embedding block's output (BitFit's embeddings.LayerNorm.bias)
+//	EmbeddingsOutputBackwardHook  its gradient, before the embeddings' dropout
 type Hooks = any
 
 // Site names a projection or LayerNorm inside a layer.
@@ -116,8 +118,23 @@ type PassHook interface {
 	BeginPass(opt *TrainOptions)
 }
 
+// EmbeddingsOutputHook changes the embedding block's output out [N,C] in
+// place: after its LayerNorm, before dropout (BitFit's
+// embeddings.LayerNorm.bias).
+type EmbeddingsOutputHook interface {
+	AfterEmbeddings(out []float32, b *Batch) error
+}
+
+// EmbeddingsOutputBackwardHook receives dOut [N,C], the gradient w.r.t. the
+// output EmbeddingsOutputHook changed (before dropout), to read only.
+type EmbeddingsOutputBackwardHook interface {
+	EmbeddingsBackward(dOut []float32, b *Batch) error
+}
+
 // hookSet is the hooks of one pass, resolved once.
 type hookSet struct {
+	embOut   EmbeddingsOutputHook
+	embOutBk EmbeddingsOutputBackwardHook
 	layer    LayerHook
 	back     BackwardHook
 	linear   LinearHook
@@ -168,6 +185,8 @@ func resolveHooks(h Hooks) hookSet {
 	s.prefixBk, _ = h.(PrefixBackwardHook)
 	s.embed, _ = h.(EmbeddingHook)
 	s.embedBk, _ = h.(EmbeddingBackwardHook)
+	s.embOut, _ = h.(EmbeddingsOutputHook)
+	s.embOutBk, _ = h.(EmbeddingsOutputBackwardHook)
 	s.pass, _ = h.(PassHook)
 	return s
 }
@@ -196,6 +215,17 @@ func (h *hookSet) backward(l int, site Site, dOut, inp, dInp []float32, b *Batch
 	}
 	if err := h.linearBk.LinearBackward(l, site, dOut, inp, dInp, b); err != nil {
 		return fmt.Errorf("layer %d %s backward: %w", l, site, err)
+	}
+	return nil
+}
+
+// afterEmbeddings runs the EmbeddingsOutputHook on the embeddings' output.
+func (h *hookSet) afterEmbeddings(out []float32, b *Batch) error {
+	if h.embOut == nil {
+		return nil
+	}
+	if err := h.embOut.AfterEmbeddings(out, b); err != nil {
+		return fmt.Errorf("embeddings: %w", err)
 	}
 	return nil
 }
