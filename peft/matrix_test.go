@@ -31,13 +31,13 @@ type matrixMethod interface {
 	Randomize(a *Adapter, seed uint64)
 	// ZeroLast sets the state of training step 0: the method adds nothing.
 	ZeroLast(a *Adapter)
-	// Hook is the adapter's LayerHook for inference and training.
-	Hook(a *Adapter) model.LayerHook
+	// Hook is the adapter's hooks for inference and training.
+	Hook(a *Adapter) model.Hooks
 	// Fuse converts the adapter to its inference form (no-op if none).
 	Fuse(a *Adapter) error
-	// Mixed is one LayerHook serving a batch whose sequence s belongs to
+	// Mixed is the hooks serving a batch whose sequence s belongs to
 	// seq[s] (nil: the plain backbone).
-	Mixed(seq []*Adapter) model.LayerHook
+	Mixed(seq []*Adapter) model.Hooks
 }
 
 // aotMethod is AoT P-Tuning in the matrix.
@@ -64,10 +64,10 @@ func (aotMethod) ZeroLast(a *Adapter) {
 	}
 }
 
-func (aotMethod) Hook(a *Adapter) model.LayerHook { return a.AoT }
-func (aotMethod) Fuse(a *Adapter) error           { return a.Fuse("f32") }
+func (aotMethod) Hook(a *Adapter) model.Hooks { return a.AoT }
+func (aotMethod) Fuse(a *Adapter) error       { return a.Fuse("f32") }
 
-func (aotMethod) Mixed(seq []*Adapter) model.LayerHook {
+func (aotMethod) Mixed(seq []*Adapter) model.Hooks {
 	m := &Mixed{}
 	for _, a := range seq {
 		if a == nil {
@@ -129,7 +129,7 @@ func matrixSeqs(V int) [][]int32 {
 }
 
 // forward runs the encoder (inference) and the head.
-func forward(t *testing.T, enc *model.Encoder, b *model.Batch, hook model.LayerHook, head *model.Head) matrixRun {
+func forward(t *testing.T, enc *model.Encoder, b *model.Batch, hook model.Hooks, head *model.Head) matrixRun {
 	t.Helper()
 	out, err := enc.Forward(context.Background(), b, &model.Workspace{}, hook)
 	if err != nil {
@@ -139,7 +139,7 @@ func forward(t *testing.T, enc *model.Encoder, b *model.Batch, hook model.LayerH
 }
 
 // forwardTrain runs the training forward (no dropout) and the head.
-func forwardTrain(t *testing.T, enc *model.Encoder, b *model.Batch, hook model.LayerHook, head *model.Head) matrixRun {
+func forwardTrain(t *testing.T, enc *model.Encoder, b *model.Batch, hook model.Hooks, head *model.Head) matrixRun {
 	t.Helper()
 	out, err := enc.ForwardTrain(context.Background(), b, &model.TrainState{}, hook, model.TrainOptions{})
 	if err != nil {
@@ -280,7 +280,7 @@ func TestMatrixMixed(t *testing.T) {
 			}
 			mixed := forward(t, enc, b, mm.Mixed(owner), nil)
 			for s, seq := range seqs {
-				var hook model.LayerHook
+				var hook model.Hooks
 				if owner[s] != nil {
 					hook = mm.Hook(owner[s])
 				}

@@ -72,6 +72,27 @@ func (m *mixedLinear) AfterLinear(l int, site model.Site, out, inp []float32, b 
 	return nil
 }
 
+// AfterEmbeddings runs the embeddings-output hook of each run's method that
+// has one (BitFit's embeddings.LayerNorm.bias) on its rows
+// (model.EmbeddingsOutputHook).
+func (m *mixedLinear) AfterEmbeddings(out []float32, b *model.Batch) error {
+	m.prepare(b)
+	N := b.N()
+	if N == 0 {
+		return nil
+	}
+	W := len(out) / N
+	for i := range m.runs {
+		r := &m.runs[i]
+		if h, ok := r.hook.(model.EmbeddingsOutputHook); ok {
+			if err := h.AfterEmbeddings(out[r.lo*W:r.hi*W], &r.sub); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // mixedPrefix gives each sequence of a mixed-task batch its own task's
 // attention prefix (P-Tuning v2); per-sequence state is the method's.
 type mixedPrefix struct {

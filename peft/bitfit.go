@@ -1,0 +1,149 @@
+package peft
+
+import (
+	"fmt"
+
+	"github.com/aotp/aotp/model"
+)
+
+// BitFit (Ben Zaken et al., 2022): only the backbone's bias terms are
+// trained. Every bias of the encoder is a parameter, under the backbone's
+// own HF name with the task model's prefix ("roberta.encoder.layer.0.
+// attention.self.query.bias", ...), holding the bias's trained value:
+//
+//	per layer: attention.self.{query,key,value}.bias, attention.output.dense.bias,
+//	           attention.output.LayerNorm.bias, intermediate.dense.bias,
+//	           output.dense.bias, output.LayerNorm.bias
+//	and        embeddings.LayerNorm.bias
+//
+// (the reference implementation's "all" set, github.com/benzakenelad/BitFit,
+// trains every parameter whose name contains "bias"). The frozen backbone
+// computes its outputs with its own biases; the hooks add (trained − frozen)
+// to each site's output, so a parameter's gradient is the sum over rows of
+// the gradient of that output, and AdamW's weight decay acts on the trained
+// value, as when PyTorch trains the bias itself. A fresh BitFit starts at
+// the backbone's values: step 0 is the frozen backbone, bit for bit.
+//
+// Not trained: the LayerNorm scales (weights, not biases) and the pooler's
+// bias (the reference trains pooler.dense.bias too; here the pooler belongs
+// to the frozen backbone, as for every method: RoBERTa heads do not read it,
+// and a BERT checkpoint without a pooler gets a fully trained one in the
+// head).
+type BitFit struct {
+	Prefix string       // "roberta." or "bert." (model_type + ".")
+	Emb    *model.Param // embeddings.LayerNorm.bias
+	Sites  [][model.NumSites]*model.Param
+	frozen [][model.NumSites][]float32
+	emb0   []float32
+	params []*model.Param
+}
+
+// NewBitFit makes BitFit for enc, every bias starting at the backbone's value.
+func NewBitFit(enc *model.Encoder) (*BitFit, error) {
+	cfg := enc.Config
+	m := &BitFit{Prefix: cfg.ModelType + "."}
+	newBias := func(name string, frozen []float32) *model.Param {
+		p := model.NewParam(m.Prefix+name, len(frozen))
+		copy(p.Data, frozen)
+		m.params = append(m.params, p)
+		return p
+	}
+	m.emb0 = enc.Embeddings.LayerNorm.Bias
+	if m.emb0 == nil {
+		return nil, fmt.Errorf("bitfit: the backbone has no embeddings.LayerNorm.bias")
+	}
+	m.Emb = newBias("embeddings.LayerNorm.bias", m.emb0)
+	m.Sites = make([][model.NumSites]*model.Param, len(enc.Layers))
+	m.frozen = make([][model.NumSites][]float32, len(enc.Layers))
+	for l := range enc.Layers {
+		L := &enc.Layers[l]
+		biases := [model.NumSites][]float32{
+			model.SiteQuery:           L.Attention.Self.Query.Bias,
+			model.SiteKey:             L.Attention.Self.Key.Bias,
+			model.SiteValue:           L.Attention.Self.Value.Bias,
+			model.SiteAttnOut:         L.Attention.Output.Dense.Bias,
+			model.SiteAttnLayerNorm:   L.Attention.Output.LayerNorm.Bias,
+			model.SiteIntermediate:    L.Intermediate.Dense.Bias,
+			model.SiteOutput:          L.Output.Dense.Bias,
+			model.SiteOutputLayerNorm: L.Output.LayerNorm.Bias,
+		}
+		for s, b := range biases {
+			if b == nil {
+				continue // a module without a bias has nothing to train
+			}
+			m.frozen[l][s] = b
+			m.Sites[l][s] = newBias(fmt.Sprintf("encoder.layer.%d.%s.bias", l, model.Site(s)), b)
+		}
+	}
+	return m, nil
+}
+
+// Params lists the biases: the embeddings' LayerNorm, then layer by layer
+// in the order of the sites.
+func (m *BitFit) Params() []*model.Param { return m.params }
+
+// addDelta adds (trained − frozen) to every row of out [N, len(frozen)].
+// It keeps no state, so one BitFit may serve sub-batches of mixed batches.
+func addDelta(out []float32, p *model.Param, frozen []float32) {
+	W := len(frozen)
+	for lo := 0; lo+W <= len(out); lo += W {
+		row := out[lo : lo+W]
+		for i, b := range p.Data {
+			row[i] += b - frozen[i]
+		}
+	}
+}
+
+// sumRows accumulates Σ_n d[n, :] into g.
+func sumRows(g, d []float32) {
+	W := len(g)
+	for lo := 0; lo+W <= len(d); lo += W {
+		for i, v := range d[lo : lo+W] {
+			g[i] += v
+		}
+	}
+}
+
+// AfterLinear replaces a site's bias by its trained value (model.LinearHook).
+func (m *BitFit) AfterLinear(l int, site model.Site, out, inp []float32, b *model.Batch) error {
+	if p := m.site(l, site); p != nil {
+		addDelta(out, p, m.frozen[l][site])
+	}
+	return nil
+}
+
+// LinearBackward accumulates the bias's gradient, Σ over rows of dOut
+// (model.LinearBackwardHook); dOut and dInp are left as they are.
+func (m *BitFit) LinearBackward(l int, site model.Site, dOut, inp, dInp []float32, b *model.Batch) error {
+	if p := m.site(l, site); p != nil {
+		sumRows(p.Grad, dOut)
+	}
+	return nil
+}
+
+// AfterEmbeddings replaces embeddings.LayerNorm.bias by its trained value
+// (model.EmbeddingsHook).
+func (m *BitFit) AfterEmbeddings(out []float32, b *model.Batch) error {
+	addDelta(out, m.Emb, m.emb0)
+	return nil
+}
+
+// EmbeddingsBackward accumulates embeddings.LayerNorm.bias's gradient
+// (model.EmbeddingsBackwardHook).
+func (m *BitFit) EmbeddingsBackward(dOut []float32, b *model.Batch) error {
+	sumRows(m.Emb.Grad, dOut)
+	return nil
+}
+
+func (m *BitFit) site(l int, s model.Site) *model.Param {
+	if l < 0 || l >= len(m.Sites) || s < 0 || s >= model.NumSites {
+		return nil
+	}
+	return m.Sites[l][s]
+}
+
+func init() {
+	Register("bitfit", func(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (Method, error) {
+		return NewBitFit(enc)
+	})
+}

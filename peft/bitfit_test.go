@@ -1,0 +1,250 @@
+package peft
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/aotp/aotp/model"
+)
+
+// bitfitMethod is BitFit in the equivalence matrix (matrix_test.go).
+type bitfitMethod struct{}
+
+func (bitfitMethod) Config() AdapterConfig { return AdapterConfig{Method: "bitfit"} }
+
+// Randomize moves every bias away from the backbone's value.
+func (bitfitMethod) Randomize(a *Adapter, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 0xb1f))
+	for _, p := range a.Method.Params() {
+		for i, v := range randn(r, p.Numel(), 0.3) {
+			p.Data[i] += v
+		}
+	}
+	randomizeHead(a, seed)
+}
+
+// ZeroLast puts every bias back to the backbone's value.
+func (bitfitMethod) ZeroLast(a *Adapter) {
+	m := a.Method.(*BitFit)
+	copy(m.Emb.Data, m.emb0)
+	for l := range m.Sites {
+		for s, p := range m.Sites[l] {
+			if p != nil {
+				copy(p.Data, m.frozen[l][s])
+			}
+		}
+	}
+}
+
+func (bitfitMethod) Hook(a *Adapter) model.Hooks      { return a.Method }
+func (bitfitMethod) Fuse(a *Adapter) error            { return nil }
+func (bitfitMethod) Mixed(seq []*Adapter) model.Hooks { return linearMixed(seq) }
+func randomizeHead(a *Adapter, seed uint64)           { randomizeParams(a.Head.Params(), seed, 0.1) }
+func randomizeParams(ps []*model.Param, seed uint64, std float64) {
+	r := rand.New(rand.NewPCG(seed, 0x4ead))
+	for _, p := range ps {
+		copy(p.Data, randn(r, p.Numel(), std))
+	}
+}
+
+// linearMixed dispatches a mixed batch of LinearHook methods (BitFit,
+// adapters) the way MixedPredictor does.
+func linearMixed(seq []*Adapter) model.Hooks {
+	m := &mixedLinear{}
+	for _, a := range seq {
+		var h model.LinearHook
+		if a != nil {
+			h = a.Method.(model.LinearHook)
+		}
+		m.Seq = append(m.Seq, h)
+	}
+	return m
+}
+
+func init() {
+	matrixMethods = append(matrixMethods, struct {
+		name string
+		m    matrixMethod
+	}{"bitfit", bitfitMethod{}})
+}
+
+// The trained biases are the backbone's, under the task model's names.
+func TestBitFitParams(t *testing.T) {
+	for _, c := range []struct{ model, prefix string }{{"roberta-tiny", "roberta."}, {"bert-tiny", "bert."}, {"roberta-tiny-prefixed", "roberta."}} {
+		enc := loadModel(t, c.model)
+		cfg := &AdapterConfig{Method: "bitfit"}
+		a, err := New(enc, cfg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := a.Method.Params()
+		if want := 1 + 8*enc.Config.NumHiddenLayers; len(ps) != want {
+			t.Fatalf("%s: %d biases, want %d", c.model, len(ps), want)
+		}
+		if ps[0].Name != c.prefix+"embeddings.LayerNorm.bias" || !identical(ps[0].Data, enc.Embeddings.LayerNorm.Bias) {
+			t.Errorf("%s: first param %s", c.model, ps[0].Name)
+		}
+		L1 := &enc.Layers[1]
+		for _, want := range []struct {
+			name string
+			data []float32
+		}{
+			{"encoder.layer.0.attention.self.query.bias", enc.Layers[0].Attention.Self.Query.Bias},
+			{"encoder.layer.1.attention.output.LayerNorm.bias", L1.Attention.Output.LayerNorm.Bias},
+			{"encoder.layer.1.intermediate.dense.bias", L1.Intermediate.Dense.Bias},
+			{"encoder.layer.1.output.LayerNorm.bias", L1.Output.LayerNorm.Bias},
+		} {
+			found := false
+			for _, p := range ps {
+				if p.Name == c.prefix+want.name {
+					found = true
+					if !identical(p.Data, want.data) || p.Shape[0] != len(want.data) {
+						t.Errorf("%s: %s does not start at the backbone's value", c.model, p.Name)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("%s: no param %s", c.model, c.prefix+want.name)
+			}
+		}
+	}
+}
+
+// bitfitFDBatch has sequences of different lengths and token types.
+func bitfitFDBatch(V, typeVocab int) *model.Batch {
+	b := aotBatch(V)
+	if typeVocab < 2 {
+		return b
+	}
+	types := make([][]int32, b.B())
+	for s := range types {
+		lo, hi := b.Seq(s)
+		types[s] = make([]int32, hi-lo)
+		for i := (hi - lo) / 2; i < hi-lo; i++ {
+			types[s][i] = 1
+		}
+	}
+	var seqs [][]int32
+	for s := 0; s < b.B(); s++ {
+		lo, hi := b.Seq(s)
+		seqs = append(seqs, b.IDs[lo:hi])
+	}
+	return model.NewBatch(seqs, types)
+}
+
+// encoderFD checks every param of a (LinearHook method) through ForwardTrain
+// and Backward with dropout on, the loss reading last_hidden_state and
+// pooler_output. skip names params whose true gradient is 0; kinks as in
+// fdErr (nil: none).
+func encoderFD(t *testing.T, enc *model.Encoder, m Method, skip func(string) bool, kinks func(loss func() float64) func() []float32) {
+	t.Helper()
+	C := enc.Config.HiddenSize
+	b := bitfitFDBatch(enc.Config.VocabSize, enc.Config.TypeVocabSize)
+	r := rand.New(rand.NewPCG(5, 6))
+	w, wp := randn(r, b.N()*C, 1), randn(r, b.B()*C, 1)
+	st := &model.TrainState{}
+	opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: 1}
+	ctx := context.Background()
+	loss := func() float64 {
+		out, err := enc.ForwardTrain(ctx, b, st, m, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dot64(w, out.LastHiddenState) + dot64(wp, out.PoolerOutput)
+	}
+	loss()
+	for _, p := range m.Params() {
+		p.ZeroGrad()
+	}
+	if err := enc.Backward(ctx, st, clone(w), clone(wp), m); err != nil {
+		t.Fatal(err)
+	}
+	var k func() []float32
+	if kinks != nil {
+		k = kinks(loss)
+	}
+	ps := m.Params()
+	for _, p := range ps {
+		g := clone(p.Grad)
+		if skip != nil && skip(p.Name) {
+			// the true gradient is 0: what is there is float roundoff
+			var gmax float64
+			for _, v := range g {
+				gmax = math.Max(gmax, math.Abs(float64(v)))
+			}
+			if gmax > 1e-4 {
+				t.Errorf("%s: gradient should be ~0, max |g| = %.3g", p.Name, gmax)
+			}
+			continue
+		}
+		checkFD(t, p.Name, p.Data, g, loss, k, fdH, fdTol)
+	}
+	// negative control: a parameter with the gradient of another of its shape
+	for i := len(ps) - 1; i > 0; i-- {
+		for j := i - 1; j >= 0; j-- {
+			if ps[j].Numel() == ps[i].Numel() && (skip == nil || !skip(ps[j].Name) && !skip(ps[i].Name)) {
+				mustFailFD(t, fmt.Sprintf("%s with %s's gradient", ps[i].Name, ps[j].Name), ps[i].Data, ps[j].Grad, loss, k, fdH, fdTol)
+				return
+			}
+		}
+	}
+}
+
+// A key bias shifts every attention score of a query row by the same
+// amount: softmax ignores it, so its gradient is exactly 0 in exact
+// arithmetic (PyTorch's is roundoff noise too).
+func isKeyBias(name string) bool { return strings.HasSuffix(name, "attention.self.key.bias") }
+
+// Every bias's gradient (each linear site, each LayerNorm, the embeddings'
+// LayerNorm through the embeddings' dropout) agrees with finite differences
+// through the whole encoder.
+func TestFDBitFitEncoder(t *testing.T) {
+	for _, name := range []string{"bert-tiny", "roberta-tiny"} {
+		t.Run(name, func(t *testing.T) {
+			enc := loadModel(t, name)
+			m, err := NewBitFit(enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(7, 8))
+			for _, p := range m.Params() {
+				for i, v := range randn(r, p.Numel(), 0.3) {
+					p.Data[i] += v
+				}
+			}
+			encoderFD(t, enc, m, isKeyBias, nil)
+		})
+	}
+}
+
+// LinearBackward and EmbeddingsBackward only read the gradient.
+func TestBitFitBackwardLeavesGradient(t *testing.T) {
+	enc := loadModel(t, "bert-tiny")
+	m, err := NewBitFit(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	C := enc.Config.HiddenSize
+	b := model.NewBatch([][]int32{{2, 5, 7}}, nil)
+	d := randn(rand.New(rand.NewPCG(1, 2)), 3*C, 1)
+	d0 := clone(d)
+	if err := m.LinearBackward(0, model.SiteAttnLayerNorm, d, nil, nil, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.EmbeddingsBackward(d, b); err != nil {
+		t.Fatal(err)
+	}
+	if !identical(d, d0) {
+		t.Fatal("the backward changed dOut")
+	}
+	p := m.Sites[0][model.SiteAttnLayerNorm]
+	for i := 0; i < C; i++ {
+		if want := d[i] + d[C+i] + d[2*C+i]; math.Abs(float64(p.Grad[i]-want)) > 1e-6 {
+			t.Fatalf("grad[%d] = %g, want Σ rows = %g", i, p.Grad[i], want)
+		}
+	}
+}
