@@ -41,6 +41,12 @@ func TestTrainBaselines(t *testing.T) {
 			func(c *peft.AdapterConfig) bool {
 				return c.Method == "adapter" && c.Placement == "pfeiffer" && c.Bottleneck == 4 && c.Activation == "relu"
 			}},
+		{"ptv2", []string{"--method", "ptv2", "--prefix-len", "4"}, "ptv2.layer.3.value",
+			func(c *peft.AdapterConfig) bool { return c.Method == "ptv2" && c.PrefixLen == 4 }},
+		{"prompt", []string{"--method", "prompt", "--prompt-len", "3"}, "prompt.embeddings",
+			func(c *peft.AdapterConfig) bool { return c.Method == "prompt" && c.PromptLen == 3 }},
+		{"full", []string{"--method", "full", "--lr", "1e-4"}, "bert.encoder.layer.2.output.dense.weight",
+			func(c *peft.AdapterConfig) bool { return c.Method == "full" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(dir, c.name)
