@@ -136,6 +136,9 @@ func TestPyTorchParity(t *testing.T) {
 				if s == 0 {
 					relClose(t, "logits.0", logits, g["logits.0"].F32, 1e-5)
 					for _, p := range params {
+						if slices.Contains(hp.RoundoffDriven, "grad."+p.Name) {
+							continue // a true zero: both sides hold roundoff
+						}
 						relClose(t, "grad."+p.Name, p.Grad, g["grad."+p.Name].F32, 1e-4)
 					}
 				}
