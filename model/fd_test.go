@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"github.com/aotp/aotp/internal/fdcheck"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -51,118 +52,33 @@ import (
 // layer's gradient — is caught.
 const (
 	fdTol   = 2e-3
-	fdDirs  = 4
 	hSmooth = 1e-1 // step (and 5e-2) for smooth functions
 	hKink   = 1e-2 // step (and 5e-3) across ReLU's kinks
 )
 
-func randn(r *rand.Rand, n int, std float64) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(r.NormFloat64() * std)
-	}
-	return x
-}
-
-func dot64(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		s += float64(a[i]) * float64(b[i])
-	}
-	return s
-}
+var (
+	randn = fdcheck.Randn
+	dot64 = fdcheck.Dot64
+)
 
 // fdErr returns the worst relative error of g as the gradient of loss w.r.t.
-// x (modified in place during the check and restored), over ndir directions
-// with steps h and h/2 combined by Richardson extrapolation. See the comment
-// at the top of the file.
+// x (internal/fdcheck.Err, no kinks). See the comment at the top of the file.
 func fdErr(x, g []float32, loss func() float64, h float64, ndir int, seed uint64) float64 {
-	r := rand.New(rand.NewPCG(seed, 0xfd))
-	n := len(x)
-	x0 := append([]float32(nil), x...)
-	defer copy(x, x0)
-	var gn float64
-	for _, v := range g {
-		gn += float64(v) * float64(v)
-	}
-	gn = math.Sqrt(gn)
-	typ := gn / math.Sqrt(float64(n))
-	v := make([]float64, n)
-	xp := make([]float32, n)
-	worst := 0.0
-	for d := 0; d < ndir; d++ {
-		var vn float64
-		for i := range v {
-			if d == 0 && gn > 0 {
-				v[i] = float64(g[i])
-			} else {
-				v[i] = r.NormFloat64()
-			}
-			vn += v[i] * v[i]
-		}
-		vn = math.Sqrt(vn)
-		// e(s) = (L(x⁺) − L(x⁻) − Σ g·(x⁺ − x⁻)) / 2s: the directional
-		// derivative's error at step s, c·s² + roundoff
-		var e [2]float64
-		var an float64
-		for k, s := range []float64{h, h / 2} {
-			for i := range x {
-				xp[i] = float32(float64(x0[i]) + s*v[i]/vn)
-				x[i] = xp[i]
-			}
-			lp := loss()
-			var d float64
-			for i := range x {
-				x[i] = float32(float64(x0[i]) - s*v[i]/vn)
-				d += float64(g[i]) * (float64(xp[i]) - float64(x[i]))
-			}
-			lm := loss()
-			copy(x, x0)
-			e[k], an = (lp-lm-d)/(2*s), d/(2*s)
-		}
-		// Richardson: the c·s² terms cancel
-		err := (4*e[1] - e[0]) / 3
-		scale := math.Max(math.Abs(an), typ)
-		if scale == 0 {
-			scale = 1
-		}
-		worst = math.Max(worst, math.Abs(err)/scale)
-	}
-	return worst
+	e, _ := fdcheck.Err(x, g, loss, h, ndir, seed, nil)
+	return e
 }
 
 // checkFD asserts that g is the gradient of loss w.r.t. x within tol.
 func checkFD(t *testing.T, what string, x, g []float32, loss func() float64, h, tol float64) {
 	t.Helper()
-	nonZero(t, what, g)
-	e := fdErr(x, g, loss, h, fdDirs, uint64(len(what)))
-	if !(e <= tol) {
-		t.Errorf("%s: finite differences disagree with the backward: rel err %.3g > %.3g", what, e, tol)
-		return
-	}
-	t.Logf("%s: rel err %.2g (tol %.0g, h %.0g)", what, e, tol, h)
+	fdcheck.Check(t, what, x, g, loss, nil, h, tol)
 }
 
 // mustFailFD is a negative control: a deliberately wrong gradient g must
 // fail the same check.
 func mustFailFD(t *testing.T, what string, x, g []float32, loss func() float64, h, tol float64) {
 	t.Helper()
-	e := fdErr(x, g, loss, h, fdDirs, uint64(len(what)))
-	if !(e > tol) {
-		t.Errorf("negative control %s: a wrong gradient passed the check (rel err %.3g <= %.3g)", what, e, tol)
-		return
-	}
-	t.Logf("negative control %s: rel err %.2g, caught", what, e)
-}
-
-func nonZero(t *testing.T, what string, g []float32) {
-	t.Helper()
-	for _, v := range g {
-		if v != 0 {
-			return
-		}
-	}
-	t.Fatalf("%s: gradient is all zero (the check would be vacuous)", what)
+	fdcheck.MustFail(t, what, x, g, loss, nil, h, tol)
 }
 
 func scoresPool(maxT int) chan []float32 {

@@ -3,6 +3,7 @@ package peft
 import (
 	"context"
 	"fmt"
+	"github.com/aotp/aotp/internal/fdcheck"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -31,146 +32,21 @@ import (
 // errors: ≤ 1e-4 isolated, ≤ 8e-4 end to end, logged with -v; the negative controls (the wrong layer's dX; tanh's
 // derivative taken from its input instead of its output) err by ≥ 0.9.
 const (
-	fdTol  = 2e-3
-	fdDirs = 4
-	fdH    = 0.025
+	fdTol = 2e-3
+	fdH   = 0.025
 )
 
-func randn(r *rand.Rand, n int, std float64) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(r.NormFloat64() * std)
-	}
-	return x
-}
+var (
+	randn = fdcheck.Randn
+	dot64 = fdcheck.Dot64
+)
 
-func dot64(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		s += float64(a[i]) * float64(b[i])
-	}
-	return s
-}
-
-// fdErr is model/fd_test.go's check (Richardson-extrapolated central
-// differences at h and h/2, error relative to a directional derivative's
-// size) with one addition for piecewise-linear functions: kinks, when not
-// nil, returns quantities whose sign must not change along a step (ReLU's
-// pre-activations, affine in the parameters being stepped). A direction
-// whose step flips one, at x⁺ or x⁻, has its step halved (down to h/64):
-// since the quantities are affine, equal signs at x± and x mean no kink is
-// crossed on either half of the segment. It returns the worst error and the
-// smallest step used.
-func fdErr(x, g []float32, loss func() float64, h float64, ndir int, seed uint64, kinks func() []float32) (float64, float64) {
-	r := rand.New(rand.NewPCG(seed, 0xfd))
-	n := len(x)
-	x0 := append([]float32(nil), x...)
-	defer copy(x, x0)
-	var ref []float32
-	if kinks != nil {
-		ref = append(ref, kinks()...)
-	}
-	crosses := func() bool {
-		if kinks == nil {
-			return false
-		}
-		for i, z := range kinks() {
-			if (z > 0) != (ref[i] > 0) {
-				return true
-			}
-		}
-		return false
-	}
-	var gn float64
-	for _, v := range g {
-		gn += float64(v) * float64(v)
-	}
-	gn = math.Sqrt(gn)
-	typ := gn / math.Sqrt(float64(n))
-	v := make([]float64, n)
-	xp := make([]float32, n)
-	set := func(s float64) {
-		for i := range x {
-			x[i] = float32(float64(x0[i]) + s*v[i])
-		}
-	}
-	worst, minStep := 0.0, h
-	for d := 0; d < ndir; d++ {
-		var vn float64
-		for i := range v {
-			if d == 0 && gn > 0 {
-				v[i] = float64(g[i])
-			} else {
-				v[i] = r.NormFloat64()
-			}
-			vn += v[i] * v[i]
-		}
-		vn = math.Sqrt(vn)
-		for i := range v {
-			v[i] /= vn
-		}
-		hd := h
-		for ; hd > h/64; hd /= 2 {
-			set(hd)
-			c := crosses()
-			set(-hd)
-			if !c && !crosses() {
-				break
-			}
-		}
-		minStep = math.Min(minStep, hd)
-		// e(s) = (L(x⁺) − L(x⁻) − Σ g·(x⁺ − x⁻)) / 2s: the directional
-		// derivative's error at step s, c·s² + roundoff
-		var e [2]float64
-		var an float64
-		for k, s := range []float64{hd, hd / 2} {
-			set(s)
-			copy(xp, x)
-			lp := loss()
-			set(-s)
-			lm := loss()
-			var dd float64
-			for i := range x {
-				dd += float64(g[i]) * (float64(xp[i]) - float64(x[i]))
-			}
-			e[k], an = (lp-lm-dd)/(2*s), dd/(2*s)
-		}
-		copy(x, x0)
-		// Richardson: the c·s² terms cancel
-		err := (4*e[1] - e[0]) / 3
-		scale := math.Max(math.Abs(an), typ)
-		if scale == 0 {
-			scale = 1
-		}
-		worst = math.Max(worst, math.Abs(err)/scale)
-	}
-	return worst, minStep
-}
-
-func checkFD(t *testing.T, what string, x, g []float32, loss func() float64, kinks func() []float32, h, tol float64) {
-	t.Helper()
-	nz := false
-	for _, v := range g {
-		nz = nz || v != 0
-	}
-	if !nz {
-		t.Fatalf("%s: gradient is all zero (the check would be vacuous)", what)
-	}
-	if e, hmin := fdErr(x, g, loss, h, fdDirs, uint64(len(what)), kinks); !(e <= tol) {
-		t.Errorf("%s: finite differences disagree with the backward: rel err %.3g > %.3g (steps %.2g..%.2g)", what, e, tol, hmin, h)
-	} else {
-		t.Logf("%s: rel err %.2g (tol %.0g, steps %.2g..%.2g)", what, e, tol, hmin, h)
-	}
-}
-
-func mustFailFD(t *testing.T, what string, x, g []float32, loss func() float64, kinks func() []float32, h, tol float64) {
-	t.Helper()
-	if e, _ := fdErr(x, g, loss, h, fdDirs, uint64(len(what)), kinks); !(e > tol) {
-		t.Errorf("negative control %s: a wrong gradient passed the check (rel err %.3g <= %.3g)", what, e, tol)
-	} else {
-		t.Logf("negative control %s: rel err %.2g, caught", what, e)
-	}
-}
+// checkFD and mustFailFD are internal/fdcheck's, with its kink handling
+// for FC-ReLU (see the comment at the top of this file).
+var (
+	checkFD    = fdcheck.Check
+	mustFailFD = fdcheck.MustFail
+)
 
 func loadModel(t testing.TB, name string) *model.Encoder {
 	t.Helper()

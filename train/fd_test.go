@@ -1,6 +1,7 @@
 package train
 
 import (
+	"github.com/aotp/aotp/internal/fdcheck"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -20,65 +21,12 @@ const (
 	lossH   = 1e-2
 )
 
-func randn(r *rand.Rand, n int, std float64) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(r.NormFloat64() * std)
-	}
-	return x
-}
+var randn = fdcheck.Randn
 
-// fdErr is model/fd_test.go's (see there).
+// fdErr is the shared check without kink handling (see internal/fdcheck).
 func fdErr(x, g []float32, loss func() float64, h float64, ndir int, seed uint64) float64 {
-	r := rand.New(rand.NewPCG(seed, 0xfd))
-	n := len(x)
-	x0 := append([]float32(nil), x...)
-	defer copy(x, x0)
-	var gn float64
-	for _, v := range g {
-		gn += float64(v) * float64(v)
-	}
-	gn = math.Sqrt(gn)
-	typ := gn / math.Sqrt(float64(n))
-	v := make([]float64, n)
-	xp := make([]float32, n)
-	worst := 0.0
-	for d := 0; d < ndir; d++ {
-		var vn float64
-		for i := range v {
-			if d == 0 && gn > 0 {
-				v[i] = float64(g[i])
-			} else {
-				v[i] = r.NormFloat64()
-			}
-			vn += v[i] * v[i]
-		}
-		vn = math.Sqrt(vn)
-		var e [2]float64
-		var an float64
-		for k, s := range []float64{h, h / 2} {
-			for i := range x {
-				xp[i] = float32(float64(x0[i]) + s*v[i]/vn)
-				x[i] = xp[i]
-			}
-			lp := loss()
-			var dd float64
-			for i := range x {
-				x[i] = float32(float64(x0[i]) - s*v[i]/vn)
-				dd += float64(g[i]) * (float64(xp[i]) - float64(x[i]))
-			}
-			lm := loss()
-			copy(x, x0)
-			e[k], an = (lp-lm-dd)/(2*s), dd/(2*s)
-		}
-		err := (4*e[1] - e[0]) / 3
-		scale := math.Max(math.Abs(an), typ)
-		if scale == 0 {
-			scale = 1
-		}
-		worst = math.Max(worst, math.Abs(err)/scale)
-	}
-	return worst
+	e, _ := fdcheck.Err(x, g, loss, h, ndir, seed, nil)
+	return e
 }
 
 func TestFDCrossEntropy(t *testing.T) {
