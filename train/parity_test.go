@@ -59,6 +59,9 @@ func goldenBatch(g map[string]golden.Tensor, s int, regression bool) *LabeledBat
 // (relative to the tensor's scale, since single gradient entries may be ~0).
 func relClose(t *testing.T, what string, got []float32, want []float32, tol float64) {
 	t.Helper()
+	if len(want) == 0 || len(got) != len(want) {
+		t.Fatalf("%s: %d values, golden has %d (missing or renamed tensor?)", what, len(got), len(want))
+	}
 	scale := 1e-3
 	for _, w := range want {
 		scale = math.Max(scale, math.Abs(float64(w)))
