@@ -39,6 +39,7 @@ func loadWithAdapter(modelName, adapterDir string) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	enc.PackWeights()
 	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		enc.Close()

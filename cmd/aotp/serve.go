@@ -50,6 +50,7 @@ requests in flight, then exits.`,
 				return err
 			}
 			defer enc.Close()
+			enc.PackWeights()
 			tok, err := tokenizer.Load(dir)
 			if err != nil {
 				return err
