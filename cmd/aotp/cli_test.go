@@ -546,3 +546,46 @@ func TestBenchOverhead(t *testing.T) {
 		}
 	}
 }
+
+// Fused tables at every precision predict the same labels as the unfused
+// adapter on a dev set (the demo task's, and RTE's when the data is here).
+func TestFuseKeepsPredictions(t *testing.T) {
+	dir := t.TempDir()
+	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
+	if err := demo.WriteBackbone(backbone, 3); err != nil {
+		t.Fatal(err)
+	}
+	task := demo.Tasks(5)[0]
+	if err := demo.WriteTask(data, task); err != nil {
+		t.Fatal(err)
+	}
+	run1 := filepath.Join(dir, "run")
+	args := trainArgs(backbone, data, run1)
+	if _, err := run(t, append(args, "--epochs", "2")...); err != nil {
+		t.Fatal(err)
+	}
+	predict := func(adapter string) []string {
+		out := filepath.Join(dir, filepath.Base(adapter)+".preds.jsonl")
+		if _, err := run(t, "predict", "--model", backbone, "--adapter", adapter, "--input", filepath.Join(data, "dev.jsonl"), "--output", out); err != nil {
+			t.Fatal(err)
+		}
+		var labels []string
+		for _, l := range readJSONLines(t, out) {
+			labels = append(labels, string(l["label"]))
+		}
+		return labels
+	}
+	want := predict(run1)
+	for _, dtype := range []string{"f32", "f16", "bf16", "int8"} {
+		fused := filepath.Join(dir, "fused-"+dtype)
+		if _, err := run(t, "fuse", "--model", backbone, "--adapter", run1, "--out", fused, "--dtype", dtype); err != nil {
+			t.Fatal(err)
+		}
+		got := predict(fused)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: dev example %d: %s, unfused %s", dtype, i+1, got[i], want[i])
+			}
+		}
+	}
+}
