@@ -169,6 +169,26 @@ func Load(enc *model.Encoder, dir string) (*Adapter, error) {
 	return a, nil
 }
 
+// Exporter is implemented by methods whose adapter file holds other
+// tensors than they train (P-Tuning v2 with its prefix MLP stores the
+// projected prefixes).
+type Exporter interface {
+	Export(cfg *AdapterConfig) (*AdapterConfig, []*model.Param)
+}
+
+// Save writes the adapter directory: the method's tensors (as exported)
+// and the head.
+func (a *Adapter) Save(dir string) error {
+	cfg, ps := a.Config, a.Method.Params()
+	if e, ok := a.Method.(Exporter); ok {
+		cfg, ps = e.Export(a.Config)
+	}
+	if a.Head != nil {
+		ps = append(append([]*model.Param(nil), ps...), a.Head.Params()...)
+	}
+	return Save(dir, cfg, ps)
+}
+
 // Close releases a fused adapter's mapped file.
 func (a *Adapter) Close() error {
 	if a.file == nil {

@@ -43,6 +43,8 @@ func TestTrainBaselines(t *testing.T) {
 			}},
 		{"ptv2", []string{"--method", "ptv2", "--prefix-len", "4"}, "ptv2.layer.3.value",
 			func(c *peft.AdapterConfig) bool { return c.Method == "ptv2" && c.PrefixLen == 4 }},
+		{"ptv2-mlp", []string{"--method", "ptv2", "--prefix-len", "4", "--prefix-hidden", "8"}, "ptv2.layer.3.value",
+			func(c *peft.AdapterConfig) bool { return c.Method == "ptv2" && c.PrefixLen == 4 && c.PrefixHidden == 0 }},
 		{"prompt", []string{"--method", "prompt", "--prompt-len", "3"}, "prompt.embeddings",
 			func(c *peft.AdapterConfig) bool { return c.Method == "prompt" && c.PromptLen == 3 }},
 		{"full", []string{"--method", "full", "--lr", "1e-4"}, "bert.encoder.layer.2.output.dense.weight",

@@ -172,7 +172,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 			}
 			return m, m[task.Metrics[0]], nil
 		},
-		Save: func(out string) error { return peft.Save(out, ad.Config, ad.Params()) },
+		Save: ad.Save,
 	}
 	bar := newProgress(loop.TotalSteps(), task.Metrics[0])
 	loop.Progress = bar.update
