@@ -100,6 +100,9 @@ func TestModels(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var c modelConfig
 			readJSON(t, filepath.Join(d, "config.json"), &c)
+			if strings.HasPrefix(c.ModelType, "deberta") {
+				t.Skip("DeBERTa checkpoints have other weight names; model/deberta tests check them")
+			}
 			w := Load(t, filepath.Join(d, "model.safetensors"))
 			prefix := ""
 			if _, ok := w[c.ModelType+".embeddings.word_embeddings.weight"]; ok {
