@@ -352,7 +352,8 @@ func (t *tok) finish(names map[string]string) error {
 	return nil
 }
 
-// Load reads a tokenizer from dir. It looks, in order, for tokenizer.json
+// Load reads a tokenizer from dir. It looks, in order, for spm.model
+// (SentencePiece, DeBERTa v2/v3; with added_tokens.json), tokenizer.json
 // (HF tokenizers format, BPE+ByteLevel or WordPiece+Bert pipelines),
 // vocab.json + merges.txt (RoBERTa/GPT-2 byte-level BPE) and vocab.txt
 // (BERT WordPiece). tokenizer_config.json, when present, supplies
@@ -362,6 +363,9 @@ func Load(dir string) (Tokenizer, error) {
 	cfg, err := readConfig(dir)
 	if err != nil {
 		return nil, err
+	}
+	if fileExists(filepath.Join(dir, "spm.model")) {
+		return loadSentencePiece(dir, cfg)
 	}
 	if p := filepath.Join(dir, "tokenizer.json"); fileExists(p) {
 		data, err := os.ReadFile(p)
@@ -381,7 +385,7 @@ func Load(dir string) (Tokenizer, error) {
 	if vt := filepath.Join(dir, "vocab.txt"); fileExists(vt) {
 		return loadWordPieceFile(vt, cfg)
 	}
-	return nil, fmt.Errorf("tokenizer: %s: no tokenizer.json, vocab.json+merges.txt or vocab.txt", dir)
+	return nil, fmt.Errorf("tokenizer: %s: no spm.model, tokenizer.json, vocab.json+merges.txt or vocab.txt", dir)
 }
 
 func fileExists(p string) bool {
