@@ -376,6 +376,18 @@ func (m *AoT) TableBytes() int64 {
 	return n
 }
 
+// MappedBytes is the part of TableBytes that is a view into the adapter's
+// memory-mapped file (see Table.MappedBytes).
+func (m *AoT) MappedBytes() int64 {
+	var n int64
+	for l := range m.Layers {
+		if t := m.Layers[l].Table; t != nil {
+			n += t.MappedBytes()
+		}
+	}
+	return n
+}
+
 // Fused reports whether every layer uses a fused table.
 func (m *AoT) Fused() bool {
 	for l := range m.Layers {

@@ -20,6 +20,8 @@ type Table struct {
 	u16   []uint16  // [V*C] f16 or bf16 bits
 	i8    []int8    // [V*C]
 	scale []float32 // [V] int8 row scales
+
+	mapped int64 // bytes that are views into a memory-mapped adapter file
 }
 
 // Fused-table dtypes.
@@ -69,6 +71,11 @@ func NewTable(rows []float32, V, C int, dtype string) (*Table, error) {
 func (t *Table) Bytes() int64 {
 	return int64(4*len(t.f32) + 2*len(t.u16) + len(t.i8) + 4*len(t.scale))
 }
+
+// MappedBytes is the part of Bytes that is a view into a memory-mapped
+// adapter file (paged in on demand, reclaimable by the OS) rather than
+// process memory.
+func (t *Table) MappedBytes() int64 { return t.mapped }
 
 // AddRow adds row x to dst [C].
 func (t *Table) AddRow(dst []float32, x int) {
@@ -137,13 +144,19 @@ func tableFromFile(f *safetensors.File, path string, l, V, C int, dtype string) 
 		if t.f32, _, err = f.Float32(name); err != nil {
 			return nil, fmt.Errorf("%s: tensor %q: %w", path, name, err)
 		}
+		if f.IsView(name) {
+			t.mapped = int64(4 * len(t.f32))
+		}
 	case "f16", "bf16":
 		if uintptr(unsafe.Pointer(&raw[0]))%2 != 0 {
 			raw = append([]byte(nil), raw...)
+		} else {
+			t.mapped = int64(len(raw))
 		}
 		t.u16 = unsafe.Slice((*uint16)(unsafe.Pointer(&raw[0])), V*C)
 	case "int8":
 		t.i8 = unsafe.Slice((*int8)(unsafe.Pointer(&raw[0])), V*C)
+		t.mapped = int64(V * C)
 		sname := fmt.Sprintf("aot.layer.%d.scale", l)
 		s, shape, err := f.Float32(sname)
 		if err != nil {
@@ -153,6 +166,9 @@ func tableFromFile(f *safetensors.File, path string, l, V, C int, dtype string) 
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, the model needs [%d]", path, sname, shape, V)
 		}
 		t.scale = s
+		if f.IsView(sname) {
+			t.mapped += int64(4 * V)
+		}
 	}
 	return t, nil
 }

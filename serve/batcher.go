@@ -74,6 +74,10 @@ type batcher struct {
 	arriving atomic.Int64
 	batches  atomic.Int64 // forward passes run
 
+	// predMu is held for each forward pass: exclusive runs a change to
+	// the tasks' serving state (dropping a row cache) between batches.
+	predMu sync.Mutex
+
 	mu      sync.Mutex
 	items   []*seq
 	head    int
@@ -276,6 +280,13 @@ func (b *batcher) compute(batch []*seq) {
 	}
 }
 
+// exclusive runs fn while no forward pass is running.
+func (b *batcher) exclusive(fn func()) {
+	b.predMu.Lock()
+	defer b.predMu.Unlock()
+	fn()
+}
+
 // predict runs the forward pass; a panic becomes an error for this batch
 // only, so one bad batch never takes the server down.
 func (b *batcher) predict(ts []peft.TaskSeq) (logits [][]float32, err error) {
@@ -284,6 +295,8 @@ func (b *batcher) predict(ts []peft.TaskSeq) (logits [][]float32, err error) {
 			err = fmt.Errorf("forward pass panicked: %v", r)
 		}
 	}()
+	b.predMu.Lock()
+	defer b.predMu.Unlock()
 	logits, _, err = b.pred.Predict(context.Background(), ts)
 	if err != nil {
 		err = fmt.Errorf("forward pass: %w", err)

@@ -56,7 +56,57 @@
 // about MaxConcurrent × MaxBody for bodies plus the queue and one batch,
 // besides the backbone and the tasks' tables (fused tables are
 // memory-mapped and shared with the page cache; aotp_task_table_bytes
-// reports each task's size).
+// reports each task's size); the weights are bounded by MemoryBudget, see
+// below.
+//
+// # Memory budget
+//
+// Options.MemoryBudget (--memory-budget 8GiB) bounds the memory the server
+// commits to weights: the backbone's (its parameter count × 4 bytes, one
+// copy: packing releases the mapped pages) plus each task's. It does not
+// cover activations, the queue or request bodies, which have their own
+// bounds (above): leave headroom for them. Each task's serving form is
+// chosen when it loads, in this order:
+//
+//   - head-only (--baseline, TaskOptions.HeadOnly): the adapter's head over
+//     the plain backbone; costs its head.
+//   - mapped: a fused adapter directory ("reparam": "fused") stays a view
+//     of its memory-mapped file; rows page in on demand and are clean,
+//     file-backed pages the kernel reclaims under pressure, so the file's
+//     size is reported as mapped_bytes but not counted in the budget; the
+//     head (and any table the loader had to copy for alignment) is.
+//   - fused: a factor (FC/Kronecker) adapter is fused into in-memory tables
+//     of --fuse-on-load's dtype (f32, f16, bf16, int8; default none) if its
+//     tables, its factors and, while fusing, one layer of float32 rows fit
+//     in what the budget leaves (row caches count as used here); otherwise
+//     it is served compact, with a warning in the log.
+//   - cached: compact factors (rows of a batch's distinct ids computed per
+//     batch) plus a peft.RowCache of hot rows, sized min(--row-cache-rows
+//     ids per layer, 1/8 of what the budget leaves after the task's own
+//     factors), so early tasks cannot take all the room; no cache when not
+//     one row per layer fits (form compact). Results are identical with
+//     and without the cache, and fused f32 equals compact bit for bit; f16,
+//     bf16 and int8 tables round the rows.
+//   - compact: the same without a cache; weights: other methods (LoRA,
+//     BitFit, ...), their parameters.
+//
+// Row caches are the only soft part: when a task's own memory (factors,
+// tables, head) does not fit, the server drops other tasks' caches, largest
+// first, between two forward passes (the worker's lock), until it does;
+// those tasks go on compact, with the same results. If it still does not
+// fit, the load is refused (PUT: 507 Insufficient Storage; at startup the
+// command fails) with the sizes in the message, and nothing changes. A
+// factor file's data size is checked before it is read, so a refused task
+// never allocates. A replaced task's memory counts as freed at the swap
+// (requests in flight may hold the old adapter a little longer).
+// Per-task overrides go in the PUT body: "fuse" ("none" or a dtype),
+// "row_cache_rows" (negative: none), "head_only". GET /v1/tasks reports
+// each task's form, resident_bytes, row_cache_bytes and mapped_bytes and
+// the budget's state ("memory"); /metrics has aotp_task_form,
+// aotp_task_resident_bytes, aotp_task_row_cache_bytes,
+// aotp_task_mapped_bytes, aotp_memory_budget_bytes,
+// aotp_memory_committed_bytes and aotp_memory_mapped_bytes. Without a
+// budget the forms are chosen the same way with no bound.
 //
 // # Hot swap
 //
@@ -82,7 +132,9 @@
 //
 // # Routes
 //
-// POST /v1/predict, GET /v1/tasks, PUT and DELETE /v1/tasks/{name},
+// POST /v1/predict, GET /v1/tasks (tasks, their forms and bytes, and the
+// memory budget), PUT and DELETE /v1/tasks/{name} (PUT body: "adapter",
+// and optionally "fuse", "row_cache_rows", "head_only"),
 // GET /healthz, /readyz, /metrics (Prometheus: queue depth, batch size in
 // sequences and tokens, tokens computed, latency per task, requests by
 // route and code, tasks loaded, table bytes per task, Go and process

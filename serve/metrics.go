@@ -23,6 +23,14 @@ type metrics struct {
 	tasks        prometheus.Gauge
 	taskBytes    *prometheus.GaugeVec
 	inflight     prometheus.Gauge
+	taskResident *prometheus.GaugeVec
+	taskCache    *prometheus.GaugeVec
+	taskMapped   *prometheus.GaugeVec
+	taskForm     *prometheus.GaugeVec
+	budget       prometheus.Gauge
+	backbone     prometheus.Gauge
+	committed    prometheus.Gauge
+	mapped       prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -58,9 +66,26 @@ func newMetrics() *metrics {
 			Help: "Bytes of a task's AoT rows (fused tables in their dtype, or factors) plus head."}, []string{"task"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aotp_requests_in_flight",
 			Help: "Prediction requests being handled."}),
+		taskResident: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aotp_task_resident_bytes",
+			Help: "Process memory of a task (factors or in-memory tables, head), row cache aside; counted in the memory budget."}, []string{"task"}),
+		taskCache: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aotp_task_row_cache_bytes",
+			Help: "Size of a compact task's row cache when full; counted in the memory budget."}, []string{"task"}),
+		taskMapped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aotp_task_mapped_bytes",
+			Help: "Memory-mapped fused-table bytes of a task (paged in on demand; not counted in the budget)."}, []string{"task"}),
+		taskForm: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aotp_task_form",
+			Help: "1 for the form a task is served in (mapped, fused, cached, compact, weights, head-only)."}, []string{"task", "form"}),
+		budget: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aotp_memory_budget_bytes",
+			Help: "The memory budget (--memory-budget; 0: none)."}),
+		backbone: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aotp_backbone_bytes",
+			Help: "The backbone's weights, counted in the memory budget."}),
+		committed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aotp_memory_committed_bytes",
+			Help: "Memory counted in the budget: backbone, tasks and row caches."}),
+		mapped: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aotp_memory_mapped_bytes",
+			Help: "Memory-mapped fused tables of all tasks (not counted in the budget)."}),
 	}
 	m.reg.MustRegister(m.queueSeqs, m.queueTokens, m.queueWait, m.batchSeqs, m.batchTokens, m.batchSeconds,
 		m.tokens, m.sequences, m.dropped, m.requests, m.latency, m.tasks, m.taskBytes, m.inflight,
+		m.taskResident, m.taskCache, m.taskMapped, m.taskForm, m.budget, m.backbone, m.committed, m.mapped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

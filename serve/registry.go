@@ -2,13 +2,11 @@ package serve
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/aotp/aotp/model"
 	"github.com/aotp/aotp/peft"
 )
 
@@ -23,16 +21,23 @@ var errMultipleChoice = errors.New("multiple-choice tasks are not served")
 type task struct {
 	name       string
 	dir        string
-	ad         *peft.Adapter
+	ad         *peft.Adapter // what serves (a head-only view for FormHeadOnly)
+	own        *peft.Adapter // what was loaded and is closed at the end
 	tableBytes int64
+	resident   int64 // process memory of the task, row cache aside
+	mapped     int64 // memory-mapped table bytes (not counted in the budget)
 	refs       atomic.Int64
 	log        *slog.Logger
+
+	mu         sync.Mutex // guards form and cacheBytes (a cache can be reclaimed)
+	form       string
+	cacheBytes int64
 }
 
 // release drops one reference; the last one closes the adapter.
 func (t *task) release() {
 	if n := t.refs.Add(-1); n == 0 {
-		if err := t.ad.Close(); err != nil {
+		if err := t.own.Close(); err != nil {
 			t.log.Error("closing adapter", "task", t.name, "adapter", t.dir, "err", err)
 		}
 	} else if n < 0 {
@@ -82,6 +87,25 @@ func (r *registry) remove(name string) *task {
 	return t
 }
 
+// peek returns the current task of that name without a reference (nil if
+// none): for the admin path, which alone changes the registry.
+func (r *registry) peek(name string) *task {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.tasks[name]
+}
+
+// snapshot lists the current tasks without references.
+func (r *registry) snapshot() []*task {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*task, 0, len(r.tasks))
+	for _, t := range r.tasks {
+		out = append(out, t)
+	}
+	return out
+}
+
 // removeAll empties the registry and returns what it held.
 func (r *registry) removeAll() []*task {
 	r.mu.Lock()
@@ -104,6 +128,12 @@ type TaskInfo struct {
 	Reparam     string            `json:"reparam"`
 	Dtype       string            `json:"dtype,omitempty"`
 	TableBytes  int64             `json:"table_bytes"`
+	// Form is how the task is served: mapped, fused, cached, compact,
+	// weights or head-only (see the package doc, "Memory budget").
+	Form          string `json:"form"`
+	ResidentBytes int64  `json:"resident_bytes"`  // process memory, row cache aside
+	RowCacheBytes int64  `json:"row_cache_bytes"` // row cache when full
+	MappedBytes   int64  `json:"mapped_bytes"`    // memory-mapped tables, paged in on demand
 }
 
 func (r *registry) list() []TaskInfo {
@@ -127,30 +157,11 @@ func (r *registry) list() []TaskInfo {
 
 func (t *task) info() TaskInfo {
 	c := t.ad.Config
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	return TaskInfo{Name: t.name, Adapter: t.dir, ProblemType: c.ProblemType, NumLabels: c.NumLabels,
-		ID2Label: c.ID2Label, Reparam: c.Reparam, Dtype: c.Dtype, TableBytes: t.tableBytes}
-}
-
-// loadTask reads and checks an adapter directory for enc.
-func loadTask(enc *model.Encoder, name, dir string, log *slog.Logger) (*task, error) {
-	if !validTaskName(name) {
-		return nil, fmt.Errorf("task name %q: use 1-64 letters, digits, '-', '_' or '.'", name)
-	}
-	ad, err := peft.Load(enc, dir)
-	if err != nil {
-		return nil, fmt.Errorf("task %q: loading adapter: %w", name, err)
-	}
-	switch {
-	case ad.Head == nil:
-		err = fmt.Errorf("task %q: adapter %s has no task head", name, dir)
-	case ad.Config.ProblemType == model.MultipleChoice:
-		err = fmt.Errorf("task %q: %w", name, errMultipleChoice)
-	}
-	if err != nil {
-		ad.Close()
-		return nil, err
-	}
-	return &task{name: name, dir: dir, ad: ad, tableBytes: adapterBytes(ad), log: log}, nil
+		ID2Label: c.ID2Label, Reparam: c.Reparam, Dtype: c.Dtype, TableBytes: t.tableBytes,
+		Form: t.form, ResidentBytes: t.resident, RowCacheBytes: t.cacheBytes, MappedBytes: t.mapped}
 }
 
 // adapterBytes is the memory of a task's adapter: its fused tables in

@@ -42,6 +42,16 @@ type Options struct {
 	DrainDelay      time.Duration // on shutdown, answer 503 (readyz false) this long before closing the listener
 	ShutdownTimeout time.Duration // longest wait for in-flight requests on shutdown (30s)
 	Logger          *slog.Logger  // default slog.Default()
+
+	// MemoryBudget bounds the backbone's weights plus every task's memory
+	// (bytes; 0: no bound); a task that does not fit is refused (507).
+	MemoryBudget int64
+	// FuseOnLoad fuses factor (FC/Kron) adapters into tables of this dtype
+	// (f32, f16, bf16, int8) when the budget allows; "" or "none": compact.
+	FuseOnLoad string
+	// RowCacheRows caps a compact task's row cache at this many ids per
+	// layer (DefaultRowCacheRows); negative: no row caches.
+	RowCacheRows int
 }
 
 func (o *Options) fill(enc *model.Encoder) error {
@@ -81,7 +91,15 @@ func (o *Options) fill(enc *model.Encoder) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.RowCacheRows == 0 {
+		o.RowCacheRows = DefaultRowCacheRows
+	}
+	if err := CheckFuse(o.FuseOnLoad); err != nil {
+		return fmt.Errorf("serve: --fuse-on-load: %w", err)
+	}
 	switch {
+	case o.MemoryBudget < 0:
+		return fmt.Errorf("serve: memory budget must not be negative")
 	case o.MaxBatchTokens < 1 || o.MaxQueueTokens < 1 || o.MaxBody < 1 || o.MaxInputs < 1 || o.MaxConcurrent < 1:
 		return fmt.Errorf("serve: batch tokens, queue, body, inputs and concurrency limits must be positive")
 	case o.MaxInputLength < 3:
@@ -107,6 +125,8 @@ type Server struct {
 	sem     chan struct{}
 	handler http.Handler
 
+	backboneBytes int64 // the backbone's weights, counted in the memory budget
+
 	adminMu   sync.Mutex // one task change at a time
 	closed    bool       // guarded by adminMu
 	draining  atomic.Bool
@@ -122,7 +142,14 @@ func New(enc *model.Encoder, tok tokenizer.Tokenizer, opts Options) (*Server, er
 	if tok.VocabSize() > enc.Config.VocabSize {
 		return nil, fmt.Errorf("serve: tokenizer has %d tokens, backbone vocabulary %d", tok.VocabSize(), enc.Config.VocabSize)
 	}
-	s := &Server{enc: enc, tok: tok, opts: opts, log: opts.Logger, m: newMetrics(), sem: make(chan struct{}, opts.MaxConcurrent)}
+	s := &Server{enc: enc, tok: tok, opts: opts, log: opts.Logger, m: newMetrics(), sem: make(chan struct{}, opts.MaxConcurrent),
+		backboneBytes: int64(enc.NumParams()) * 4}
+	if opts.MemoryBudget > 0 && s.backboneBytes > opts.MemoryBudget {
+		return nil, fmt.Errorf("serve: the backbone's weights (%s) alone exceed the memory budget (%s)",
+			FormatBytes(s.backboneBytes), FormatBytes(opts.MemoryBudget))
+	}
+	s.m.budget.Set(float64(opts.MemoryBudget))
+	s.m.backbone.Set(float64(s.backboneBytes))
 	s.b = newBatcher(&peft.MixedPredictor{Enc: enc}, opts.MaxBatchTokens, opts.MaxWait, opts.MaxQueueTokens, s.m, s.log)
 	s.handler = s.routes()
 	return s, nil
@@ -134,25 +161,55 @@ func (s *Server) Options() Options { return s.opts }
 // LoadTask loads the adapter in dir and serves it as name, replacing any
 // task of that name; requests already running finish on the old adapter,
 // which is closed after the last of them. It reports whether a task was
-// replaced.
+// replaced. The task's form follows the server's options and memory budget.
 func (s *Server) LoadTask(name, dir string) (bool, error) {
+	return s.LoadTaskWith(name, dir, TaskOptions{})
+}
+
+// LoadTaskWith is LoadTask with per-task overrides of the serving form. A
+// task over the memory budget is refused with an error wrapping
+// errOverBudget (IsOverBudget), the server unchanged.
+func (s *Server) LoadTaskWith(name, dir string, o TaskOptions) (bool, error) {
 	s.adminMu.Lock()
 	defer s.adminMu.Unlock()
 	if s.closed {
 		return false, errShuttingDown
 	}
-	t, err := loadTask(s.enc, name, dir, s.log)
+	t, err := s.loadTask(name, dir, o)
 	if err != nil {
 		return false, err
 	}
 	old := s.reg.put(t)
 	if old != nil {
 		old.release()
+		s.m.taskForm.DeletePartialMatch(map[string]string{"task": name})
 	} else {
 		s.m.tasks.Inc()
 	}
-	s.m.taskBytes.WithLabelValues(name).Set(float64(t.tableBytes))
+	s.setTaskMetrics(t)
 	return old != nil, nil
+}
+
+// IsOverBudget reports whether a LoadTask error is a refusal for memory.
+func IsOverBudget(err error) bool { return errors.Is(err, errOverBudget) }
+
+// setTaskMetrics publishes a task's bytes and form and the budget's state.
+// Call with adminMu held.
+func (s *Server) setTaskMetrics(t *task) {
+	info := t.info()
+	s.m.taskBytes.WithLabelValues(t.name).Set(float64(t.tableBytes))
+	s.m.taskResident.WithLabelValues(t.name).Set(float64(info.ResidentBytes))
+	s.m.taskCache.WithLabelValues(t.name).Set(float64(info.RowCacheBytes))
+	s.m.taskMapped.WithLabelValues(t.name).Set(float64(info.MappedBytes))
+	s.m.taskForm.DeletePartialMatch(map[string]string{"task": t.name})
+	s.m.taskForm.WithLabelValues(t.name, info.Form).Set(1)
+	s.setMemoryMetrics()
+}
+
+func (s *Server) setMemoryMetrics() {
+	m := s.memory()
+	s.m.committed.Set(float64(m.Backbone + m.TaskResident + m.RowCaches))
+	s.m.mapped.Set(float64(m.Mapped))
 }
 
 // UnloadTask stops serving name; requests already running finish first.
@@ -166,6 +223,11 @@ func (s *Server) UnloadTask(name string) bool {
 	t.release()
 	s.m.tasks.Dec()
 	s.m.taskBytes.DeleteLabelValues(name)
+	s.m.taskResident.DeleteLabelValues(name)
+	s.m.taskCache.DeleteLabelValues(name)
+	s.m.taskMapped.DeleteLabelValues(name)
+	s.m.taskForm.DeletePartialMatch(map[string]string{"task": name})
+	s.setMemoryMetrics()
 	return true
 }
 
@@ -619,7 +681,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) *apiError
 }
 
 func (s *Server) handleTasks(w http.ResponseWriter, r *http.Request) *apiError {
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": s.reg.list()})
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": s.reg.list(), "memory": s.Memory()})
 	return nil
 }
 
@@ -658,6 +720,7 @@ func (s *Server) handlePutTask(w http.ResponseWriter, r *http.Request) *apiError
 	}
 	var req struct {
 		Adapter string `json:"adapter"`
+		TaskOptions
 	}
 	if e := decodeJSON(body, &req); e != nil {
 		return e
@@ -666,9 +729,12 @@ func (s *Server) handlePutTask(w http.ResponseWriter, r *http.Request) *apiError
 		return errorf(http.StatusBadRequest, "validation", "\"adapter\" (a directory) is required")
 	}
 	start := time.Now()
-	replaced, err := s.LoadTask(name, req.Adapter)
+	replaced, err := s.LoadTaskWith(name, req.Adapter, req.TaskOptions)
 	if err != nil {
 		s.log.Error("admin: task load failed", "task", name, "adapter", req.Adapter, "err", err)
+		if IsOverBudget(err) {
+			return errorf(http.StatusInsufficientStorage, "overloaded", "%v", err)
+		}
 		return errorf(http.StatusBadRequest, "validation", "%v", err)
 	}
 	t := s.reg.acquire(name)
@@ -681,7 +747,7 @@ func (s *Server) handlePutTask(w http.ResponseWriter, r *http.Request) *apiError
 	if replaced {
 		action = "replaced"
 	}
-	s.log.Info("admin: task "+action, "task", name, "adapter", req.Adapter, "table_bytes", info.TableBytes, "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("admin: task "+action, "task", name, "adapter", req.Adapter, "form", info.Form, "resident_bytes", info.ResidentBytes, "row_cache_bytes", info.RowCacheBytes, "mapped_bytes", info.MappedBytes, "took", time.Since(start).Round(time.Millisecond))
 	writeJSON(w, http.StatusOK, map[string]any{"task": info, "replaced": replaced})
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var modelName, addr, adminToken string
-	var taskSpecs []string
+	var modelName, addr, adminToken, budget, tasksDir string
+	var taskSpecs, baselineSpecs []string
 	var threads int
 	var o serve.Options
 	cmd := &cobra.Command{
@@ -37,9 +38,38 @@ requests in flight, then exits.`,
 				adminToken = os.Getenv("AOTP_ADMIN_TOKEN")
 			}
 			o.AdminToken = adminToken
-			tasks, err := parseTaskSpecs(taskSpecs)
+			if budget != "" {
+				n, err := serve.ParseBytes(budget)
+				if err != nil {
+					return fmt.Errorf("--memory-budget: %w", err)
+				}
+				o.MemoryBudget = n
+			}
+			if err := serve.CheckFuse(o.FuseOnLoad); err != nil {
+				return fmt.Errorf("--fuse-on-load: %w", err)
+			}
+			specs := taskSpecs
+			if tasksDir != "" {
+				more, err := tasksInDir(tasksDir)
+				if err != nil {
+					return err
+				}
+				specs = append(specs, more...)
+			}
+			tasks, err := parseTaskSpecs(specs)
 			if err != nil {
 				return err
+			}
+			baselines, err := parseTaskSpecs(baselineSpecs)
+			if err != nil {
+				return err
+			}
+			for _, b := range baselines {
+				for _, t := range tasks {
+					if t[0] == b[0] {
+						return fmt.Errorf("--baseline %q: task %q is also given by --task or --tasks-dir", b[0], b[0])
+					}
+				}
 			}
 			dir, err := resolveModel(modelName)
 			if err != nil {
@@ -63,13 +93,40 @@ requests in flight, then exits.`,
 			if err != nil {
 				return err
 			}
-			for _, t := range tasks {
-				if _, err := srv.LoadTask(t[0], t[1]); err != nil {
+			load := func(t [2]string, to serve.TaskOptions) error {
+				if _, err := srv.LoadTaskWith(t[0], t[1], to); err != nil {
 					srv.Close()
 					return err
 				}
-				slog.Info("task loaded", "task", t[0], "adapter", t[1])
+				if len(tasks) <= 20 {
+					info := srv.Tasks()
+					for _, ti := range info {
+						if ti.Name == t[0] {
+							slog.Info("task loaded", "task", t[0], "adapter", t[1], "form", ti.Form,
+								"resident", serve.FormatBytes(ti.ResidentBytes), "row_cache", serve.FormatBytes(ti.RowCacheBytes), "mapped", serve.FormatBytes(ti.MappedBytes))
+						}
+					}
+				}
+				return nil
 			}
+			for _, t := range tasks {
+				if err := load(t, serve.TaskOptions{}); err != nil {
+					return err
+				}
+			}
+			for _, t := range baselines {
+				if err := load(t, serve.TaskOptions{HeadOnly: true}); err != nil {
+					return err
+				}
+			}
+			mem := srv.Memory()
+			forms := map[string]int{}
+			for _, ti := range srv.Tasks() {
+				forms[ti.Form]++
+			}
+			slog.Info("tasks loaded", "tasks", len(tasks)+len(baselines), "forms", forms, "budget", serve.FormatBytes(mem.Budget),
+				"backbone", serve.FormatBytes(mem.Backbone), "task_resident", serve.FormatBytes(mem.TaskResident),
+				"row_caches", serve.FormatBytes(mem.RowCaches), "mapped", serve.FormatBytes(mem.Mapped))
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				srv.Close()
@@ -85,6 +142,11 @@ requests in flight, then exits.`,
 	f := cmd.Flags()
 	f.StringVar(&modelName, "model", "", "backbone: model directory or hub name")
 	f.StringArrayVar(&taskSpecs, "task", nil, "NAME=ADAPTER_DIR, a task to serve (repeat for more)")
+	f.StringVar(&tasksDir, "tasks-dir", "", "serve every subdirectory of DIR holding an adapter_config.json as a task named after it")
+	f.StringArrayVar(&baselineSpecs, "baseline", nil, "NAME=ADAPTER_DIR: serve only the adapter's head over the plain backbone (its method ignored), to measure what adapters cost")
+	f.StringVar(&budget, "memory-budget", "", "bound on the backbone's weights plus all tasks' memory, e.g. 8GiB (default: none); a task over it is refused and each task's form is chosen within it")
+	f.StringVar(&o.FuseOnLoad, "fuse-on-load", "none", "fuse factor (FC/Kron) adapters into in-memory tables of this dtype when the budget allows: none, f32, f16, bf16, int8")
+	f.IntVar(&o.RowCacheRows, "row-cache-rows", serve.DefaultRowCacheRows, "cap on a compact task's row cache, in ids per layer (the cache also gets at most 1/8 of the budget left); negative: no caches")
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
 	f.StringVar(&adminToken, "admin-token", "", "bearer token for PUT/DELETE /v1/tasks/{name} (default $AOTP_ADMIN_TOKEN; none: those answer 403)")
 	f.StringVar(&o.DefaultTask, "default-task", "", "also serve this task's TEI routes (/predict, /tokenize, /info, /health) at the root, and use it when a request names no task")
@@ -103,6 +165,30 @@ requests in flight, then exits.`,
 	f.IntVar(&threads, "threads", 0, "threads for the forward pass (default: all cores)")
 	cmd.MarkFlagRequired("model")
 	return cmd
+}
+
+// tasksInDir lists NAME=DIR for every subdirectory of dir that holds an
+// adapter_config.json, sorted by name.
+func tasksInDir(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--tasks-dir: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		sub := filepath.Join(dir, e.Name())
+		if st, err := os.Stat(sub); err != nil || !st.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(sub, "adapter_config.json")); err != nil {
+			continue
+		}
+		out = append(out, e.Name()+"="+sub)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--tasks-dir %s: no subdirectory with an adapter_config.json", dir)
+	}
+	return out, nil
 }
 
 // parseTaskSpecs splits NAME=DIR flags, refusing duplicate names.
