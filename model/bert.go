@@ -23,6 +23,10 @@ type BertEmbeddings struct {
 	PositionEmbeddings  []float32 // [maxT, C] embeddings.position_embeddings.weight
 	TokenTypeEmbeddings []float32 // [TV, C]  embeddings.token_type_embeddings.weight
 	LayerNorm           LayerNorm // embeddings.LayerNorm
+	// DeBERTa with embedding_size E != hidden_size: embeddings.embed_proj
+	// [C, E] (no bias) between the sum and the LayerNorm; the tables above
+	// are then [., E]. nil otherwise.
+	EmbedProj *Linear
 
 	// gradients when trained (full fine-tuning), else nil
 	WordGrad, PosGrad, TypeGrad []float32
@@ -68,6 +72,10 @@ type Encoder struct {
 	Embeddings BertEmbeddings
 	Layers     []BertLayer
 	Pooler     *BertPooler // nil when the checkpoint has none (e.g. RobertaForMaskedLM)
+	// Deberta holds what DeBERTa adds to this layout (deberta.go); nil for
+	// BERT and RoBERTa. DeBERTa's Pooler is the ContextPooler of a
+	// classification checkpoint (top-level pooler.dense, pooler_hidden_act).
+	Deberta *DebertaEncoder
 
 	act     func([]float32)
 	actBack func(dinp, inp, dout []float32)
@@ -88,6 +96,12 @@ func (m *Encoder) NumParams() int {
 	if m.Pooler != nil {
 		n += lin(&m.Pooler.Dense)
 	}
+	if e.EmbedProj != nil {
+		n += len(e.EmbedProj.Weight)
+	}
+	if m.Deberta != nil {
+		n += m.Deberta.numParams()
+	}
 	return n
 }
 
@@ -103,6 +117,9 @@ func (m *Encoder) Close() error {
 
 // loadEncoder builds an Encoder for cfg from src; file names the source in errors.
 func loadEncoder(cfg *Config, src TensorSource, file string) (*Encoder, error) {
+	if cfg.IsDeberta() {
+		return loadDeberta(cfg, src, file)
+	}
 	act, err := activationByName(cfg.HiddenAct)
 	if err != nil {
 		return nil, err
@@ -232,6 +249,10 @@ type layerActs struct {
 	probs                      []float32 // [Σ_s NH·T_s·(P_s+T_s)] attention probabilities, sequence-major
 	prefix                     prefixes  // this layer's attention prefixes (P-Tuning v2)
 	preUsed                    *prefixes // &prefix when the layer had any, else nil
+	// DeBERTa: this layer's projections of the relative embeddings [2·span, C]
+	// and the batch's relative index table (deberta.go)
+	posK, posQ []float32
+	relIdx     []int32
 }
 
 // Workspace holds the activation buffers of a forward pass; reusing one
@@ -245,6 +266,7 @@ type Workspace struct {
 	first     []float32 // [B, C] hidden state of each sequence's first token
 	scores    chan []float32
 	scoreSize int
+	deb       *debertaScratch // DeBERTa only
 }
 
 func grow(buf []float32, n int) []float32 {
@@ -335,6 +357,11 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 	hs := resolveHooks(hooks)
 	hs.begin(nil)
 	ws.reserve(cfg, N, B, maxT)
+	var deb *debertaScratch
+	if m.Deberta != nil {
+		deb = m.debertaPrepare(&ws.deb, maxT)
+		ws.acts.relIdx = deb.relIdx
+	}
 	if err := m.embeddingsForward(ws.H, b, ws.pos, &hs, nil); err != nil {
 		return Output{}, err
 	}
@@ -355,11 +382,21 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 			return Output{}, err
 		}
 		ws.acts.preUsed = pre
-		if pre != nil {
-			reserveScorePool(&ws.scores, &ws.scoreSize, maxT*(pre.max()+maxT))
+		if pre != nil || deb != nil {
+			reserveScorePool(&ws.scores, &ws.scoreSize, m.scoreScratch(maxT, pre, 1))
+		}
+		if deb != nil {
+			ws.acts.posK, ws.acts.posQ = m.layerPositions(l, deb)
+			if l == 0 && m.Deberta.Conv != nil {
+				deb.x0 = grow(deb.x0, N*C)
+				copy(deb.x0, ws.H[:N*C])
+			}
 		}
 		if err := m.layerForward(l, &ws.acts, ws.tmp, nil, b, ws.scores, nil, &hs); err != nil {
 			return Output{}, err
+		}
+		if l == 0 && deb != nil && m.Deberta.Conv != nil {
+			m.convForward(ws.H[:N*C], deb, b)
 		}
 	}
 	out := Output{LastHiddenState: ws.H[:N*C]}
@@ -384,7 +421,7 @@ func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32, hs *hook
 			return fmt.Errorf("token id %d at position %d is outside the vocabulary [0, %d)", x, i, V)
 		}
 	}
-	if b.TypeIDs != nil {
+	if b.TypeIDs != nil && m.Embeddings.TokenTypeEmbeddings != nil {
 		for i, t := range b.TypeIDs {
 			if t < 0 || int(t) >= cfg.TypeVocabSize {
 				return fmt.Errorf("token type id %d at position %d is outside [0, %d)", t, i, cfg.TypeVocabSize)
@@ -397,6 +434,18 @@ func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32, hs *hook
 	}
 	e := &m.Embeddings
 	N := b.N()
+	E := C // width of the embedding tables
+	var sums []float32
+	if e.EmbedProj != nil {
+		// DeBERTa embed_proj: sum in E wide rows, project to C, then LayerNorm
+		E = e.EmbedProj.In
+		if keep != nil {
+			keep.pre = grow(keep.pre, N*E)
+			sums = keep.pre
+		} else {
+			sums = make([]float32, N*E)
+		}
+	}
 	var seqOf []int32 // sequence of each token, for virtual tokens' hooks
 	if virtual {
 		seqOf = make([]int32, N)
@@ -405,8 +454,8 @@ func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32, hs *hook
 			for i := lo; i < hi; i++ {
 				seqOf[i] = int32(s)
 				if x := b.IDs[i]; x < 0 {
-					if w := hs.embed.VirtualEmbedding(x, s, b); len(w) != C {
-						return fmt.Errorf("virtual token %d of sequence %d: embedding has %d values, want %d", x, s, len(w), C)
+					if w := hs.embed.VirtualEmbedding(x, s, b); len(w) != E {
+						return fmt.Errorf("virtual token %d of sequence %d: embedding has %d values, want %d", x, s, len(w), E)
 					}
 				}
 			}
@@ -415,20 +464,38 @@ func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32, hs *hook
 	parallel.For(N, rowGrain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			h := H[i*C : (i+1)*C]
+			if sums != nil {
+				h = sums[i*E : (i+1)*E]
+			}
 			x, p := int(b.IDs[i]), int(pos[i])
 			t := 0
-			if b.TypeIDs != nil {
+			if b.TypeIDs != nil && e.TokenTypeEmbeddings != nil {
 				t = int(b.TypeIDs[i])
 			}
 			var word []float32
 			if x < 0 {
 				word = hs.embed.VirtualEmbedding(int32(x), int(seqOf[i]), b)
 			} else {
-				word = e.WordEmbeddings[x*C : (x+1)*C]
+				word = e.WordEmbeddings[x*E : (x+1)*E]
 			}
-			// HF's order: (word + token_type) + position
-			vec.Add(h, word, e.TokenTypeEmbeddings[t*C:(t+1)*C])
-			vec.Add(h, h, e.PositionEmbeddings[p*C:(p+1)*C])
+			if m.Deberta != nil {
+				// DebertaEmbeddings: (word + position if position_biased_input)
+				// + token_type if type_vocab_size > 0
+				copy(h, word)
+				if e.PositionEmbeddings != nil {
+					vec.Add(h, h, e.PositionEmbeddings[p*E:(p+1)*E])
+				}
+				if e.TokenTypeEmbeddings != nil {
+					vec.Add(h, h, e.TokenTypeEmbeddings[t*E:(t+1)*E])
+				}
+			} else {
+				// HF's order: (word + token_type) + position
+				vec.Add(h, word, e.TokenTypeEmbeddings[t*C:(t+1)*C])
+				vec.Add(h, h, e.PositionEmbeddings[p*C:(p+1)*C])
+			}
+		}
+		if sums != nil {
+			e.EmbedProj.Forward(H[lo*C:hi*C], sums[lo*E:hi*E], hi-lo, nil)
 		}
 		if keep == nil {
 			e.LayerNorm.Forward(H[lo*C:hi*C], H[lo*C:hi*C], hi-lo, C)
@@ -443,6 +510,8 @@ func (m *Encoder) embeddingsForward(H []float32, b *Batch, pos []int32, hs *hook
 
 // embActs keeps what the embeddings' backward needs (prompt tuning only).
 type embActs struct {
+	pre        []float32 // [N,E] DeBERTa embed_proj's input (the sum), else unused
+	dpre       []float32 // [N,E] its gradient (backward scratch)
 	sum        []float32 // [N,C] word + type + position, LayerNorm's input
 	mean, rstd []float32 // [N]
 	dsum       []float32 // [N,C] backward scratch
@@ -454,8 +523,8 @@ type embActs struct {
 // P..P+T-1, RoBERTa (cumsum(ids != pad) + P) * (ids != pad) + pad, so
 // padding tokens keep position pad.
 func (m *Encoder) shiftPrefixPositions(pos []int32, b *Batch, hs *hookSet) error {
-	if hs.prefix == nil {
-		return nil
+	if hs.prefix == nil || m.Deberta != nil {
+		return nil // DeBERTa: no past_key_values, no shift (deberta.go)
 	}
 	cfg := m.Config
 	C, pad := cfg.HiddenSize, int32(cfg.PadTokenID)
@@ -516,7 +585,11 @@ func (m *Encoder) layerForward(l int, a *layerActs, tmp, g []float32, b *Batch, 
 			return err
 		}
 	}
-	attentionForward(a.ctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, a.preUsed, scores, drop.site(siteAttnProbs))
+	if m.Deberta != nil {
+		m.debertaAttentionForward(a.ctx, a.probs, a.q, a.k, a.v, a.posK, a.posQ, a.relIdx, b, cfg.NumAttentionHeads, C, a.preUsed, scores, drop.site(siteAttnProbs))
+	} else {
+		attentionForward(a.ctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, a.preUsed, scores, drop.site(siteAttnProbs))
+	}
 	at.Output.Dense.Forward(tmp, a.ctx, N, nil)
 	if err := hs.after(l, SiteAttnOut, tmp[:N*C], a.ctx[:N*C], b); err != nil {
 		return err
@@ -566,14 +639,19 @@ func residualLayerNorm(ln *LayerNorm, out, s, mean, rstd, a, b []float32, N, C i
 }
 
 // poolerForward writes pooled[B,C] = tanh(dense(H[first token of each
-// sequence])); first [B,C] is scratch.
+// sequence])) (DeBERTa's ContextPooler: pooler_hidden_act instead of
+// tanh); first [B,C] is scratch.
 func (m *Encoder) poolerForward(pooled, first, H []float32, b *Batch) {
 	C := m.Config.HiddenSize
 	for s := 0; s < b.B(); s++ {
 		lo, _ := b.Seq(s)
 		copy(first[s*C:(s+1)*C], H[lo*C:(lo+1)*C])
 	}
-	m.Pooler.Dense.Forward(pooled, first, b.B(), vec.Tanh)
+	act := vec.Tanh
+	if m.Deberta != nil {
+		act = m.Deberta.poolAct
+	}
+	m.Pooler.Dense.Forward(pooled, first, b.B(), act)
 }
 
 // attentionScale is 1/sqrt(head_dim), applied to Q·Kᵀ as BertSelfAttention does.

@@ -41,6 +41,7 @@ type TrainState struct {
 	dpk, dpv               [][]float32
 	scores                 chan []float32
 	scoreSize              int
+	deb                    *debertaTrain // DeBERTa only (deberta_train.go)
 }
 
 func (st *TrainState) reserve(cfg *Config, b *Batch, maxT int) {
@@ -105,6 +106,9 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 	hs := resolveHooks(hooks)
 	hs.begin(&opt)
 	st.drop = newDropout(opt.Dropout, opt.Seed, opt.Step)
+	if m.Deberta != nil {
+		m.debertaTrainPrepare(st, maxT)
+	}
 	H := st.outs[0][:N*C]
 	var keep *embActs
 	if hs.embedBk != nil || m.Embeddings.WordGrad != nil {
@@ -136,10 +140,15 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 		if pre != nil {
 			_, n := probOffsets(b, cfg.NumAttentionHeads, pre)
 			a.probs = grow(a.probs, n)
-			reserveScorePool(&st.scores, &st.scoreSize, 2*maxT*(pre.max()+maxT))
+		}
+		if pre != nil || m.Deberta != nil {
+			reserveScorePool(&st.scores, &st.scoreSize, m.scoreScratch(maxT, pre, 2))
 		}
 		if err := m.layerForward(l, a, st.tmp, st.g[:N*cfg.IntermediateSize], b, st.scores, st.drop.layer(l), &hs); err != nil {
 			return Output{}, err
+		}
+		if l == 0 && m.Deberta != nil && m.Deberta.Conv != nil {
+			m.convForwardTrain(a.out, a.x, st)
 		}
 	}
 	last := st.outs[len(m.Layers)][:N*C]
@@ -165,6 +174,9 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		if m.Pooler == nil {
 			return fmt.Errorf("gradient for pooler_output given but the model has no pooler")
 		}
+		if m.Deberta != nil {
+			return fmt.Errorf("DeBERTa's pooler is trained with the task head, not through the encoder")
+		}
 		m.poolerBackward(dOut, dPooled, st.pooled, st.first, st.dfirst, st.dq, b)
 	}
 	dX := st.dA[:N*C]
@@ -172,8 +184,16 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := m.layerBackward(l, &st.layers[l], dX, dOut, st, st.drop.layer(l), &hs); err != nil {
+		dOutL, dx0 := dOut, []float32(nil)
+		if l == 0 && m.Deberta != nil && m.Deberta.Conv != nil {
+			// DeBERTa's convolution after layer 0 reads layer 0's input too
+			dOutL, dx0 = m.convBackward(dOut, st.layers[0].x, st)
+		}
+		if err := m.layerBackward(l, &st.layers[l], dX, dOutL, st, st.drop.layer(l), &hs); err != nil {
 			return err
+		}
+		if dx0 != nil {
+			vec.AddInPlace(dX[:N*C], dx0[:N*C])
 		}
 		if hs.back != nil {
 			if err := hs.back.AfterLayerBackward(l, dX, b); err != nil {
@@ -182,6 +202,9 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		}
 		// this layer's dX is the previous layer's dOut; reuse the other buffer
 		dOut, dX = dX, dOut
+	}
+	if m.Deberta != nil {
+		m.debertaRelBackward(st)
 	}
 	if hs.embOutBk != nil {
 		// the gradient w.r.t. the embeddings' output before dropout (st.dB
@@ -210,10 +233,18 @@ func (m *Encoder) embeddingsBackward(st *TrainState, dH0 []float32, hs *hookSet)
 	e.dsum = grow(e.dsum, N*C)
 	layerNormBackward(&m.Embeddings.LayerNorm, e.dsum, dH0, e.sum, e.mean, e.rstd, N, C)
 	E := &m.Embeddings
+	dsum := e.dsum
+	if E.EmbedProj != nil {
+		// DeBERTa embed_proj: back to the E wide sum
+		C = E.EmbedProj.In
+		e.dpre = grow(e.dpre, N*C)
+		linearBackwardFull(E.EmbedProj, e.dpre, e.dsum, e.pre, N, 0)
+		dsum = e.dpre
+	}
 	for s := 0; s < b.B(); s++ {
 		lo, hi := b.Seq(s)
 		for i := lo; i < hi; i++ {
-			d := e.dsum[i*C : (i+1)*C]
+			d := dsum[i*C : (i+1)*C]
 			x := b.IDs[i]
 			if x < 0 {
 				if hs.embedBk == nil {
@@ -231,7 +262,7 @@ func (m *Encoder) embeddingsBackward(st *TrainState, dH0 []float32, hs *hookSet)
 			}
 			if E.TypeGrad != nil {
 				t := 0
-				if b.TypeIDs != nil {
+				if b.TypeIDs != nil && E.TokenTypeEmbeddings != nil {
 					t = int(b.TypeIDs[i])
 				}
 				vec.AddInPlace(E.TypeGrad[t*C:(t+1)*C], d)
@@ -311,7 +342,15 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 	if a.preUsed != nil {
 		dpk, dpv = st.prefixGrads(a.preUsed)
 	}
-	attentionBackward(dq, dk, dv, dctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, a.preUsed, dpk, dpv, st.scores, drop.site(siteAttnProbs))
+	if m.Deberta != nil {
+		dPosK, dPosQ := m.debertaPositionGrads(st)
+		m.debertaAttentionBackward(dq, dk, dv, dctx, a, b, cfg.NumAttentionHeads, C, dpk, dpv, st.scores, drop.site(siteAttnProbs), dPosK, dPosQ)
+		if dPosK != nil || dPosQ != nil {
+			m.debertaPositionBackward(l, st, dPosK, dPosQ)
+		}
+	} else {
+		attentionBackward(dq, dk, dv, dctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, a.preUsed, dpk, dpv, st.scores, drop.site(siteAttnProbs))
+	}
 	if a.preUsed != nil && hs.prefixBk != nil {
 		for s := range dpk {
 			if dpk[s] == nil {

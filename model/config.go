@@ -32,6 +32,26 @@ type Config struct {
 	PositionEmbeddingType     string   `json:"position_embedding_type"`
 	ClassifierDropout         *float64 `json:"classifier_dropout"`
 
+	// DeBERTa keys (model_type deberta, deberta-v2; deberta.go). HF reads the
+	// v2-only ones with getattr defaults, which defaultConfig reproduces.
+	RelativeAttention    bool       `json:"relative_attention"`
+	MaxRelativePositions int        `json:"max_relative_positions"`
+	PositionBuckets      int        `json:"position_buckets"`
+	PosAttType           PosAttType `json:"pos_att_type"`
+	ShareAttKey          bool       `json:"share_att_key"`
+	NormRelEbd           string     `json:"norm_rel_ebd"`
+	PositionBiasedInput  bool       `json:"position_biased_input"`
+	ConvKernelSize       int        `json:"conv_kernel_size"`
+	ConvAct              string     `json:"conv_act"`
+	ConvGroups           int        `json:"conv_groups"`
+	EmbeddingSize        int        `json:"embedding_size"`      // 0: hidden_size
+	AttentionHeadSize    int        `json:"attention_head_size"` // 0: hidden_size / num_attention_heads
+	PoolerHiddenSize     int        `json:"pooler_hidden_size"`  // 0: hidden_size
+	PoolerHiddenAct      string     `json:"pooler_hidden_act"`
+	PoolerDropout        float64    `json:"pooler_dropout"`
+	CLSDropout           *float64   `json:"cls_dropout"`
+	TalkingHead          bool       `json:"talking_head"`
+
 	// Head keys (used by task heads; absent in plain backbone configs).
 	ID2Label    map[string]string `json:"id2label,omitempty"`
 	ProblemType string            `json:"problem_type,omitempty"`
@@ -66,12 +86,15 @@ func defaultConfig(modelType string) (Config, bool) {
 		bos, eos := 0, 2
 		c.BosTokenID, c.EosTokenID = &bos, &eos
 		return c, true
+	case "deberta", "deberta-v2":
+		debertaDefaults(&c)
+		return c, true
 	}
 	return Config{}, false
 }
 
 // SupportedModelTypes lists the `model_type` values this package loads.
-var SupportedModelTypes = []string{"bert", "roberta"}
+var SupportedModelTypes = []string{"bert", "roberta", "deberta", "deberta-v2"}
 
 // ParseConfig reads a config.json body; name is used in errors.
 func ParseConfig(name string, data []byte) (*Config, error) {
@@ -130,6 +153,9 @@ func (c *Config) Validate() error {
 		{"intermediate_size", c.IntermediateSize}, {"max_position_embeddings", c.MaxPositionEmbeddings},
 		{"type_vocab_size", c.TypeVocabSize},
 	} {
+		if kv.k == "type_vocab_size" && c.IsDeberta() && kv.v == 0 {
+			continue // DeBERTa: 0 means no token type embeddings
+		}
 		if err := pos(kv.k, kv.v); err != nil {
 			return err
 		}
@@ -152,8 +178,23 @@ func (c *Config) Validate() error {
 	if c.ModelType == "roberta" && c.MaxPositionEmbeddings <= c.PadTokenID+1 {
 		return fmt.Errorf("key \"max_position_embeddings\" (%d) leaves no positions after the padding index %d", c.MaxPositionEmbeddings, c.PadTokenID)
 	}
+	if c.IsDeberta() {
+		return c.validateDeberta()
+	}
 	return nil
 }
+
+// BaseModelPrefix is the name task models save the base model under
+// ("bert", "roberta", "deberta": both DeBERTa versions use "deberta").
+func (c *Config) BaseModelPrefix() string {
+	if c.IsDeberta() {
+		return "deberta"
+	}
+	return c.ModelType
+}
+
+// IsDeberta reports model_type deberta or deberta-v2.
+func (c *Config) IsDeberta() bool { return c.ModelType == "deberta" || c.ModelType == "deberta-v2" }
 
 // HeadDim is the per-head width C/NH.
 func (c *Config) HeadDim() int { return c.HiddenSize / c.NumAttentionHeads }

@@ -18,7 +18,7 @@ const (
 // *ForSequenceClassification / *ForMultipleChoice. It is trained with the
 // method's tensors; the backbone (pooler included) stays frozen.
 type Head struct {
-	Kind       string // "roberta-cls" (dense+tanh+out_proj on <s>), "pooled" (classifier on the pooler output)
+	Kind       string // "roberta-cls" (dense+tanh+out_proj on <s>), "pooled" (classifier on the pooler output), "deberta" (ContextPooler + classifier)
 	Problem    string
 	NumLabels  int    // logits per example (1 for regression)
 	NumChoices int    // multiple choice: sequences per example
@@ -30,6 +30,12 @@ type Head struct {
 
 	PoolerW *Param // [C, C] pooler.dense.weight: own pooler (AddPooler), else nil
 	PoolerB *Param // [C]
+
+	// DeBERTa's ContextPooler activation (pooler_hidden_act) and its
+	// backward; nil: tanh (BERT's pooler)
+	poolAct  func([]float32)
+	poolBack func(dinp, inp, dout []float32)
+	z        []float32 // [B, C] DeBERTa pooler pre-activation
 
 	// forward cache and scratch, [B, C] unless noted
 	first  []float32 // hidden state of each sequence's first token
@@ -64,6 +70,21 @@ func NewHead(cfg *Config, problem string, numLabels, numChoices int) (*Head, err
 		return nil, fmt.Errorf("problem_type %q is not supported (%s, %s, %s)", problem, SingleLabel, Regression, MultipleChoice)
 	}
 	h.NumLabels = K
+	if cfg.IsDeberta() {
+		// DebertaForSequenceClassification / ForMultipleChoice:
+		// classifier(dropout(ContextPooler(h[CLS]))), ContextPooler =
+		// pooler_hidden_act(pooler.dense(h[CLS])), part of the head (base
+		// checkpoints have none; transformers draws it at random).
+		h.Kind = "deberta"
+		h.Out, h.OutBias = NewParam("classifier.weight", K, C), NewParam("classifier.bias", K)
+		h.AddPooler()
+		act, err := activationByName(cfg.PoolerHiddenAct)
+		if err != nil {
+			return nil, fmt.Errorf("pooler_hidden_act: %w", err)
+		}
+		h.poolAct, h.poolBack = act, activationBackwards[cfg.PoolerHiddenAct]
+		return h, nil
+	}
 	if cfg.ModelType == "roberta" && problem != MultipleChoice {
 		// RobertaClassificationHead: out_proj(dropout(tanh(dense(dropout(h[<s>])))))
 		h.Kind = "roberta-cls"
@@ -126,7 +147,12 @@ func (h *Head) Forward(out Output, b *Batch, opt *TrainOptions) ([]float32, erro
 			lo, _ := b.Seq(s)
 			copy(h.first[s*C:(s+1)*C], out.LastHiddenState[lo*C:(lo+1)*C])
 		}
-		if h.PoolerW != nil {
+		if h.PoolerW != nil && h.poolAct != nil {
+			h.z = grow(h.z, B*C)
+			gemm.Linear(h.z, h.first, h.PoolerW.Data, h.PoolerB.Data, B, C, C, nil)
+			copy(h.x, h.z)
+			h.poolAct(h.x)
+		} else if h.PoolerW != nil {
 			gemm.Linear(h.x, h.first, h.PoolerW.Data, h.PoolerB.Data, B, C, C, vec.Tanh)
 		} else {
 			copy(h.x, h.first)
@@ -179,7 +205,11 @@ func (h *Head) Backward(dlogits []float32, b *Batch, dHidden, dPooled []float32)
 	if h.PoolerW != nil {
 		// x = tanh(first·Wpᵀ + bp)
 		// (only pooled heads have their own pooler, so din is d1 here)
-		tanhBackward(din, h.x)
+		if h.poolBack != nil {
+			h.poolBack(din, h.z, din)
+		} else {
+			tanhBackward(din, h.x)
+		}
 		linearBackward(h.PoolerW, h.PoolerB, h.d2, din, h.first, B, C, C)
 		din = h.d2
 	}

@@ -17,6 +17,27 @@ var Shapes = map[string]Config{
 	"bert-large-uncased": bertShape(30522, 1024, 24, 16, 4096),
 	"roberta-base":       robertaShape(768, 12, 12, 3072),
 	"roberta-large":      robertaShape(1024, 24, 16, 4096),
+	// /work/shared/data/configs: microsoft/deberta-v3-base's config.json, the
+	// official rtd_large discriminator, deberta_official_deberta_xlarge
+	"deberta-v3-base":   debertaV2Shape(768, 12, 12, 3072, 0),
+	"deberta-v3-large":  debertaV2Shape(1024, 24, 16, 4096, 0),
+	"deberta-v2-xlarge": debertaV2Shape(1536, 24, 24, 6144, 3),
+}
+
+// debertaV2Shape is a DeBERTa v2/v3 config as released: relative attention
+// with 256 log buckets, c2p and p2c with shared keys, LayerNorm on the
+// relative embeddings, no absolute positions or token types, eps 1e-7;
+// conv > 0 adds v2's convolution (kernel conv, gelu).
+func debertaV2Shape(C, L, NH, I, conv int) Config {
+	c, _ := defaultConfig("deberta-v2")
+	c.VocabSize, c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize = 128100, C, L, NH, I
+	c.RelativeAttention, c.PositionBuckets, c.NormRelEbd, c.ShareAttKey = true, 256, "layer_norm", true
+	c.PosAttType = PosAttType{"p2c", "c2p"}
+	c.PositionBiasedInput, c.TypeVocabSize, c.LayerNormEps = false, 0, 1e-7
+	if conv > 0 {
+		c.ConvKernelSize, c.ConvAct = conv, "gelu"
+	}
+	return c
 }
 
 func bertShape(V, C, L, NH, I int) Config {
@@ -50,7 +71,7 @@ func ShapeConfig(name string) (*Config, error) {
 // weights uniform with std 0.02 (as initializer_range), LayerNorm weights 1
 // and biases 0, linear biases small. Deterministic for a seed.
 func RandomSource(cfg *Config, seed uint64) MapSource {
-	C, I := cfg.HiddenSize, cfg.IntermediateSize
+	C := cfg.HiddenSize
 	src := MapSource{}
 	var specs []struct {
 		name  string
@@ -66,23 +87,13 @@ func RandomSource(cfg *Config, seed uint64) MapSource {
 	}
 	lin := func(name string, out, in int) { add(name+".weight", 'w', out, in); add(name+".bias", 'b', out) }
 	ln := func(name string) { add(name+".weight", 'g', C); add(name+".bias", 'b', C) }
-	add("embeddings.word_embeddings.weight", 'w', cfg.VocabSize, C)
-	add("embeddings.position_embeddings.weight", 'w', cfg.MaxPositionEmbeddings, C)
-	add("embeddings.token_type_embeddings.weight", 'w', cfg.TypeVocabSize, C)
-	ln("embeddings.LayerNorm")
-	for l := 0; l < cfg.NumHiddenLayers; l++ {
-		p := fmt.Sprintf("encoder.layer.%d.", l)
-		lin(p+"attention.self.query", C, C)
-		lin(p+"attention.self.key", C, C)
-		lin(p+"attention.self.value", C, C)
-		lin(p+"attention.output.dense", C, C)
-		ln(p + "attention.output.LayerNorm")
-		lin(p+"intermediate.dense", I, C)
-		lin(p+"output.dense", C, I)
-		ln(p + "output.LayerNorm")
+	if cfg.IsDeberta() {
+		debertaSpecs(cfg, add, lin, ln)
+	} else {
+		bertSpecs(cfg, add, lin, ln)
 	}
-	lin("pooler.dense", C, C)
 	tensors := make([]MapTensor, len(specs))
+
 	parallel.ForChunks(len(specs), len(specs), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			sp := specs[i]
@@ -114,6 +125,26 @@ func RandomSource(cfg *Config, seed uint64) MapSource {
 		src[sp.name] = tensors[i]
 	}
 	return src
+}
+
+func bertSpecs(cfg *Config, add func(string, byte, ...int), lin func(string, int, int), ln func(string)) {
+	C, I := cfg.HiddenSize, cfg.IntermediateSize
+	add("embeddings.word_embeddings.weight", 'w', cfg.VocabSize, C)
+	add("embeddings.position_embeddings.weight", 'w', cfg.MaxPositionEmbeddings, C)
+	add("embeddings.token_type_embeddings.weight", 'w', cfg.TypeVocabSize, C)
+	ln("embeddings.LayerNorm")
+	for l := 0; l < cfg.NumHiddenLayers; l++ {
+		p := fmt.Sprintf("encoder.layer.%d.", l)
+		lin(p+"attention.self.query", C, C)
+		lin(p+"attention.self.key", C, C)
+		lin(p+"attention.self.value", C, C)
+		lin(p+"attention.output.dense", C, C)
+		ln(p + "attention.output.LayerNorm")
+		lin(p+"intermediate.dense", I, C)
+		lin(p+"output.dense", C, I)
+		ln(p + "output.LayerNorm")
+	}
+	lin("pooler.dense", C, C)
 }
 
 // NewRandom builds an Encoder of cfg's shape with RandomSource weights.

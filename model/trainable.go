@@ -8,6 +8,9 @@ import "fmt"
 // The backward pass of the copy then accumulates every weight's gradient.
 // The original encoder is unchanged and still shares nothing with it.
 func (m *Encoder) CloneTrainable(prefix string) (*Encoder, []*Param) {
+	if m.Deberta != nil {
+		return m.cloneTrainableDeberta(prefix) // deberta_train.go
+	}
 	c := &Encoder{Config: m.Config, act: m.act, actBack: m.actBack}
 	var ps []*Param
 	take := func(name string, src []float32, shape ...int) (data, grad []float32) {

@@ -84,7 +84,8 @@ func (w *weightLoader) layerNorm(name string, c int, eps float64) LayerNorm {
 // not use: other heads (MLM, NSP, classification, QA) and non-persistent
 // buffers saved by older transformers versions.
 func skippable(name string) bool {
-	for _, p := range []string{"lm_head.", "cls.", "classifier.", "qa_outputs."} {
+	// lm_predictions., mask_predictions.: DeBERTa's MLM and RTD heads
+	for _, p := range []string{"lm_head.", "cls.", "classifier.", "qa_outputs.", "lm_predictions.", "mask_predictions."} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}

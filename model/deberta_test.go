@@ -1,0 +1,208 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aotp/aotp/internal/golden"
+)
+
+// DeBERTa goldens: tools/reference/deberta_golden.py (DEBERTA.md).
+var debertaGoldenModels = []string{"deberta-v3-tiny", "deberta-v2-tiny-conv", "deberta-v2-tiny-noshare", "deberta-v1-tiny"}
+
+func loadDebertaGolden(t *testing.T, name string) (*Encoder, map[string]golden.Tensor) {
+	t.Helper()
+	dir := filepath.Join(golden.Dir(t), "models", name)
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, golden.Load(t, filepath.Join(dir, "golden.safetensors"))
+}
+
+// debertaHead builds the classification head with the golden's weights.
+func debertaHead(t *testing.T, m *Encoder, g map[string]golden.Tensor) *Head {
+	t.Helper()
+	K := g["head.classifier.bias"].Shape[0]
+	h, err := NewHead(m.Config, SingleLabel, K, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Kind != "deberta" {
+		t.Fatalf("head kind %q, want deberta", h.Kind)
+	}
+	for _, p := range h.Params() {
+		src, ok := g["head."+p.Name]
+		if !ok {
+			t.Fatalf("golden has no head.%s", p.Name)
+		}
+		copy(p.Data, src.F32)
+	}
+	return h
+}
+
+func TestDebertaGoldenForward(t *testing.T) {
+	for _, name := range debertaGoldenModels {
+		t.Run(name, func(t *testing.T) {
+			m, g := loadDebertaGolden(t, name)
+			b, rows := goldenBatch(t, g)
+			C := m.Config.HiddenSize
+			hook := &recordHook{}
+			out, err := m.Forward(context.Background(), b, &Workspace{}, hook)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for l, H := range hook.layers {
+				closeTo(t, fmt.Sprintf("hidden_states.%d", l), H, g[fmt.Sprintf("hidden_states.%d", l)].F32, rows, C, 1e-5, 1e-6)
+			}
+			closeTo(t, "last_hidden_state", out.LastHiddenState, g["last_hidden_state"].F32, rows, C, 1e-5, 1e-6)
+			f64 := g["last_hidden_state_f64"].F64
+			want := make([]float32, len(f64))
+			for i, v := range f64 {
+				want[i] = float32(v)
+			}
+			closeTo(t, "last_hidden_state vs f64", out.LastHiddenState, want, rows, C, 1e-5, 1e-6)
+			// ContextPooler + classifier, as DebertaForSequenceClassification
+			h := debertaHead(t, m, g)
+			logits, err := h.Forward(out, b, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := make([]int, b.B())
+			for s := range first {
+				first[s] = s
+			}
+			closeTo(t, "pooler_output", h.x, g["pooler_output"].F32, first, C, 1e-5, 1e-6)
+			closeTo(t, "logits", logits, g["logits"].F32, first, h.NumLabels, 1e-5, 1e-6)
+		})
+	}
+}
+
+// A batch gives each sequence exactly (bit for bit) what running it alone
+// gives: relative positions come from each sequence's own length.
+func TestDebertaBatchedEqualsSingle(t *testing.T) {
+	for _, name := range debertaGoldenModels {
+		t.Run(name, func(t *testing.T) {
+			m, g := loadDebertaGolden(t, name)
+			b, _ := goldenBatch(t, g)
+			C := m.Config.HiddenSize
+			out, err := m.Forward(context.Background(), b, &Workspace{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batched := append([]float32(nil), out.LastHiddenState...)
+			for s := 0; s < b.B(); s++ {
+				lo, hi := b.Seq(s)
+				single := NewBatch([][]int32{b.IDs[lo:hi]}, [][]int32{b.TypeIDs[lo:hi]})
+				o, err := m.Forward(context.Background(), single, &Workspace{}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range o.LastHiddenState {
+					if o.LastHiddenState[i] != batched[lo*C+i] {
+						t.Fatalf("sequence %d element %d: alone %v, batched %v", s, i, o.LastHiddenState[i], batched[lo*C+i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// Load errors name the tensor or the key.
+func TestDebertaLoadErrors(t *testing.T) {
+	for _, name := range debertaGoldenModels {
+		cfg, err := LoadConfig(filepath.Join(golden.Dir(t), "models", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := RandomSource(cfg, 1)
+		if _, err := FromSource(cfg, src); err != nil {
+			t.Fatalf("%s: random weights: %v", name, err)
+		}
+		for _, missing := range []string{"encoder.rel_embeddings.weight", "encoder.layer.1.output.LayerNorm.bias"} {
+			s2 := MapSource{}
+			for k, v := range src {
+				if k != missing {
+					s2[k] = v
+				}
+			}
+			_, err := FromSource(cfg, s2)
+			if err == nil || !strings.Contains(err.Error(), missing) {
+				t.Fatalf("%s without %s: err %v", name, missing, err)
+			}
+		}
+		s2 := MapSource{"deberta.encoder.bogus.weight": {Shape: []int{1}, Data: []float32{0}}}
+		for k, v := range src {
+			s2["deberta."+k] = v
+		}
+		if _, err := FromSource(cfg, s2); err == nil || !strings.Contains(err.Error(), "deberta.encoder.bogus.weight") {
+			t.Fatalf("%s unexpected tensor: err %v", name, err)
+		}
+	}
+	for _, c := range []struct{ json, key string }{
+		{`{"model_type":"deberta-v2","pos_att_type":["c2p","p2p"]}`, "pos_att_type"},
+		{`{"model_type":"deberta-v2","pos_att_type":3}`, "pos_att_type"},
+		{`{"model_type":"deberta","talking_head":true}`, "talking_head"},
+		{`{"model_type":"deberta-v2","conv_kernel_size":2}`, "conv_kernel_size"},
+		{`{"model_type":"deberta-v2","pooler_hidden_act":"nope"}`, "pooler_hidden_act"},
+	} {
+		if _, err := ParseConfig("config.json", []byte(c.json)); err == nil || !strings.Contains(err.Error(), c.key) {
+			t.Errorf("%s: err %v, want one naming %q", c.json, err, c.key)
+		}
+	}
+	cfg, err := ParseConfig("config.json", []byte(`{"model_type":"deberta-v2","pos_att_type":"P2C | c2p","type_vocab_size":0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.PosAttType.Has("p2c") || !cfg.PosAttType.Has("c2p") || len(cfg.PosAttType) != 2 {
+		t.Fatalf("pos_att_type %q", cfg.PosAttType)
+	}
+}
+
+type gradRecorder struct{ d map[int][]float32 }
+
+func (g *gradRecorder) AfterLayerBackward(l int, dX []float32, b *Batch) error {
+	g.d[l] = append([]float32(nil), dX...)
+	return nil
+}
+
+// packRows picks the golden's padded [B,T,C] rows of the batch's tokens.
+func packRows(src []float32, rows []int, C int) []float32 {
+	out := make([]float32, len(rows)*C)
+	for r, i := range rows {
+		copy(out[r*C:(r+1)*C], src[i*C:(i+1)*C])
+	}
+	return out
+}
+
+// Backward parity: L = Σ loss_weight ⊙ last_hidden_state; the gradient of
+// L w.r.t. the input of each layer (grad.hidden_states.{l}, the input after
+// AoT's bias: the BackwardHook's dX) matches PyTorch autograd.
+func TestDebertaGoldenBackward(t *testing.T) {
+	for _, name := range debertaGoldenModels {
+		t.Run(name, func(t *testing.T) {
+			m, g := loadDebertaGolden(t, name)
+			b, rows := goldenBatch(t, g)
+			C := m.Config.HiddenSize
+			st := &TrainState{}
+			out, err := m.ForwardTrain(context.Background(), b, st, nil, TrainOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeTo(t, "train last_hidden_state", out.LastHiddenState, g["last_hidden_state"].F32, rows, C, 1e-5, 1e-6)
+			rec := &gradRecorder{d: map[int][]float32{}}
+			if err := m.Backward(context.Background(), st, packRows(g["loss_weight"].F32, rows, C), nil, rec); err != nil {
+				t.Fatal(err)
+			}
+			for l := range m.Layers {
+				want := g[fmt.Sprintf("grad.hidden_states.%d", l)].F32
+				// gradients are sums of many terms: relative tolerance 1e-4
+				closeTo(t, fmt.Sprintf("grad.hidden_states.%d", l), rec.d[l], want, rows, C, 1e-4, 1e-5)
+			}
+		})
+	}
+}

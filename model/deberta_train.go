@@ -1,0 +1,478 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/aotp/aotp/kernels/gemm"
+	"github.com/aotp/aotp/kernels/parallel"
+	"github.com/aotp/aotp/kernels/vec"
+)
+
+// DeBERTa's training pass: the parts of ForwardTrain/Backward that differ
+// from BERT's (deberta.go explains the structure).
+//
+// Dropout as HF's modules apply it in training: hidden dropout on the
+// relative embeddings in every layer (DisentangledSelfAttention.pos_dropout,
+// before their projections; one mask per layer), and on the convolution's
+// output before its activation (ConvLayer.dropout). The masks come from the
+// same counter-based hash as the encoder's others, at their own sites.
+const (
+	siteRelEmb = siteHead + 10 // per layer: relative embeddings before the projections
+	siteConv   = siteHead + 11 // layer 0: encoder.conv output before its activation
+)
+
+// debertaTrain keeps DeBERTa's activations between ForwardTrain and
+// Backward, and its backward scratch.
+type debertaTrain struct {
+	relIdx []int32
+	// convolution (layer 0)
+	r0      []float32 // [N,C] layer 0's output (the convolution's residual)
+	convIn  []float32 // [N,C] dropout(conv(x0)): the activation's input
+	convSum []float32 // [N,C] LayerNorm's input r0 + act(convIn)
+	mean    []float32 // [N]
+	rstd    []float32 // [N]
+	dr0     []float32 // [N,C] backward: gradient of r0
+	dx0     []float32 // [N,C] backward: the convolution's gradient of x0
+	dc      []float32 // [N,C] backward: the gradient of the convolution's output
+	// relative embeddings when recomputed (dropout or trained weights)
+	rel, relMean, relRstd []float32   // [R,C] normalised table, its LayerNorm statistics
+	posK, posQ            [][]float32 // per layer [R,C]
+	relIn                 []float32   // [R,C] one layer's dropped table (scratch)
+	// full fine-tuning
+	dPosK, dPosQ, dRelIn, dRel, dRelSum []float32 // [R,C]
+}
+
+// debertaTrainPrepare sets up a training pass: relative indices and, when
+// they are not the frozen cache, the normalised relative embeddings and
+// every layer's position projections (through the layer's dropout).
+func (m *Encoder) debertaTrainPrepare(st *TrainState, maxT int) {
+	d := m.Deberta
+	if st.deb == nil {
+		st.deb = &debertaTrain{}
+	}
+	t := st.deb
+	t.relIdx = d.relIndex(t.relIdx, maxT)
+	for l := range st.layers {
+		st.layers[l].relIdx = t.relIdx
+	}
+	if d.RelEmbeddings == nil {
+		return
+	}
+	C := m.Config.HiddenSize
+	R := len(d.RelEmbeddings) / C
+	if !d.trainable() && st.drop == nil {
+		c := m.positionProjections()
+		for l := range st.layers {
+			st.layers[l].posK, st.layers[l].posQ = c.posK[l], c.posQ[l]
+		}
+		return
+	}
+	var rel []float32
+	if d.trainable() {
+		t.rel, t.relMean, t.relRstd = grow(t.rel, R*C), grow(t.relMean, R), grow(t.relRstd, R)
+		d.relNormed(t.rel, t.relMean, t.relRstd, C)
+		rel = t.rel
+	} else {
+		rel = m.positionProjections().rel
+	}
+	if len(t.posK) != len(m.Layers) {
+		t.posK, t.posQ = make([][]float32, len(m.Layers)), make([][]float32, len(m.Layers))
+	}
+	t.relIn = grow(t.relIn, R*C)
+	for l := range m.Layers {
+		copy(t.relIn, rel)
+		st.drop.layer(l).site(siteRelEmb).apply(t.relIn)
+		a := &st.layers[l]
+		a.posK, a.posQ = nil, nil
+		if d.c2p {
+			t.posK[l] = grow(t.posK[l], R*C)
+			m.posProj(l, true).Forward(t.posK[l], t.relIn, R, nil)
+			a.posK = t.posK[l]
+		}
+		if d.p2c {
+			t.posQ[l] = grow(t.posQ[l], R*C)
+			m.posProj(l, false).Forward(t.posQ[l], t.relIn, R, nil)
+			a.posQ = t.posQ[l]
+		}
+	}
+}
+
+// convForwardTrain is convForward keeping what the backward needs: out
+// [N,C] holds layer 0's output and becomes the convolution block's; x0 is
+// the encoder input (layer 0's, after the LayerHook).
+func (m *Encoder) convForwardTrain(out, x0 []float32, st *TrainState) {
+	cv, t, b := m.Deberta.Conv, st.deb, st.batch
+	N, C := b.N(), m.Config.HiddenSize
+	for _, p := range []*[]float32{&t.r0, &t.convIn, &t.convSum} {
+		*p = grow(*p, N*C)
+	}
+	t.mean, t.rstd = grow(t.mean, N), grow(t.rstd, N)
+	copy(t.r0, out[:N*C])
+	if cv.WGrad != nil {
+		cv.makeTaps(C) // trained: the weights may have changed
+	}
+	cv.conv(t.convIn, x0, b, C, cv.taps)
+	st.drop.layer(0).site(siteConv).apply(t.convIn)
+	parallel.For(N, rowGrain, func(lo, hi int) {
+		s := t.convSum[lo*C : hi*C]
+		copy(s, t.convIn[lo*C:hi*C])
+		cv.act(s)
+		vec.Add(s, s, t.r0[lo*C:hi*C])
+		vec.LayerNorm(out[lo*C:hi*C], t.mean[lo:hi], t.rstd[lo:hi], s, cv.LayerNorm.Weight, cv.LayerNorm.Bias, hi-lo, C, cv.LayerNorm.Eps)
+	})
+}
+
+// convBackward takes dOut [N,C], the gradient of the convolution block's
+// output, and returns the gradient of layer 0's output (t.dr0) and the
+// convolution's contribution to the gradient of x0 (t.dx0), accumulating
+// the convolution's weight gradients when it is trained.
+func (m *Encoder) convBackward(dOut, x0 []float32, st *TrainState) (dr0, dx0 []float32) {
+	cv, t, b := m.Deberta.Conv, st.deb, st.batch
+	N, C := b.N(), m.Config.HiddenSize
+	t.dr0, t.dx0 = grow(t.dr0, N*C), grow(t.dx0, N*C)
+	layerNormBackward(&cv.LayerNorm, t.dr0, dOut, t.convSum, t.mean, t.rstd, N, C)
+	// s = r0 + act(convIn): dconvIn = act'(convIn) ⊙ ds, then the dropout mask
+	t.dc = grow(t.dc, N*C)
+	dc := t.dc
+	parallel.For(N, rowGrain, func(lo, hi int) {
+		cv.actBack(dc[lo*C:hi*C], t.convIn[lo*C:hi*C], t.dr0[lo*C:hi*C])
+	})
+	st.drop.layer(0).site(siteConv).apply(dc[:N*C])
+	if cv.WGrad != nil {
+		cv.weightGrads(dc, x0, b, C)
+	}
+	// dx0[i + t − pad] += dc[i] · W_t
+	clear(t.dx0)
+	cv.inputGrad(t.dx0, dc, b, C)
+	return t.dr0, t.dx0
+}
+
+// inputGrad adds convᵀ(dc) into dx: dx[i + t − pad] += dc[i] · W_t.
+func (cv *ConvLayer) inputGrad(dx, dc []float32, b *Batch, C int) {
+	k, g := cv.K, cv.Groups
+	cg, pad := C/g, (cv.K-1)/2
+	parallel.ForChunks(b.B(), b.B(), func(slo, shi int) {
+		for s := slo; s < shi; s++ {
+			t0, t1 := b.Seq(s)
+			T := t1 - t0
+			for t := 0; t < k; t++ {
+				sh := t - pad
+				i0, i1 := max(0, -sh), min(T, T-sh)
+				if i1 <= i0 {
+					continue
+				}
+				for gi := 0; gi < g; gi++ {
+					gemm.Sgemm(false, false, i1-i0, cg, cg, 1, dc[(t0+i0)*C+gi*cg:], C, cv.taps[t][gi*cg*cg:], cg, 1, dx[(t0+i0+sh)*C+gi*cg:], C)
+				}
+			}
+		}
+	})
+}
+
+// weightGrads accumulates the convolution's weight and bias gradients from
+// dc [N,C] (gradient of its output) and its input x [N,C].
+func (cv *ConvLayer) weightGrads(dc, x []float32, b *Batch, C int) {
+	k, g := cv.K, cv.Groups
+	cg, pad := C/g, (cv.K-1)/2
+	N := b.N()
+	vec.BiasBackward(cv.BGrad, dc[:N*C], N, C)
+	tap := make([]float32, cg*cg)
+	for t := 0; t < k; t++ {
+		sh := t - pad
+		for gi := 0; gi < g; gi++ {
+			clear(tap)
+			for s := 0; s < b.B(); s++ {
+				t0, t1 := b.Seq(s)
+				T := t1 - t0
+				i0, i1 := max(0, -sh), min(T, T-sh)
+				if i1 <= i0 {
+					continue
+				}
+				gemm.Sgemm(true, false, cg, cg, i1-i0, 1, dc[(t0+i0)*C+gi*cg:], C, x[(t0+i0+sh)*C+gi*cg:], C, 1, tap, cg)
+			}
+			// Weight [C, cg, k]: element (o, i, t) at (o·cg + i)·k + t
+			for o := 0; o < cg; o++ {
+				for i := 0; i < cg; i++ {
+					cv.WGrad[((gi*cg+o)*cg+i)*k+t] += tap[o*cg+i]
+				}
+			}
+		}
+	}
+}
+
+// debertaAttentionBackward is attentionBackward for the disentangled
+// scores (debertaAttentionForward). With scale s, S = s·Q·Kᵀ + gather(s·Q·PKᵀ)
+// + gatherᵀ(s·K·PQᵀ), so from dS (the gradient of the scores):
+//
+//	dQ = s·dS·K + s·dA·PK,  dK = s·dSᵀ·Q + s·dB·PQ
+//	dA[i, r] = Σ_j dS[i, j]·[r(i,j) = r],  dB[j, r] = Σ_i dS[i, j]·[r(i,j) = r]
+//
+// and, when DeBERTa's weights are trained, dPK += s·dAᵀ·Q, dPQ += s·dBᵀ·K
+// (then through the projections and the relative embeddings' dropout and
+// LayerNorm: debertaPositionBackward). Work is split over (sequence, head)
+// pairs; with position gradients, head-major so that one worker owns each
+// head's columns of dPK, dPQ.
+func (m *Encoder) debertaAttentionBackward(dq, dk, dv, dout []float32, a *layerActs, b *Batch, NH, C int, dpk, dpv [][]float32, scores chan []float32, drop dropSite, dPosK, dPosQ []float32) {
+	d := m.Deberta
+	hd := C / NH
+	scale := d.scale
+	pre, probs, q, k, v := a.preUsed, a.probs, a.q, a.k, a.v
+	relIdx := a.relIdx
+	maxT := (len(relIdx) + 1) / 2
+	B := b.B()
+	pairs := B * NH
+	off, _ := probOffsets(b, NH, pre)
+	chunks := pairs
+	headMajor := dPosK != nil || dPosQ != nil
+	if headMajor {
+		chunks = NH
+	}
+	parallel.ForChunks(pairs, chunks, func(lo, hi int) {
+		buf := <-scores
+		defer func() { scores <- buf }()
+		for p := lo; p < hi; p++ {
+			s, h := p/NH, p%NH
+			if headMajor {
+				h, s = p/B, p%B
+			}
+			t0, t1 := b.Seq(s)
+			T, P := t1-t0, pre.n(s)
+			W := P + T
+			base := t0*C + h*hd
+			S := probs[off[s]+h*T*W : off[s]+(h+1)*T*W]
+			dS, Sd, ext := buf[:T*W], buf[T*W:2*T*W], buf[2*T*W:]
+			if P > 0 {
+				gemm.Sgemm(false, true, T, P, hd, 1, dout[base:], C, pre.v[s][h*hd:], C, 0, dS, W)
+			}
+			gemm.Sgemm(false, true, T, T, hd, 1, dout[base:], C, v[base:], C, 0, dS[P:], W)
+			used := S
+			if drop.p != 0 {
+				copy(Sd, S)
+				drop.applyAt(Sd, off[s]+h*T*W)
+				used = Sd
+				drop.applyAt(dS, off[s]+h*T*W)
+			}
+			if P > 0 {
+				gemm.Sgemm(true, false, P, hd, T, 1, used, W, dout[base:], C, 0, dpv[s][h*hd:], C)
+			}
+			gemm.Sgemm(true, false, T, hd, T, 1, used[P:], W, dout[base:], C, 0, dv[base:], C)
+			for i := 0; i < T; i++ {
+				vec.SoftmaxBackwardRow(dS[i*W:(i+1)*W], S[i*W:(i+1)*W], dS[i*W:(i+1)*W])
+			}
+			beta := float32(0)
+			if P > 0 {
+				gemm.Sgemm(false, false, T, hd, P, scale, dS, W, pre.k[s][h*hd:], C, 0, dq[base:], C)
+				gemm.Sgemm(true, false, P, hd, T, scale, dS, W, q[base:], C, 0, dpk[s][h*hd:], C)
+				beta = 1
+			}
+			gemm.Sgemm(false, false, T, hd, T, scale, dS[P:], W, k[base:], C, beta, dq[base:], C)
+			gemm.Sgemm(true, false, T, hd, T, scale, dS[P:], W, q[base:], C, 0, dk[base:], C)
+			if !d.c2p && !d.p2c {
+				continue
+			}
+			// relative terms
+			rlo, w := relWindow(relIdx, maxT, T)
+			dA, dB := ext[:T*w], ext[T*w:2*T*w]
+			clear(dA)
+			clear(dB)
+			for i := 0; i < T; i++ {
+				row := dS[i*W+P : i*W+P+T]
+				for j, g := range row {
+					r := int(relIdx[maxT-1+i-j]) - rlo
+					dA[i*w+r] += g
+					dB[j*w+r] += g
+				}
+			}
+			col := rlo*C + h*hd
+			if d.c2p {
+				gemm.Sgemm(false, false, T, hd, w, scale, dA, w, a.posK[col:], C, 1, dq[base:], C)
+				if dPosK != nil {
+					gemm.Sgemm(true, false, w, hd, T, scale, dA, w, q[base:], C, 1, dPosK[col:], C)
+				}
+			}
+			if d.p2c {
+				gemm.Sgemm(false, false, T, hd, w, scale, dB, w, a.posQ[col:], C, 1, dk[base:], C)
+				if dPosQ != nil {
+					gemm.Sgemm(true, false, w, hd, T, scale, dB, w, k[base:], C, 1, dPosQ[col:], C)
+				}
+			}
+		}
+	})
+}
+
+// debertaPositionGrads returns zeroed [R,C] buffers for layer l's position
+// gradients when DeBERTa's weights are trained, else nils.
+func (m *Encoder) debertaPositionGrads(st *TrainState) (dPosK, dPosQ []float32) {
+	d := m.Deberta
+	if !d.trainable() || d.RelEmbeddings == nil {
+		return nil, nil
+	}
+	t := st.deb
+	n := len(d.RelEmbeddings)
+	if d.c2p {
+		t.dPosK = grow(t.dPosK, n)
+		clear(t.dPosK)
+		dPosK = t.dPosK
+	}
+	if d.p2c {
+		t.dPosQ = grow(t.dPosQ, n)
+		clear(t.dPosQ)
+		dPosQ = t.dPosQ
+	}
+	return dPosK, dPosQ
+}
+
+// debertaPositionBackward takes layer l's position gradients back through
+// its projections (their weight gradients) and its dropout of the relative
+// embeddings, accumulating into t.dRel (the normalised table's gradient).
+func (m *Encoder) debertaPositionBackward(l int, st *TrainState, dPosK, dPosQ []float32) {
+	d, t := m.Deberta, st.deb
+	C := m.Config.HiddenSize
+	R := len(d.RelEmbeddings) / C
+	if l == len(m.Layers)-1 {
+		t.dRel = grow(t.dRel, R*C)
+		clear(t.dRel)
+	}
+	t.dRelIn, t.relIn = grow(t.dRelIn, R*C), grow(t.relIn, R*C)
+	copy(t.relIn, t.rel)
+	ds := st.drop.layer(l).site(siteRelEmb)
+	ds.apply(t.relIn)
+	clear(t.dRelIn)
+	if dPosK != nil {
+		linearBackwardFull(m.posProj(l, true), t.dRelIn, dPosK, t.relIn, R, 1)
+	}
+	if dPosQ != nil {
+		linearBackwardFull(m.posProj(l, false), t.dRelIn, dPosQ, t.relIn, R, 1)
+	}
+	ds.apply(t.dRelIn)
+	vec.AddInPlace(t.dRel, t.dRelIn)
+}
+
+// debertaRelBackward ends a full fine-tuning backward pass: the relative
+// embeddings' gradient through encoder.LayerNorm into RelGrad.
+func (m *Encoder) debertaRelBackward(st *TrainState) {
+	d, t := m.Deberta, st.deb
+	if !d.trainable() || d.RelEmbeddings == nil || t.dRel == nil {
+		return
+	}
+	C := m.Config.HiddenSize
+	R := len(d.RelEmbeddings) / C
+	if d.LayerNorm == nil {
+		vec.AddInPlace(d.RelGrad, t.dRel[:R*C])
+		return
+	}
+	t.dRelSum = grow(t.dRelSum, R*C)
+	layerNormBackward(d.LayerNorm, t.dRelSum, t.dRel, d.RelEmbeddings, t.relMean, t.relRstd, R, C)
+	vec.AddInPlace(d.RelGrad, t.dRelSum)
+}
+
+// cloneTrainableDeberta is CloneTrainable for DeBERTa: every weight its own
+// Param under its HF name (v2; v1's split in_proj is saved as its three
+// parts, attention.self.in_proj.{query,key,value}.weight, which HF cannot
+// load: full fine-tuning of v1 exports are not HF checkpoints yet).
+func (m *Encoder) cloneTrainableDeberta(prefix string) (*Encoder, []*Param) {
+	d := m.Deberta
+	cd := &DebertaEncoder{v1: d.v1, c2p: d.c2p, p2c: d.p2c, span: d.span, maxRel: d.maxRel, buckets: d.buckets, scale: d.scale, poolAct: d.poolAct}
+	c := &Encoder{Config: m.Config, act: m.act, actBack: m.actBack, Deberta: cd}
+	var ps []*Param
+	take := func(name string, src []float32, shape ...int) (data, grad []float32) {
+		p := NewParam(prefix+name, shape...)
+		copy(p.Data, src)
+		ps = append(ps, p)
+		return p.Data, p.Grad
+	}
+	lin := func(name string, l *Linear) Linear {
+		out := Linear{In: l.In, Out: l.Out}
+		out.Weight, out.WGrad = take(name+".weight", l.Weight, l.Out, l.In)
+		if l.Bias != nil {
+			out.Bias, out.BGrad = take(name+".bias", l.Bias, l.Out)
+		}
+		return out
+	}
+	ln := func(name string, n *LayerNorm) LayerNorm {
+		out := LayerNorm{Eps: n.Eps}
+		C := len(n.Weight)
+		out.Weight, out.WGrad = take(name+".weight", n.Weight, C)
+		out.Bias, out.BGrad = take(name+".bias", n.Bias, C)
+		return out
+	}
+	cfg, e := m.Config, &m.Embeddings
+	C := cfg.HiddenSize
+	E := cfg.embeddingSize()
+	ce := &c.Embeddings
+	ce.WordEmbeddings, ce.WordGrad = take("embeddings.word_embeddings.weight", e.WordEmbeddings, cfg.VocabSize, E)
+	if e.PositionEmbeddings != nil {
+		ce.PositionEmbeddings, ce.PosGrad = take("embeddings.position_embeddings.weight", e.PositionEmbeddings, cfg.MaxPositionEmbeddings, E)
+	}
+	if e.TokenTypeEmbeddings != nil {
+		ce.TokenTypeEmbeddings, ce.TypeGrad = take("embeddings.token_type_embeddings.weight", e.TokenTypeEmbeddings, cfg.TypeVocabSize, E)
+	}
+	if e.EmbedProj != nil {
+		p := lin("embeddings.embed_proj", e.EmbedProj)
+		ce.EmbedProj = &p
+	}
+	ce.LayerNorm = ln("embeddings.LayerNorm", &e.LayerNorm)
+	c.Layers = make([]BertLayer, len(m.Layers))
+	cd.Pos = make([]DebertaPosProj, len(m.Layers))
+	for i := range m.Layers {
+		L, p := &m.Layers[i], fmt.Sprintf("encoder.layer.%d.", i)
+		cl := &c.Layers[i]
+		s := &L.Attention.Self
+		if d.v1 {
+			cl.Attention.Self = BertSelfAttention{
+				Query: lin(p+"attention.self.in_proj.query", &s.Query),
+				Key:   lin(p+"attention.self.in_proj.key", &s.Key),
+				Value: lin(p+"attention.self.in_proj.value", &s.Value),
+			}
+		} else {
+			cl.Attention.Self = BertSelfAttention{
+				Query: lin(p+"attention.self.query_proj", &s.Query),
+				Key:   lin(p+"attention.self.key_proj", &s.Key),
+				Value: lin(p+"attention.self.value_proj", &s.Value),
+			}
+		}
+		names := [2]string{"attention.self.pos_key_proj", "attention.self.pos_query_proj"}
+		if d.v1 {
+			names = [2]string{"attention.self.pos_proj", "attention.self.pos_q_proj"}
+		}
+		if pk := d.Pos[i].PosKey; pk != nil {
+			l := lin(p+names[0], pk)
+			cd.Pos[i].PosKey = &l
+		}
+		if pq := d.Pos[i].PosQuery; pq != nil {
+			l := lin(p+names[1], pq)
+			cd.Pos[i].PosQuery = &l
+		}
+		cl.Attention.Output = BertSelfOutput{
+			Dense:     lin(p+"attention.output.dense", &L.Attention.Output.Dense),
+			LayerNorm: ln(p+"attention.output.LayerNorm", &L.Attention.Output.LayerNorm),
+		}
+		cl.Intermediate = BertIntermediate{Dense: lin(p+"intermediate.dense", &L.Intermediate.Dense)}
+		cl.Output = BertOutput{
+			Dense:     lin(p+"output.dense", &L.Output.Dense),
+			LayerNorm: ln(p+"output.LayerNorm", &L.Output.LayerNorm),
+		}
+	}
+	if d.RelEmbeddings != nil {
+		cd.RelEmbeddings, cd.RelGrad = take("encoder.rel_embeddings.weight", d.RelEmbeddings, len(d.RelEmbeddings)/C, C)
+	} else {
+		// trainable() keys on RelGrad: keep it set so nothing is cached
+		cd.RelGrad = []float32{}
+	}
+	if d.LayerNorm != nil {
+		l := ln("encoder.LayerNorm", d.LayerNorm)
+		cd.LayerNorm = &l
+	}
+	if cv := d.Conv; cv != nil {
+		ccv := &ConvLayer{K: cv.K, Groups: cv.Groups, act: cv.act, actBack: cv.actBack}
+		ccv.Weight, ccv.WGrad = take("encoder.conv.conv.weight", cv.Weight, C, C/cv.Groups, cv.K)
+		ccv.Bias, ccv.BGrad = take("encoder.conv.conv.bias", cv.Bias, C)
+		ccv.LayerNorm = ln("encoder.conv.LayerNorm", &cv.LayerNorm)
+		ccv.makeTaps(C)
+		cd.Conv = ccv
+	}
+	if m.Pooler != nil {
+		c.Pooler = &BertPooler{Dense: lin("pooler.dense", &m.Pooler.Dense)}
+	}
+	return c, ps
+}

@@ -1,0 +1,74 @@
+package train
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/aotp/aotp/internal/golden"
+	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/peft"
+)
+
+// Every method trains on DeBERTa (v3, v2 with conv, v1): a few AdamW steps
+// through train.Stepper lower the loss of a fixed batch.
+func TestDebertaTrainSteps(t *testing.T) {
+	methods := []peft.AdapterConfig{
+		{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "fc", Rank: 8, Activation: "tanh"}},
+		{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "kron", Rank: 3, KronA: 10, KronB: 10}},
+		{Method: "bitfit"},
+		{Method: "lora", LoraConfig: peft.LoraConfig{R: 4, LoraAlpha: 8, TargetModules: peft.TargetModules{"query", "value"}}},
+		{Method: "adapter", Placement: "houlsby", Bottleneck: 8},
+		{Method: "ptv2", PrefixLen: 3},
+		{Method: "prompt", PromptLen: 3},
+		{Method: "full"},
+	}
+	for _, name := range []string{"deberta-v3-tiny", "deberta-v2-tiny-conv", "deberta-v1-tiny"} {
+		enc, err := model.Load(filepath.Join(golden.Dir(t), "models", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer enc.Close()
+		for _, mc := range methods {
+			t.Run(name+"/"+mc.Method+mc.Reparam, func(t *testing.T) {
+				cfg := mc
+				cfg.ProblemType, cfg.NumLabels, cfg.Task = model.SingleLabel, 2, "test"
+				ad, err := peft.New(enc, &cfg, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ad.Close()
+				st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head}
+				lb := &LabeledBatch{
+					Batch:  model.NewBatch([][]int32{{1, 17, 42, 2}, {1, 5, 93, 60, 61, 2, 77, 8, 2}, {1, 33, 2}}, nil),
+					Labels: []int{0, 1, 1},
+				}
+				params := st.Params()
+				opt := NewAdamW(params, 0)
+				var first, last float64
+				for step := 0; step < 8; step++ {
+					for _, p := range params {
+						p.ZeroGrad()
+					}
+					loss, _, err := st.LossAndGrad(context.Background(), lb, model.TrainOptions{Dropout: 0.1, Seed: 1, Step: uint64(step)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if math.IsNaN(loss) || math.IsInf(loss, 0) {
+						t.Fatalf("step %d: loss %v", step, loss)
+					}
+					if step == 0 {
+						first = loss
+					}
+					last = loss
+					opt.Update(params, 1e-2)
+				}
+				if !(last < first) {
+					t.Fatalf("loss %g -> %g: did not decrease", first, last)
+				}
+				t.Logf("loss %.4f -> %.4f", first, last)
+			})
+		}
+	}
+}
