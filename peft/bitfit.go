@@ -41,7 +41,7 @@ type BitFit struct {
 // NewBitFit makes BitFit for enc, every bias starting at the backbone's value.
 func NewBitFit(enc *model.Encoder) (*BitFit, error) {
 	cfg := enc.Config
-	m := &BitFit{Prefix: cfg.ModelType + "."}
+	m := &BitFit{Prefix: cfg.BaseModelPrefix() + "."}
 	newBias := func(name string, frozen []float32) *model.Param {
 		p := model.NewParam(m.Prefix+name, len(frozen))
 		copy(p.Data, frozen)

@@ -16,7 +16,7 @@ type Full struct {
 
 func init() {
 	Register("full", func(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (Method, error) {
-		c, ps := enc.CloneTrainable(enc.Config.ModelType + ".")
+		c, ps := enc.CloneTrainable(enc.Config.BaseModelPrefix() + ".")
 		return &Full{enc: c, params: ps}, nil
 	})
 }

@@ -210,7 +210,7 @@ func NewLoRA(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*LoRA, error)
 		return nil, err
 	}
 	mc := enc.Config
-	m := &LoRA{Cfg: *c, prefix: mc.ModelType + "."}
+	m := &LoRA{Cfg: *c, prefix: mc.BaseModelPrefix() + "."}
 	m.Scale = float32(c.LoraAlpha / float64(c.R))
 	if *c.UseRslora {
 		m.Scale = float32(c.LoraAlpha / math.Sqrt(float64(c.R)))
