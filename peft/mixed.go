@@ -3,6 +3,7 @@ package peft
 import (
 	"slices"
 
+	"github.com/aotp/aotp/kernels/parallel"
 	"github.com/aotp/aotp/kernels/vec"
 	"github.com/aotp/aotp/model"
 )
@@ -102,16 +103,20 @@ func (m *Mixed) BeforeLayer(l int, H []float32, b *model.Batch) error {
 		a := g.aot
 		C := a.C
 		if t := a.Layers[l].Table; t != nil {
-			for _, i := range g.pos {
-				t.AddRow(H[int(i)*C:(int(i)+1)*C], int(b.IDs[i]))
-			}
+			parallel.For(len(g.pos), 64, func(lo, hi int) {
+				for _, i := range g.pos[lo:hi] {
+					t.AddRow(H[int(i)*C:(int(i)+1)*C], int(b.IDs[i]))
+				}
+			})
 			continue
 		}
 		rows := g.layerRows(l)
-		for k, i := range g.pos {
-			u := int(g.idx[k])
-			vec.AddInPlace(H[int(i)*C:(int(i)+1)*C], rows[u*C:(u+1)*C])
-		}
+		parallel.For(len(g.pos), 64, func(lo, hi int) {
+			for k := lo; k < hi; k++ {
+				i, u := int(g.pos[k]), int(g.idx[k])
+				vec.AddInPlace(H[i*C:(i+1)*C], rows[u*C:(u+1)*C])
+			}
+		})
 	}
 	return nil
 }

@@ -84,18 +84,11 @@ func (t *Table) AddRow(dst []float32, x int) {
 	case "f32":
 		vec.AddInPlace(dst[:C], t.f32[x*C:(x+1)*C])
 	case "f16":
-		for i, h := range t.u16[x*C : (x+1)*C] {
-			dst[i] += safetensors.F16ToFloat32(h)
-		}
+		vec.AddF16(dst[:C], t.u16[x*C:(x+1)*C])
 	case "bf16":
-		for i, h := range t.u16[x*C : (x+1)*C] {
-			dst[i] += math.Float32frombits(uint32(h) << 16)
-		}
+		vec.AddBF16(dst[:C], t.u16[x*C:(x+1)*C])
 	case "int8":
-		s := t.scale[x]
-		for i, q := range t.i8[x*C : (x+1)*C] {
-			dst[i] += float32(q) * s
-		}
+		vec.AddI8Scaled(dst[:C], t.i8[x*C:(x+1)*C], t.scale[x])
 	}
 }
 

@@ -1,0 +1,71 @@
+package vec
+
+import "math"
+
+// Widening adds gather rows stored in a narrow dtype (fused AoT tables) into
+// float32 accumulators without a temporary float32 copy.
+
+// AddF16 does dst[i] += float32(src[i]) for IEEE half-precision bits.
+func AddF16(dst []float32, src []uint16) {
+	checkLen16("AddF16", len(dst), len(src))
+	addF16Impl(dst, src)
+}
+
+// AddBF16 does dst[i] += float32(src[i]) for bfloat16 bits.
+func AddBF16(dst []float32, src []uint16) {
+	checkLen16("AddBF16", len(dst), len(src))
+	addBF16Impl(dst, src)
+}
+
+// AddI8Scaled does dst[i] += float32(src[i])·scale (int8 rows with a
+// per-row scale).
+func AddI8Scaled(dst []float32, src []int8, scale float32) {
+	if len(dst) != len(src) {
+		panic("vec: AddI8Scaled: length mismatch")
+	}
+	addI8Impl(dst, src, scale)
+}
+
+func checkLen16(name string, a, b int) {
+	if a != b {
+		panic("vec: " + name + ": length mismatch")
+	}
+}
+
+func addF16Generic(dst []float32, src []uint16) {
+	for i, h := range src {
+		dst[i] += f16ToF32(h)
+	}
+}
+
+func addBF16Generic(dst []float32, src []uint16) {
+	for i, h := range src {
+		dst[i] += math.Float32frombits(uint32(h) << 16)
+	}
+}
+
+func addI8Generic(dst []float32, src []int8, scale float32) {
+	for i, q := range src {
+		dst[i] += float32(q) * scale
+	}
+}
+
+// f16ToF32 widens IEEE half bits exactly (subnormals, Inf and NaN included).
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	man := uint32(h) & 0x3ff
+	switch {
+	case exp == 0 && man == 0:
+		return math.Float32frombits(sign)
+	case exp == 0: // subnormal: man·2⁻²⁴
+		f := float32(man) * (1.0 / (1 << 24))
+		if sign != 0 {
+			f = -f
+		}
+		return f
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | man<<13)
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
+}
