@@ -111,10 +111,19 @@ func newRoBERTa(vocab map[string]int32, merges [][2]string, cfg *config) (*tok, 
 	if cfg.addPrefixSpace != nil {
 		m.addPrefixSpace = *cfg.addPrefixSpace
 	}
-	bos, eos := cfg.name("bos", "<s>"), cfg.name("eos", "</s>")
+	// DeBERTa v1 uses GPT-2's byte-level BPE with BERT-style special tokens
+	// ([CLS] A [SEP] B [SEP], token types 0 then 1: HF's DebertaTokenizer).
+	_, hasS := vocab["<s>"]
+	_, hasCLS := vocab["[CLS]"]
+	deberta := hasCLS && !hasS
+	def := map[string]string{"bos": "<s>", "eos": "</s>", "pad": "<pad>", "unk": "<unk>", "mask": "<mask>"}
+	if deberta {
+		def = map[string]string{"bos": "[CLS]", "eos": "[SEP]", "pad": "[PAD]", "unk": "[UNK]", "mask": "[MASK]"}
+	}
+	bos, eos := cfg.name("bos", def["bos"]), cfg.name("eos", def["eos"])
 	names := map[string]string{
 		"bos": bos, "eos": eos, "cls": cfg.name("cls", bos), "sep": cfg.name("sep", eos),
-		"pad": cfg.name("pad", "<pad>"), "unk": cfg.name("unk", "<unk>"), "mask": cfg.name("mask", "<mask>"),
+		"pad": cfg.name("pad", def["pad"]), "unk": cfg.name("unk", def["unk"]), "mask": cfg.name("mask", def["mask"]),
 	}
 	// The order of RobertaTokenizer's special tokens; duplicates skipped.
 	var added []addedToken
@@ -133,7 +142,11 @@ func newRoBERTa(vocab map[string]int32, merges [][2]string, cfg *config) (*tok, 
 	cls, okC := vocab[names["cls"]]
 	sep, okS := vocab[names["sep"]]
 	if okC && okS {
-		t.tmpl = robertaTemplate(cls, sep)
+		if deberta {
+			t.tmpl = bertTemplate(cls, sep)
+		} else {
+			t.tmpl = robertaTemplate(cls, sep)
+		}
 	}
 	if err := t.finish(names); err != nil {
 		return nil, err
