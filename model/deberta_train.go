@@ -374,28 +374,8 @@ func (m *Encoder) cloneTrainableDeberta(prefix string) (*Encoder, []*Param) {
 	d := m.Deberta
 	cd := &DebertaEncoder{v1: d.v1, c2p: d.c2p, p2c: d.p2c, span: d.span, maxRel: d.maxRel, buckets: d.buckets, scale: d.scale, poolAct: d.poolAct}
 	c := &Encoder{Config: m.Config, act: m.act, actBack: m.actBack, Deberta: cd}
-	var ps []*Param
-	take := func(name string, src []float32, shape ...int) (data, grad []float32) {
-		p := NewParam(prefix+name, shape...)
-		copy(p.Data, src)
-		ps = append(ps, p)
-		return p.Data, p.Grad
-	}
-	lin := func(name string, l *Linear) Linear {
-		out := Linear{In: l.In, Out: l.Out}
-		out.Weight, out.WGrad = take(name+".weight", l.Weight, l.Out, l.In)
-		if l.Bias != nil {
-			out.Bias, out.BGrad = take(name+".bias", l.Bias, l.Out)
-		}
-		return out
-	}
-	ln := func(name string, n *LayerNorm) LayerNorm {
-		out := LayerNorm{Eps: n.Eps}
-		C := len(n.Weight)
-		out.Weight, out.WGrad = take(name+".weight", n.Weight, C)
-		out.Bias, out.BGrad = take(name+".bias", n.Bias, C)
-		return out
-	}
+	cl := &cloner{prefix: prefix}
+	take, lin, ln := cl.take, cl.linear, cl.layerNorm
 	cfg, e := m.Config, &m.Embeddings
 	C := cfg.HiddenSize
 	E := cfg.embeddingSize()
@@ -474,5 +454,5 @@ func (m *Encoder) cloneTrainableDeberta(prefix string) (*Encoder, []*Param) {
 	if m.Pooler != nil {
 		c.Pooler = &BertPooler{Dense: lin("pooler.dense", &m.Pooler.Dense)}
 	}
-	return c, ps
+	return c, cl.ps
 }

@@ -12,28 +12,8 @@ func (m *Encoder) CloneTrainable(prefix string) (*Encoder, []*Param) {
 		return m.cloneTrainableDeberta(prefix) // deberta_train.go
 	}
 	c := &Encoder{Config: m.Config, act: m.act, actBack: m.actBack}
-	var ps []*Param
-	take := func(name string, src []float32, shape ...int) (data, grad []float32) {
-		p := NewParam(prefix+name, shape...)
-		copy(p.Data, src)
-		ps = append(ps, p)
-		return p.Data, p.Grad
-	}
-	lin := func(name string, l *Linear) Linear {
-		out := Linear{In: l.In, Out: l.Out}
-		out.Weight, out.WGrad = take(name+".weight", l.Weight, l.Out, l.In)
-		if l.Bias != nil {
-			out.Bias, out.BGrad = take(name+".bias", l.Bias, l.Out)
-		}
-		return out
-	}
-	ln := func(name string, n *LayerNorm) LayerNorm {
-		out := LayerNorm{Eps: n.Eps}
-		C := len(n.Weight)
-		out.Weight, out.WGrad = take(name+".weight", n.Weight, C)
-		out.Bias, out.BGrad = take(name+".bias", n.Bias, C)
-		return out
-	}
+	cl := &cloner{prefix: prefix}
+	take, lin, ln := cl.take, cl.linear, cl.layerNorm
 	cfg, e := m.Config, &m.Embeddings
 	C := cfg.HiddenSize
 	ce := &c.Embeddings
@@ -66,5 +46,36 @@ func (m *Encoder) CloneTrainable(prefix string) (*Encoder, []*Param) {
 	if m.Pooler != nil {
 		c.Pooler = &BertPooler{Dense: lin("pooler.dense", &m.Pooler.Dense)}
 	}
-	return c, ps
+	return c, cl.ps
+}
+
+// cloner copies weights into trainable Params (full fine-tuning), naming
+// them prefix + HF name.
+type cloner struct {
+	prefix string
+	ps     []*Param
+}
+
+func (c *cloner) take(name string, src []float32, shape ...int) (data, grad []float32) {
+	p := NewParam(c.prefix+name, shape...)
+	copy(p.Data, src)
+	c.ps = append(c.ps, p)
+	return p.Data, p.Grad
+}
+
+func (c *cloner) linear(name string, l *Linear) Linear {
+	out := Linear{In: l.In, Out: l.Out}
+	out.Weight, out.WGrad = c.take(name+".weight", l.Weight, l.Out, l.In)
+	if l.Bias != nil {
+		out.Bias, out.BGrad = c.take(name+".bias", l.Bias, l.Out)
+	}
+	return out
+}
+
+func (c *cloner) layerNorm(name string, n *LayerNorm) LayerNorm {
+	out := LayerNorm{Eps: n.Eps}
+	C := len(n.Weight)
+	out.Weight, out.WGrad = c.take(name+".weight", n.Weight, C)
+	out.Bias, out.BGrad = c.take(name+".bias", n.Bias, C)
+	return out
 }
