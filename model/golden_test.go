@@ -98,12 +98,10 @@ func TestGoldenForward(t *testing.T) {
 			if m.Pooler == nil {
 				t.Fatal("pooler not loaded")
 			}
-			T := g["input_ids"].Shape[1]
 			first := make([]int, b.B())
 			for s := range first {
 				first[s] = s
 			}
-			_ = T
 			closeTo(t, "pooler_output", out.PoolerOutput, g["pooler_output"].F32, first, C, 1e-5, 1e-6)
 		})
 	}

@@ -110,7 +110,6 @@ func newBenchForwardCmd() *cobra.Command {
 					ids[b][t] = int32(cfg.PadTokenID+1+r.IntN(cfg.VocabSize-cfg.PadTokenID-1)) % int32(cfg.VocabSize)
 				}
 			}
-			bt := model.NewBatch(ids, nil)
 			ws := &model.Workspace{}
 			hook, tableBytes, err := benchHook(enc, method, reparam, rank, tasks, batch)
 			if err != nil {
@@ -126,7 +125,6 @@ func newBenchForwardCmd() *cobra.Command {
 				_, err := enc.Forward(cmd.Context(), b, ws, hook)
 				return err
 			}
-			_ = bt
 			for i := 0; i < warmup; i++ {
 				if err := forward(); err != nil {
 					return err
