@@ -589,3 +589,35 @@ func TestFuseKeepsPredictions(t *testing.T) {
 		}
 	}
 }
+
+// --schedule constant means a constant learning rate from the first step
+// (HF's constant schedule), so with --dropout 0 --no-shuffle
+// --weight-decay 0 the run is plain AdamW at --lr.
+func TestConstantScheduleHasNoWarmup(t *testing.T) {
+	dir := t.TempDir()
+	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
+	if err := demo.WriteBackbone(backbone, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.WriteTask(data, demo.Tasks(5)[0]); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	if _, err := run(t, "train", "--model", backbone, "--task", "custom", "--train", filepath.Join(data, "train.jsonl"),
+		"--dev", filepath.Join(data, "dev.jsonl"), "--out", out, "--max-steps", "6", "--batch-size", "8", "--lr", "0.003",
+		"--dropout", "0", "--no-shuffle", "--schedule", "constant", "--weight-decay", "0", "--log-every", "1"); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range readJSONLines(t, filepath.Join(out, "metrics.jsonl")) {
+		if lr, ok := l["lr"]; ok {
+			n++
+			if string(lr) != "0.003" {
+				t.Fatalf("step %s: lr %s, want 0.003", l["step"], lr)
+			}
+		}
+	}
+	if n != 6 {
+		t.Fatalf("%d loss lines, want 6", n)
+	}
+}

@@ -43,6 +43,11 @@ func newTrainCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.opt.Shuffle = !f.noShuffle
 			f.rankSet = cmd.Flags().Changed("rank")
+			if f.opt.Schedule == "constant" && !cmd.Flags().Changed("warmup-ratio") {
+				// "constant" is HF's constant schedule: no warm-up unless asked
+				// (then it is constant_with_warmup)
+				f.opt.WarmupRatio = 0
+			}
 			if !cmd.Flags().Changed("dropout") {
 				f.dropout = -1 // the checkpoint's hidden_dropout_prob
 			}
@@ -79,7 +84,7 @@ func newTrainCmd() *cobra.Command {
 	var seed uint64
 	fl.Uint64Var(&seed, "seed", 42, "seed (init, shuffling, dropout)")
 	fl.Float64Var(&f.opt.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay")
-	fl.Float64Var(&f.opt.WarmupRatio, "warmup-ratio", 0.06, "fraction of steps of linear warm-up")
+	fl.Float64Var(&f.opt.WarmupRatio, "warmup-ratio", 0.06, "fraction of steps of linear warm-up (default 0 with --schedule constant)")
 	fl.StringVar(&f.opt.Schedule, "schedule", "linear", "learning-rate schedule after warm-up: linear | constant")
 	fl.Float64Var(&f.opt.MaxGradNorm, "max-grad-norm", 0, "clip the global gradient norm (0: off)")
 	fl.Float64Var(&f.dropout, "dropout", 0, "dropout probability (default: the checkpoint's hidden_dropout_prob)")
