@@ -36,6 +36,18 @@ import (
 //
 // PEFT strips the adapter name ("lora_A.default.weight" → "lora_A.weight")
 // and the ModulesToSaveWrapper's "modules_to_save.default." on save.
+//
+// DeBERTa. v2/v3 name the attention projections attention.self.query_proj,
+// key_proj and value_proj (PEFT's default targets: query_proj, value_proj),
+// which choose aotp's query/key/value sites; v1's single in_proj is refused.
+// The task model's ContextPooler is "pooler" (not deberta.pooler). One
+// difference from PEFT remains: with share_att_key (every v3 checkpoint)
+// PyTorch's query_proj/key_proj also project the relative embeddings, so
+// PEFT's LoRA on them changes the c2p/p2c position terms too, while aotp's
+// LinearHook changes the content projections only (the position projections
+// are cached from the frozen weights, model/deberta.go). LoRA on query_proj
+// or key_proj of such a model therefore does not reproduce PEFT's logits,
+// and Merge refuses it; value_proj and the dense projections are exact.
 
 // LoRA defaults (PEFT's LoraConfig defaults, except r and alpha: aotp's CLI).
 const (
@@ -137,8 +149,11 @@ type LoRA struct {
 	Cfg     LoraConfig
 	Scale   float32       // alpha / r (rsLoRA: alpha / √r)
 	Targets []*LoraTarget // in layer, then forward order
-	prefix  string        // the task model's base-model prefix: "roberta." / "bert."
-	bySite  [][model.NumSites]*LoraTarget
+	prefix  string        // the task model's base-model prefix: "roberta." / "bert." / "deberta."
+	// sharedPos: DeBERTa v2/v3 with share_att_key, whose query_proj and
+	// key_proj also project the relative embeddings (see DeBERTa below)
+	sharedPos bool
+	bySite    [][model.NumSites]*LoraTarget
 
 	// training: the options of the current ForwardTrain (nil: inference)
 	// and its batch (the first one the hooks see after BeginPass)
@@ -188,8 +203,15 @@ func NewLoRA(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*LoRA, error)
 		c.Bias = "none"
 	}
 	if len(c.TargetModules) == 0 {
-		// PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING for bert and roberta
-		c.TargetModules = TargetModules{"query", "value"}
+		// PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+		switch enc.Config.ModelType {
+		case "deberta-v2":
+			c.TargetModules = TargetModules{"query_proj", "value_proj"}
+		case "deberta":
+			c.TargetModules = TargetModules{"in_proj"} // refused in selectTargets
+		default:
+			c.TargetModules = TargetModules{"query", "value"}
+		}
 	}
 	f := false
 	if c.FanInFanOut == nil {
@@ -211,6 +233,7 @@ func NewLoRA(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*LoRA, error)
 	}
 	mc := enc.Config
 	m := &LoRA{Cfg: *c, prefix: mc.BaseModelPrefix() + "."}
+	m.sharedPos = mc.ModelType == "deberta-v2" && mc.ShareAttKey && enc.Deberta != nil && enc.Deberta.RelEmbeddings != nil
 	m.Scale = float32(c.LoraAlpha / float64(c.R))
 	if *c.UseRslora {
 		m.Scale = float32(c.LoraAlpha / math.Sqrt(float64(c.R)))
@@ -320,18 +343,29 @@ func (m *LoRA) selectTargets(enc *model.Encoder, layers map[int]bool, robertaCls
 	chosen := func(path string) bool { return !exclude(path) && match(path) }
 	// modules of the task model that are not encoder projections: PEFT
 	// would wrap them too, aotp cannot, so naming one is an error
-	p := m.prefix
+	p, mt := m.prefix, mc.ModelType
 	others := []string{p + "embeddings.word_embeddings", p + "embeddings.position_embeddings",
 		p + "embeddings.token_type_embeddings", "classifier"}
-	if robertaCls {
+	switch {
+	case robertaCls:
 		others = append(others, "classifier.dense", "classifier.out_proj")
-	} else {
+	case mc.IsDeberta():
+		// DebertaV2ForSequenceClassification's ContextPooler is the task
+		// model's own "pooler"; the encoder adds relative embeddings, the
+		// convolution and (v1, v2 without share_att_key) position projections
+		others = append(others, "pooler.dense", p+"embeddings.embed_proj", p+"encoder.rel_embeddings", p+"encoder.conv.conv")
+		for l := 0; l < mc.NumHiddenLayers; l++ {
+			for _, n := range []string{"pos_proj", "pos_q_proj", "pos_key_proj", "pos_query_proj"} {
+				others = append(others, fmt.Sprintf("%sencoder.layer.%d.attention.self.%s", p, l, n))
+			}
+		}
+	default:
 		others = append(others, p+"pooler.dense")
 	}
 	for _, o := range others {
 		if chosen(o) {
 			return fmt.Errorf("lora: target_modules %v also choose %s; aotp adapts the encoder layers' projections only (%s)",
-				[]string(m.Cfg.TargetModules), o, strings.Join(projectionNames(), ", "))
+				[]string(m.Cfg.TargetModules), o, strings.Join(projectionNames(mt), ", "))
 		}
 	}
 	m.bySite = make([][model.NumSites]*LoraTarget, mc.NumHiddenLayers)
@@ -343,9 +377,14 @@ func (m *LoRA) selectTargets(enc *model.Encoder, layers map[int]bool, robertaCls
 			if s.IsLayerNorm() {
 				continue
 			}
-			path := fmt.Sprintf("%sencoder.layer.%d.%s", p, l, s)
+			path := fmt.Sprintf("%sencoder.layer.%d.%s", p, l, loraModule(mt, s))
 			if !chosen(path) {
 				continue
+			}
+			if mt == "deberta" && loraModule(mt, s) == debertaV1InProj {
+				return fmt.Errorf("lora: target_modules %v choose %s, DeBERTa v1's fused query/key/value projection [3C, C] with interleaved heads; "+
+					"LoRA on it is not supported (adapt %s instead)",
+					[]string(m.Cfg.TargetModules), path, strings.Join(projectionNames(mt), ", "))
 			}
 			lin := linearAt(&enc.Layers[l], s)
 			name := "base_model.model." + path
@@ -357,17 +396,38 @@ func (m *LoRA) selectTargets(enc *model.Encoder, layers map[int]bool, robertaCls
 		}
 	}
 	if len(m.Targets) == 0 {
-		return fmt.Errorf("lora: target_modules %v match no module of the model (e.g. %sencoder.layer.0.attention.self.query; use %s)",
-			[]string(m.Cfg.TargetModules), p, strings.Join(projectionNames(), ", "))
+		return fmt.Errorf("lora: target_modules %v match no module of the model (e.g. %sencoder.layer.0.%s; use %s)",
+			[]string(m.Cfg.TargetModules), p, projectionNames(mt)[0], strings.Join(projectionNames(mt), ", "))
 	}
 	return nil
 }
 
-func projectionNames() []string {
+// debertaV1InProj is DeBERTa v1's one module for query, key and value.
+const debertaV1InProj = "attention.self.in_proj"
+
+// loraModule is the HF module path of a projection site inside
+// encoder.layer.{l} of a model type: aotp's sites carry BERT's names, which
+// RoBERTa shares; DeBERTa v2/v3 name the attention projections query_proj,
+// key_proj and value_proj, and v1 has one in_proj for all three.
+func loraModule(modelType string, s model.Site) string {
+	switch s {
+	case model.SiteQuery, model.SiteKey, model.SiteValue:
+		switch modelType {
+		case "deberta-v2":
+			return s.String() + "_proj"
+		case "deberta":
+			return debertaV1InProj
+		}
+	}
+	return s.String()
+}
+
+// projectionNames are the module paths LoRA can adapt in a model type.
+func projectionNames(modelType string) []string {
 	var n []string
 	for s := model.Site(0); s < model.NumSites; s++ {
-		if !s.IsLayerNorm() {
-			n = append(n, s.String())
+		if name := loraModule(modelType, s); !s.IsLayerNorm() && name != debertaV1InProj && !slices.Contains(n, name) {
+			n = append(n, name)
 		}
 	}
 	return n
@@ -407,8 +467,13 @@ func (m *LoRA) AttachHead(h *model.Head, cfg *AdapterConfig) {
 	save := []string{"classifier"}
 	for _, p := range h.Params() {
 		if strings.HasPrefix(p.Name, "pooler.") {
-			// aotp's own pooler is the task model's <model_type>.pooler
-			p.Name = "base_model.model." + m.prefix + p.Name
+			// aotp's own pooler is the task model's <model_type>.pooler;
+			// DeBERTa's ContextPooler is the task model's own "pooler"
+			if m.prefix != "deberta." {
+				p.Name = "base_model.model." + m.prefix + p.Name
+			} else {
+				p.Name = "base_model.model." + p.Name
+			}
 			if !slices.Contains(save, "pooler") {
 				save = append(save, "pooler")
 			}
@@ -567,6 +632,14 @@ func (m *LoRA) Unmerge(merged *model.Encoder) (*model.Encoder, error) {
 func (m *LoRA) mergeScaled(enc *model.Encoder, s float32) (*model.Encoder, error) {
 	if len(enc.Layers) != len(m.bySite) {
 		return nil, fmt.Errorf("lora: model has %d layers, the adapter %d", len(enc.Layers), len(m.bySite))
+	}
+	if m.sharedPos {
+		for _, t := range m.Targets {
+			if t.Site == model.SiteQuery || t.Site == model.SiteKey {
+				return nil, fmt.Errorf("lora: cannot merge %s: with share_att_key DeBERTa projects its relative embeddings with the same weights, "+
+					"which the merged copy would change (unlike the hooks) and whose cached projections it shares with the frozen backbone", t.Path)
+			}
+		}
 	}
 	c := *enc
 	c.Layers = slices.Clone(enc.Layers)

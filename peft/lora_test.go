@@ -3,6 +3,7 @@ package peft
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -449,5 +450,175 @@ func TestLoRAExportForPython(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "check_batch.json"), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// loraMethod is LoRA on all six projections in the equivalence matrix
+// (matrix_test.go). LoRA has no fused inference form on a shared backbone
+// (Merge makes a new encoder: TestLoRAMergeAndZeroInit), so Fuse is a no-op.
+type loraMethod struct{}
+
+func (loraMethod) Config() AdapterConfig {
+	return AdapterConfig{Method: "lora", LoraConfig: LoraConfig{R: 4, LoraAlpha: 8, TargetModules: TargetModules{
+		regexPrefix + `.*\.layer\.\d+\.(attention\.self\.(query|key|value)(_proj)?|attention\.output\.dense|intermediate\.dense|output\.dense)`}}}
+}
+
+// Randomize draws A and B (PEFT's B = 0 would hide every LoRA path) and the head.
+func (loraMethod) Randomize(a *Adapter, seed uint64) {
+	randomizeParams(a.Method.Params(), seed^0x10a, 0.3)
+	randomizeHead(a, seed)
+}
+
+func (loraMethod) ZeroLast(a *Adapter) {
+	for _, tg := range a.Method.(*LoRA).Targets {
+		clear(tg.B.Data)
+	}
+}
+
+func (loraMethod) Hook(a *Adapter) model.Hooks      { return a.Method }
+func (loraMethod) Fuse(a *Adapter) error            { return nil }
+func (loraMethod) Mixed(seq []*Adapter) model.Hooks { return linearMixed(seq) }
+
+func init() {
+	matrixMethods = append(matrixMethods, struct {
+		name string
+		m    matrixMethod
+	}{"lora", loraMethod{}})
+}
+
+// DeBERTa v2/v3 names its attention projections query_proj, key_proj and
+// value_proj: PEFT's usual targets choose aotp's query/key/value sites, the
+// tensors carry HF's module paths (the ContextPooler is the task model's
+// own "pooler"), and a trained adapter loads back to the same logits. v1's
+// fused in_proj is refused.
+func TestLoRADeberta(t *testing.T) {
+	enc := loadModel(t, "deberta-v3-tiny")
+	cfg := loraCfg("query_proj", "value_proj")
+	a, err := New(enc, cfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := a.Method.(*LoRA)
+	var sites []model.Site
+	for _, tg := range m.Targets {
+		sites = append(sites, tg.Site)
+	}
+	if want := []model.Site{model.SiteQuery, model.SiteValue, model.SiteQuery, model.SiteValue}; !slices.Equal(sites, want) {
+		t.Fatalf("query_proj, value_proj chose sites %v, want %v", sites, want)
+	}
+	// a few training steps from PEFT's init (B = 0)
+	b := testBatch(enc.Config.VocabSize)
+	r := rand.New(rand.NewPCG(5, 6))
+	w := randn(r, b.N()*enc.Config.HiddenSize, 1)
+	st := &model.TrainState{}
+	for step := range 3 {
+		if _, err := enc.ForwardTrain(context.Background(), b, st, m, model.TrainOptions{Dropout: 0.1, Seed: 2, Step: uint64(step)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.Backward(context.Background(), st, slices.Clone(w), nil, m); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m.Params() {
+			for i, g := range p.Grad {
+				p.Data[i] -= 0.05 * g
+			}
+			p.ZeroGrad()
+		}
+	}
+	for _, tg := range m.Targets {
+		if maxAbsDiff(tg.B.Data, make([]float32, len(tg.B.Data))) == 0 {
+			t.Fatalf("%s: lora_B still zero after training", tg.Path)
+		}
+	}
+	randomizeHead(a, 5)
+	want := logitsOf(t, enc, a, b)
+	dir := t.TempDir()
+	if err := Save(dir, a.Config, a.Params()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(filepath.Join(dir, WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := f.Names()
+	f.Close()
+	var wantNames []string
+	for l := range enc.Config.NumHiddenLayers {
+		for _, mod := range []string{"query_proj", "value_proj"} {
+			for _, ab := range []string{"lora_A", "lora_B"} {
+				wantNames = append(wantNames, fmt.Sprintf("base_model.model.deberta.encoder.layer.%d.attention.self.%s.%s.weight", l, mod, ab))
+			}
+		}
+	}
+	wantNames = append(wantNames, "base_model.model.pooler.dense.weight", "base_model.model.pooler.dense.bias",
+		"base_model.model.classifier.weight", "base_model.model.classifier.bias")
+	slices.Sort(wantNames)
+	slices.Sort(names)
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("saved tensors\n%v\nwant\n%v", names, wantNames)
+	}
+	if ms := a.Config.ModulesToSave; !slices.Equal(ms, []string{"classifier", "pooler"}) {
+		t.Errorf("modules_to_save %v", ms)
+	}
+	back, err := Load(enc, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := logitsOf(t, enc, back, b); maxAbsDiff(got, want) != 0 {
+		t.Fatalf("reloaded logits differ by %g", maxAbsDiff(got, want))
+	}
+
+	// share_att_key: query_proj also projects the relative embeddings, which
+	// the hooks leave frozen, so merging it is refused; value_proj merges
+	if _, err := m.Merge(enc); err == nil || !strings.Contains(err.Error(), "share_att_key") {
+		t.Errorf("Merge of query_proj on DeBERTa-v3: error %v, want share_att_key refused", err)
+	}
+	va := newLoRA(t, enc, loraCfg("value_proj", "output.dense"), 6)
+	merged, err := va.Method.(*LoRA).Merge(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooked := logitsOf(t, enc, va, b)
+	out, err := merged.Forward(context.Background(), b, &model.Workspace{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml, err := va.Head.Forward(out, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(ml, hooked); d > 1e-5 {
+		t.Errorf("merged value_proj differs from hooked by %g", d)
+	}
+
+	// PEFT's default for deberta-v2 is query_proj and value_proj
+	def, err := New(enc, loraCfg(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg := def.Method.(*LoRA).Targets; len(tg) != 4 || !strings.HasSuffix(tg[0].Path, "query_proj") || !strings.HasSuffix(tg[1].Path, "value_proj") {
+		t.Errorf("default targets %v", tg)
+	}
+	// BERT's names choose nothing on DeBERTa, as in PEFT
+	if _, err := New(enc, loraCfg("query", "value"), 1); err == nil || !strings.Contains(err.Error(), "query_proj") {
+		t.Errorf("BERT's names on DeBERTa: error %v, want one naming query_proj", err)
+	}
+	if _, err := New(enc, loraCfg("dense"), 1); err == nil || !strings.Contains(err.Error(), "pooler.dense") {
+		t.Errorf("\"dense\" on DeBERTa: error %v, want one naming the pooler", err)
+	}
+	// v1: in_proj (query, key and value in one module) is refused, the
+	// other projections are not
+	v1 := loadModel(t, "deberta-v1-tiny")
+	for _, c := range []*AdapterConfig{loraCfg("in_proj"), loraCfg()} {
+		if _, err := New(v1, c, 1); err == nil || !strings.Contains(err.Error(), "in_proj") || !strings.Contains(err.Error(), "not supported") {
+			t.Errorf("v1 %v: error %v, want in_proj refused", c.TargetModules, err)
+		}
+	}
+	a1, err := New(v1, loraCfg("attention.output.dense"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg := a1.Method.(*LoRA).Targets; len(tg) != 2 || tg[0].Path != "deberta.encoder.layer.0.attention.output.dense" {
+		t.Errorf("v1 attention.output.dense chose %v", tg)
 	}
 }

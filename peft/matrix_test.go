@@ -89,7 +89,11 @@ var matrixMethods = []struct {
 	{"aot-kron", aotMethod{AoTConfig{Reparam: "kron", Rank: 3, KronA: 10, KronB: 10}}},
 }
 
-var matrixBackbones = []string{"bert-tiny", "roberta-tiny"}
+// matrixBackbones: DeBERTa v3, v1 (in_proj split into the q/k/v sites) and
+// v2 with encoder.conv (which mixes neighbouring positions of a sequence
+// only: packed sequences stay separate, so batched ≡ single and mixed ≡
+// alone hold bit for bit).
+var matrixBackbones = []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v1-tiny", "deberta-v2-tiny-conv"}
 
 // matrixTol is the "≡" of computations that differ only in the order of
 // float32 operations (a table gathered vs rows recomputed; separate vs

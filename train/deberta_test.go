@@ -18,7 +18,9 @@ func TestDebertaTrainSteps(t *testing.T) {
 		{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "fc", Rank: 8, Activation: "tanh"}},
 		{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "kron", Rank: 3, KronA: 10, KronB: 10}},
 		{Method: "bitfit"},
-		{Method: "lora", LoraConfig: peft.LoraConfig{R: 4, LoraAlpha: 8, TargetModules: peft.TargetModules{"query", "value"}}},
+		// HF's DeBERTa names: v2/v3 adapt query_proj, value_proj and the
+		// attention output; v1 (one in_proj, refused) the attention output
+		{Method: "lora", LoraConfig: peft.LoraConfig{R: 4, LoraAlpha: 8, TargetModules: peft.TargetModules{"query_proj", "value_proj", "attention.output.dense"}}},
 		{Method: "adapter", Placement: "houlsby", Bottleneck: 8},
 		{Method: "ptv2", PrefixLen: 3},
 		{Method: "prompt", PromptLen: 3},
