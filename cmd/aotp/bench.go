@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -58,6 +59,7 @@ func newBenchForwardCmd() *cobra.Command {
 	var modelName, shape, method, reparam string
 	var batch, seq, iters, warmup, threads, tasks, rank int
 	var asJSON, noPack bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "forward (--model DIR | --shape NAME) --batch B --seq T",
 		Short: "Time the encoder's forward pass (median over timed iterations after warm-up)",
@@ -130,6 +132,17 @@ func newBenchForwardCmd() *cobra.Command {
 					return err
 				}
 			}
+			if cpuProfile != "" {
+				// the timed iterations only (after load and warm-up)
+				pf, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return err
+				}
+			}
 			times := make([]float64, iters)
 			for i := range times {
 				t0 := time.Now()
@@ -137,6 +150,9 @@ func newBenchForwardCmd() *cobra.Command {
 					return err
 				}
 				times[i] = time.Since(t0).Seconds()
+			}
+			if cpuProfile != "" {
+				pprof.StopCPUProfile()
 			}
 			sort.Float64s(times)
 			med := times[len(times)/2]
@@ -173,6 +189,7 @@ func newBenchForwardCmd() *cobra.Command {
 	f.IntVar(&threads, "threads", 0, "threads (default: GOMAXPROCS)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&noPack, "no-pack", false, "do not pre-pack the weights (pack B on every GEMM call, as training does)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed iterations to this file (go tool pprof)")
 	return cmd
 }
 

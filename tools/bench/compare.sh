@@ -6,21 +6,26 @@
 #   tools/bench/compare.sh            # full run (~10 min on 2 quiet cores)
 #   tools/bench/compare.sh --quick    # short run (~2 min)
 #   tools/bench/compare.sh --large-train   # also the roberta-large AoT-FC train step (slow)
-#   options: --rounds N  --threads N  --raw FILE  --no-rss
+#   tools/bench/compare.sh --deberta-xlarge  # also the deberta-v2-xlarge b8 forward (slow: 24 x 1536)
+#   tools/bench/compare.sh --only deberta    # only the cases matching the regex (mode:shape:batch:seq); no RSS step
+#   options: --rounds N  --threads N  --raw FILE  --no-rss  --torch-extra "ARGS" (appended to torch_bench.py)
 #            --torch-cfg OMP:GEMM:THREADS (e.g. 1:aten:2; default: probe and take the fastest)
 set -euo pipefail
 
-QUICK=0 LARGE_TRAIN=0 ROUNDS="" THREADS=2 TORCH_CFG=auto RAW="" RSS=1
+QUICK=0 LARGE_TRAIN=0 DEB_XL=0 ONLY="" TORCH_EXTRA="" ROUNDS="" THREADS=2 TORCH_CFG=auto RAW="" RSS=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
 	--large-train) LARGE_TRAIN=1 ;;
+	--deberta-xlarge) DEB_XL=1 ;;
+	--only) ONLY=$2; shift ;;
+	--torch-extra) TORCH_EXTRA=$2; shift ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--threads) THREADS=$2; shift ;;
 	--torch-cfg) TORCH_CFG=$2; shift ;;
 	--raw) RAW=$2; shift ;;
 	--no-rss) RSS=0 ;;
-	-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -37,12 +42,18 @@ AOTP=$WORK/aotp
 
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=${ROUNDS:-1} FWD_ITERS=2 TRAIN_ITERS=1
-	CASES="forward:roberta-base:8:128 train:roberta-base:16:128"
+	CASES="forward:roberta-base:8:128 train:roberta-base:16:128 forward:deberta-v3-base:8:128"
 else
 	ROUNDS=${ROUNDS:-3} FWD_ITERS=3 TRAIN_ITERS=2
-	CASES="forward:roberta-base:8:128 forward:roberta-base:32:128 forward:roberta-large:8:128 train:roberta-base:16:128"
+	CASES="forward:roberta-base:8:128 forward:roberta-base:32:128 forward:roberta-large:8:128 train:roberta-base:16:128 forward:deberta-v3-base:8:128"
 fi
 [ "$LARGE_TRAIN" = 1 ] && CASES="$CASES train:roberta-large:16:128"
+[ "$DEB_XL" = 1 ] && CASES="$CASES forward:deberta-v2-xlarge:8:128"
+if [ -n "$ONLY" ]; then
+	CASES=$(printf '%s\n' $CASES | grep -E -- "$ONLY" | xargs || true)
+	[ -n "$CASES" ] || { echo "compare.sh: --only $ONLY matches no case" >&2; exit 2; }
+	RSS=0
+fi
 
 echo "building aotp and the clock probe..." >&2
 go build -o "$AOTP" ./cmd/aotp
@@ -71,7 +82,7 @@ aotp_cmd() { # mode shape batch seq iters
 		echo "$AOTP bench train --shape $2 --batch $3 --seq $4 --reparam fc --rank 64 --iters $5 --warmup 1 --threads $THREADS --json"
 	fi
 }
-torch_args() { echo "--mode $1 --shape $2 --batch $3 --seq $4 --iters $5 --warmup 1"; }
+torch_args() { echo "--mode $1 --shape $2 --batch $3 --seq $4 --iters $5 --warmup 1 $TORCH_EXTRA"; }
 
 record() { # side case round json
 	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"

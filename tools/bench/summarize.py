@@ -4,7 +4,11 @@ import json
 import statistics
 import sys
 
-SHAPE = {"roberta-base": (768, 3072, 12), "roberta-large": (1024, 4096, 24)}
+SHAPE = {"roberta-base": (768, 3072, 12), "roberta-large": (1024, 4096, 24),
+         # DeBERTa: the same count as aotp's forwardFLOPs (linears + the two attention
+         # products); the c2p/p2c products and the position projections are not counted
+         "deberta-v3-base": (768, 3072, 12), "deberta-v3-large": (1024, 4096, 24),
+         "deberta-v2-xlarge": (1536, 6144, 24)}
 
 
 def fwd_flops(shape, B, T):
@@ -89,6 +93,12 @@ def main(path):
     p("Medians over %s round(s) per side, each round one process per side run alternately (first side alternates); "
       "within a process: 1 warm-up + timed iterations, median. ratio = torch ms / aotp ms (>1: aotp faster)." % (
           max(len(v) for k, v in runs.items() if k[0] == "aotp")))
+    if any(c.split(":")[1].startswith("deberta") for c in seen):
+        p("")
+        p("DeBERTa rows: % FMA peak counts only the BERT-equivalent FLOPs (linears + q·kᵀ + probs·v), not the c2p/p2c "
+          "products nor the relative-embedding projections. torch computes those projections (2 x [2*span, C] x [C, C] "
+          "per layer) in every forward, as HF does; aotp caches them for frozen weights (torch_bench.py --pos-cache "
+          "does the same).")
     if ("rss", "load") in runs:
         r = runs[("rss", "load")][0]
         fb = meta["ckpt_bytes"] / 2**20

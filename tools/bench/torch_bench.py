@@ -26,6 +26,11 @@ attention probs, attention output, FFN output; RobertaClassificationHead's
 two dropouts). The batch is B sequences of exactly T non-pad tokens, so the
 all-ones padding mask is not materialised (adding zeros).
 
+DeBERTa v2/v3 shapes (--shape deberta-*, forward only): see the DeBERTa block
+below and tools/reference/DEBERTA.md; no pooler (aotp's random DeBERTa shapes
+have none); --pos-cache projects the relative embeddings once instead of in
+every forward.
+
 AoT-FC training step (--mode train): per layer l, for the batch's unique ids
 U: P = fc2(relu(fc1(E[U]))) (E = word embeddings, frozen), gathered back to
 the tokens and added to the hidden states before layer l; backbone frozen
@@ -51,6 +56,17 @@ SHAPES = {
     "roberta-large": ("roberta", 50265, 1024, 24, 16, 4096, 514, 1, 1, 1e-5),
     "bert-base-uncased": ("bert", 30522, 768, 12, 12, 3072, 512, 2, 0, 1e-12),
     "bert-large-uncased": ("bert", 30522, 1024, 24, 16, 4096, 512, 2, 0, 1e-12),
+}
+
+# DeBERTa v2/v3 as released (model/shapes.go debertaV2Shape): relative attention
+# with 256 log buckets over max_relative_positions 512 (-1 -> max_position_embeddings),
+# c2p and p2c with share_att_key, LayerNorm on the relative embeddings, no absolute
+# positions or token types, eps 1e-7; conv > 0: v2's conv (kernel, gelu) after layer 0.
+DEBERTA_SHAPES = {
+    # name: (V, C, L, NH, I, conv)
+    "deberta-v3-base": (128100, 768, 12, 12, 3072, 0),
+    "deberta-v3-large": (128100, 1024, 24, 16, 4096, 0),
+    "deberta-v2-xlarge": (128100, 1536, 24, 24, 6144, 3),
 }
 
 
@@ -98,6 +114,21 @@ def _bmm(a, b, ta, tb, alpha=1.0):
     lda, ldb, g = a.shape[2], b.shape[2], DNNL.gemm
     for i in range(nb):
         g(ta, tb, M, N, K, alpha, pa + i * sa, lda, pb + i * sb, ldb, 0.0, po + i * so, N)
+    return out
+
+
+def _bmm_heads(a, b, alpha=1.0):
+    """out[n, h] = alpha a[n, h] @ b[h]ᵀ: a [B,H,T,D], b [H,R,D] contiguous -> [B,H,T,R]
+    (the position projections are shared by every sequence of the batch)."""
+    B, H, T, D = a.shape
+    R = b.shape[1]
+    out = torch.empty(B, H, T, R)
+    sa, sb, so = T * D * 4, R * D * 4, T * R * 4
+    pa, pb, po, g = a.data_ptr(), b.data_ptr(), out.data_ptr(), DNNL.gemm
+    for n in range(B):
+        for h in range(H):
+            i = n * H + h
+            g(False, True, T, R, D, alpha, pa + i * sa, D, pb + h * sb, D, 0.0, po + i * so, R)
     return out
 
 
@@ -166,6 +197,12 @@ class Ops:
             shp = x.shape
             return _linear_fwd(x.reshape(-1, shp[-1]).contiguous(), w, b).view(*shp[:-1], w.shape[0])
         return DLinear.apply(x, w, b)
+
+    def bmm_heads(self, a, b, alpha):
+        """[B,H,T,D] x [H,R,D]ᵀ -> [B,H,T,R] (inference only)."""
+        if self.gemm == "aten":
+            return torch.matmul(a, b.transpose(-1, -2)) * alpha
+        return _bmm_heads(a.contiguous(), b.contiguous(), alpha)
 
     def bmm(self, a, b, tb, alpha):
         if self.gemm == "aten":
@@ -243,6 +280,108 @@ def forward_flops(cfg, B, T):
     return L * (2 * N * (4 * C * C + 2 * C * I) + 4 * B * T * T * C)
 
 
+# ------------------------------------------------------------------ DeBERTa v2/v3
+# Efficient eval-mode forward with the semantics of tools/reference/deberta.py
+# (HF modeling_deberta_v2; see tools/reference/DEBERTA.md): per (sequence,
+# head) disentangled attention, c2p = q·pkᵀ and p2c = k·pqᵀ on the full
+# [B,H,T,2·span] position scores, torch.gather with the log-bucket indices
+# (p2c gathered with -rel and transposed, as HF), share_att_key (pk, pq are
+# key_proj/query_proj of the LayerNorm'd relative embeddings, with biases),
+# no padding (the all-ones mask is not materialised, XSoftmax = softmax).
+def deberta_random_weights(shape, layers, seed=1):
+    V, C, L, NH, I, conv = DEBERTA_SHAPES[shape]
+    if layers:
+        L = layers
+    g = torch.Generator().manual_seed(seed)
+
+    def rnd(*s):
+        return (torch.rand(*s, generator=g) * 2 - 1) * 0.0346
+
+    buckets, max_pos = 256, 512
+    span = buckets  # pos_ebd_size = position_buckets
+    w = {"word": rnd(V, C), "eln": (torch.ones(C), torch.zeros(C)), "rel": rnd(2 * span, C),
+         "rln": (torch.ones(C), torch.zeros(C)), "layers": []}
+    for _ in range(L):
+        w["layers"].append({
+            "qkv": [(rnd(C, C), rnd(C) * 0.3) for _ in range(3)],
+            "ao": (rnd(C, C), rnd(C) * 0.3), "ln1": (torch.ones(C), torch.zeros(C)),
+            "i": (rnd(I, C), rnd(I) * 0.3), "o": (rnd(C, I), rnd(C) * 0.3), "ln2": (torch.ones(C), torch.zeros(C)),
+        })
+    if conv:
+        w["conv"] = (rnd(C, C, conv), rnd(C) * 0.3)
+        w["cln"] = (torch.ones(C), torch.zeros(C))
+    cfg = dict(model_type="deberta-v2", V=V, C=C, L=L, NH=NH, I=I, pad=0, eps=1e-7,
+               buckets=buckets, max_rel=max_pos, span=span, conv=conv, scale_factor=3)
+    return cfg, w
+
+
+def deberta_rel_index(cfg, T):
+    """[T,T] c2p and p2c gather indices: clamp(±bucket(i-j) + span, 0, 2span-1)
+    (make_log_bucket_position in float32, as HF)."""
+    ids = torch.arange(T, dtype=torch.long)
+    rel = ids[:, None] - ids[None, :]
+    mid = cfg["buckets"] // 2
+    sign = torch.sign(rel)
+    abs_pos = torch.where((rel < mid) & (rel > -mid), torch.tensor(mid - 1).type_as(rel), torch.abs(rel))
+    log_pos = torch.ceil(torch.log(abs_pos / mid) / torch.log(torch.tensor((cfg["max_rel"] - 1) / mid))
+                         * (mid - 1)) + mid
+    bucket = torch.where(abs_pos <= mid, rel.type_as(log_pos), log_pos * sign).to(torch.long)
+    sp = cfg["span"]
+    return torch.clamp(bucket + sp, 0, 2 * sp - 1), torch.clamp(-bucket + sp, 0, 2 * sp - 1)
+
+
+def deberta_pos_proj(cfg, ops, w):
+    """Per layer (pk, pq) [H, 2span, D]: key_proj / query_proj of LN(rel_embeddings)."""
+    C, H = cfg["C"], cfg["NH"]
+    rel = F.layer_norm(w["rel"], (C,), *w["rln"], cfg["eps"])
+    R = rel.shape[0]
+    out = []
+    for lw in w["layers"]:
+        (wq, bq), (wk, bk), _ = lw["qkv"]
+        pk = ops.linear(rel, wk, bk).view(R, H, -1).permute(1, 0, 2).contiguous()
+        pq = ops.linear(rel, wq, bq).view(R, H, -1).permute(1, 0, 2).contiguous()
+        out.append((pk, pq))
+    return out
+
+
+def deberta_layer(cfg, ops, lw, h, pos, idx_c2p, idx_p2c):
+    B, T, C = h.shape
+    H = cfg["NH"]
+    D = C // H
+    inv = 1.0 / math.sqrt(D * cfg["scale_factor"])
+    q, k, v = (ops.linear(h, wt, bs).view(B, T, H, D).permute(0, 2, 1, 3).contiguous()
+               for wt, bs in lw["qkv"])
+    pk, pq = pos
+    s = ops.bmm(q.view(B * H, T, D), k.view(B * H, T, D), True, inv).view(B, H, T, T)
+    c2p = ops.bmm_heads(q, pk, inv)  # [B,H,T,2span]
+    s += torch.gather(c2p, -1, idx_c2p.expand(B, H, T, T))
+    p2c = ops.bmm_heads(k, pq, inv)  # [B,H,T(key),2span]
+    s += torch.gather(p2c, -1, idx_p2c.expand(B, H, T, T)).transpose(-1, -2)
+    probs = torch.softmax(s, -1).view(B * H, T, T)
+    ctx = ops.bmm(probs, v.view(B * H, T, D), False, 1.0).view(B, H, T, D).permute(0, 2, 1, 3).reshape(B, T, C)
+    a = F.layer_norm(ops.linear(ctx, *lw["ao"]) + h, (C,), *lw["ln1"], cfg["eps"])
+    i = F.gelu(ops.linear(a, *lw["i"]))
+    return F.layer_norm(ops.linear(i, *lw["o"]) + a, (C,), *lw["ln2"], cfg["eps"])
+
+
+def deberta_forward(cfg, ops, w, ids, pos=None):
+    """Last hidden state [B,T,C]; pos: cached deberta_pos_proj (None: per forward, as HF)."""
+    B, T = ids.shape
+    C = cfg["C"]
+    h = F.layer_norm(w["word"][ids], (C,), *w["eln"], cfg["eps"])
+    if pos is None:
+        pos = deberta_pos_proj(cfg, ops, w)
+    idx_c2p, idx_p2c = deberta_rel_index(cfg, T)
+    for l, lw in enumerate(w["layers"]):
+        x0 = h
+        h = deberta_layer(cfg, ops, lw, h, pos[l], idx_c2p, idx_p2c)
+        if l == 0 and cfg["conv"]:
+            k = cfg["conv"]
+            c = F.conv1d(x0.permute(0, 2, 1), *w["conv"], padding=(k - 1) // 2).permute(0, 2, 1)
+            h = F.layer_norm(h + F.gelu(c), (C,), *w["cln"], cfg["eps"])
+    return h
+
+
 # ------------------------------------------------------------------ runs
 def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -275,10 +414,19 @@ def random_ids(cfg, B, T, seed):
 def run_forward(args, cfg, w, ops):
     ids = random_ids(cfg, args.batch, args.seq, 7)
 
-    def fn():
+    if cfg["model_type"] == "deberta-v2":
         with torch.inference_mode():
-            h = forward(cfg, ops, w, ids)
-            torch.tanh(ops.linear(h[:, 0], w["pool.w"], w["pool.b"]))  # pooler, as aotp's Forward
+            pos = deberta_pos_proj(cfg, ops, w) if args.pos_cache else None
+
+        def fn():
+            # no pooler: aotp's random DeBERTa shapes have none (model/shapes.go)
+            with torch.inference_mode():
+                deberta_forward(cfg, ops, w, ids, pos)
+    else:
+        def fn():
+            with torch.inference_mode():
+                h = forward(cfg, ops, w, ids)
+                torch.tanh(ops.linear(h[:, 0], w["pool.w"], w["pool.b"]))  # pooler, as aotp's Forward
 
     med, mn = timed(fn, args.warmup, args.iters)
     fl = forward_flops(cfg, args.batch, args.seq)
@@ -345,7 +493,7 @@ def gemm_probe(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mode", choices=["forward", "train", "gemm-probe", "config"], default="forward")
-    ap.add_argument("--shape", default="roberta-base", choices=sorted(SHAPES))
+    ap.add_argument("--shape", default="roberta-base", choices=sorted(SHAPES) + sorted(DEBERTA_SHAPES))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--iters", type=int, default=5)
@@ -355,6 +503,9 @@ def main():
     ap.add_argument("--layers", type=int, default=0, help="cut the model to this many layers (0: the shape's)")
     ap.add_argument("--rank", type=int, default=64)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--pos-cache", action="store_true",
+                    help="DeBERTa: project the relative embeddings once, outside the timed forward "
+                         "(as aotp does for frozen weights); default: every forward, as HF")
     args = ap.parse_args()
 
     global DNNL
@@ -374,9 +525,16 @@ def main():
         print(json.dumps(info))
         return
     torch.manual_seed(1)
-    cfg, w = random_weights(args.shape, args.layers)
+    if args.shape in DEBERTA_SHAPES:
+        if args.mode != "forward":
+            ap.error("DeBERTa shapes: --mode forward only")
+        cfg, w = deberta_random_weights(args.shape, args.layers)
+    else:
+        cfg, w = random_weights(args.shape, args.layers)
     ops = Ops(args.gemm)
     res = dict(model=args.shape, batch=args.batch, seq=args.seq, iters=args.iters, layers=cfg["L"], **info)
+    if cfg["model_type"] == "deberta-v2":
+        res["pos_cache"] = args.pos_cache
     if args.mode == "forward":
         res.update(run_forward(args, cfg, w, ops))
     else:
