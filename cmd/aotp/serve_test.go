@@ -71,8 +71,16 @@ func TestServeMatchesPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// one task by --task, the other found in a --tasks-dir (folder name = task name)
+	tasksDir := filepath.Join(dir, "tasks")
+	if err := os.MkdirAll(tasksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(adapters[1], filepath.Join(tasksDir, "topic")); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(exe, "serve", "--model", backbone, "--addr", "127.0.0.1:0",
-		"--task", "sentiment="+adapters[0], "--task", "topic="+adapters[1], "--max-wait", "2ms")
+		"--task", "sentiment="+adapters[0], "--tasks-dir", tasksDir, "--max-wait", "2ms")
 	cmd.Env = append(os.Environ(), "AOTP_TEST_MAIN=1", "AOTP_ADMIN_TOKEN=tok")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
