@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,6 +45,13 @@ requests in flight, then exits.`,
 					return fmt.Errorf("--memory-budget: %w", err)
 				}
 				o.MemoryBudget = n
+				// Tie the garbage collector to the budget (a soft limit: the
+				// heap is collected harder as it nears it), unless GOMEMLIMIT
+				// says otherwise. Mapped files and packed weights are not Go
+				// heap and do not count against it.
+				if os.Getenv("GOMEMLIMIT") == "" {
+					debug.SetMemoryLimit(n)
+				}
 			}
 			if err := serve.CheckFuse(o.FuseOnLoad); err != nil {
 				return fmt.Errorf("--fuse-on-load: %w", err)
