@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
