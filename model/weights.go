@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -64,7 +65,7 @@ func (w *weightLoader) tensor(name string, shape ...int) []float32 {
 		w.err = fmt.Errorf("%s: tensor %q: %w", w.file, full, err)
 		return nil
 	}
-	if !sameShape(got, shape) {
+	if !slices.Equal(got, shape) {
 		w.err = fmt.Errorf("%s: tensor %q has shape %v, the config implies %v", w.file, full, got, shape)
 		return nil
 	}
@@ -132,18 +133,6 @@ func quoteAll(s []string) []string {
 		q[i] = fmt.Sprintf("%q", v)
 	}
 	return q
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // MapSource is an in-memory TensorSource (tests, random checkpoints).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/aotp/aotp/internal/fsutil"
@@ -139,7 +140,7 @@ func loadParamsFrom(f *safetensors.File, path string, params []*model.Param, oth
 			}
 			return fmt.Errorf("%s: tensor %q: %w", path, p.Name, err)
 		}
-		if !equalInts(shape, p.Shape) {
+		if !slices.Equal(shape, p.Shape) {
 			return fmt.Errorf("%s: tensor %q has shape %v, the model needs %v", path, p.Name, shape, p.Shape)
 		}
 		copy(p.Data, data)
@@ -177,16 +178,4 @@ func Save(dir string, c *AdapterConfig, params []*model.Param, extra ...safetens
 		return err
 	}
 	return fsutil.WriteFile(filepath.Join(dir, ConfigFile), append(data, '\n'))
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

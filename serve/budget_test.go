@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -166,7 +167,7 @@ func TestMemoryBudgetRefusesAndReclaims(t *testing.T) {
 	defer ts2.Close()
 	code, body = post(t, nil, "POST", ts2.URL+"/v1/predict", in{"task": "sentiment", "inputs": []string{"the movie was great"}})
 	var out predictOut
-	if code != http.StatusOK || json.Unmarshal(body, &out) != nil || !equal32(out.Predictions[0].Logits, shared.reference(t, shared.adapters["sentiment"], "the movie was great")) {
+	if code != http.StatusOK || json.Unmarshal(body, &out) != nil || !slices.Equal(out.Predictions[0].Logits, shared.reference(t, shared.adapters["sentiment"], "the movie was great")) {
 		t.Errorf("predict after reclaiming: %d %s", code, body)
 	}
 }
@@ -211,7 +212,7 @@ func TestFormsGiveEqualPredictions(t *testing.T) {
 		for i, text := range texts {
 			ref := shared.reference(t, dir, text)
 			for _, name := range []string{"compact", "cached", "f32"} {
-				if !equal32(got[name][i], ref) {
+				if !slices.Equal(got[name][i], ref) {
 					t.Errorf("round %d, %q, %s: logits %v, want %v (compact, alone)", round, text, name, got[name][i], ref)
 				}
 			}
@@ -258,7 +259,7 @@ func TestHeadOnlyTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equal32(out.Predictions[0].Logits, ref) {
+	if !slices.Equal(out.Predictions[0].Logits, ref) {
 		t.Errorf("head-only logits %v, want the plain backbone's %v", out.Predictions[0].Logits, ref)
 	}
 }

@@ -209,16 +209,4 @@ func post(t testing.TB, client *http.Client, method, url string, body any, heade
 	return resp.StatusCode, data
 }
 
-func equal32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 type in map[string]any

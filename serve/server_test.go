@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,7 +63,7 @@ func TestMixedTasksEqualAlone(t *testing.T) {
 			}
 			continue
 		}
-		if !equal32(got, want) {
+		if !slices.Equal(got, want) {
 			t.Fatalf("prediction %d (%s): logits %v, alone %v", i, task, got, want)
 		}
 		if p.Label == nil || p.Score <= 0 || p.Score > 1 {
@@ -92,7 +93,7 @@ func TestBatchesMixTasks(t *testing.T) {
 		}
 		for i, p := range out.Predictions {
 			want := shared.reference(t, shared.adapters[p.Task], texts[i])
-			if p.Task != "score" && !equal32(p.Logits, want) || p.Task == "score" && p.Score != float64(want[0]) {
+			if p.Task != "score" && !slices.Equal(p.Logits, want) || p.Task == "score" && p.Score != float64(want[0]) {
 				t.Fatalf("%s input %d: %+v, alone %v", p.Task, i, p, want)
 			}
 		}
@@ -132,7 +133,7 @@ func TestConcurrentClients(t *testing.T) {
 					return
 				}
 				for k, p := range out.Predictions {
-					if w := want[inputs[k]["task"].(string)+"|"+inputs[k]["text"].(string)]; !equal32(p.Logits, w) {
+					if w := want[inputs[k]["task"].(string)+"|"+inputs[k]["text"].(string)]; !slices.Equal(p.Logits, w) {
 						t.Errorf("client %d request %d input %d: %v, want %v", c, r, k, p.Logits, w)
 						bad.Add(1)
 					}
@@ -205,7 +206,7 @@ func TestOverloadAnswers429(t *testing.T) {
 			switch code {
 			case 200:
 				var out predictOut
-				if json.Unmarshal(body, &out) != nil || !equal32(out.Predictions[1].Logits, want) {
+				if json.Unmarshal(body, &out) != nil || !slices.Equal(out.Predictions[1].Logits, want) {
 					t.Errorf("wrong answer %s", body)
 				}
 				ok.Add(1)
@@ -416,9 +417,9 @@ func TestHotSwapUnderLoad(t *testing.T) {
 					return
 				}
 				switch got := out.Predictions[0].Logits; {
-				case equal32(got, want[text][0]):
+				case slices.Equal(got, want[text][0]):
 					seen0.Add(1)
-				case equal32(got, want[text][1]):
+				case slices.Equal(got, want[text][1]):
 					seen1.Add(1)
 				default:
 					t.Errorf("logits %v match neither adapter", got)
@@ -553,7 +554,7 @@ func TestGracefulShutdown(t *testing.T) {
 		go func() {
 			code, body := post(t, nil, "POST", url+"/v1/predict", in{"task": "sentiment", "inputs": []string{"fun"}})
 			var out predictOut
-			if code == 200 && (json.Unmarshal(body, &out) != nil || !equal32(out.Predictions[0].Logits, want)) {
+			if code == 200 && (json.Unmarshal(body, &out) != nil || !slices.Equal(out.Predictions[0].Logits, want)) {
 				code = -1
 			}
 			codes <- code

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -255,7 +256,7 @@ func (s *Server) tokenizeTEI(text string, addSpecial bool) ([]teiToken, error) {
 		ids = enc.IDs
 		first = -1
 		for p := 0; p+len(content) <= len(ids); p++ {
-			if slices32Equal(ids[p:p+len(content)], content) {
+			if slices.Equal(ids[p:p+len(content)], content) {
 				first = p
 				break
 			}
@@ -282,18 +283,6 @@ func (s *Server) tokenizeTEI(text string, addSpecial bool) ([]teiToken, error) {
 		}
 	}
 	return out, nil
-}
-
-func slices32Equal(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // byteDecoder inverts GPT-2's byte-to-printable-character map used by

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/aotp/aotp/internal/fsutil"
@@ -378,7 +379,7 @@ func (l *Loop) resume(st *runState, params []*model.Param, opt *AdamW) error {
 			if err != nil {
 				return fmt.Errorf("resume: %s: %w", ck, err)
 			}
-			if !sameShape(shape, p.Shape) {
+			if !slices.Equal(shape, p.Shape) {
 				return fmt.Errorf("resume: %s: tensor %q has shape %v, want %v", ck, t.key+p.Name, shape, p.Shape)
 			}
 			copy(t.dst, v)
@@ -387,16 +388,4 @@ func (l *Loop) resume(st *runState, params []*model.Param, opt *AdamW) error {
 	fmt.Sscan(f.Metadata()["adam_step"], &opt.Step)
 	slog.Info("resuming", "dir", l.OutDir, "step", st.Step)
 	return nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
