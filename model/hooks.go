@@ -131,6 +131,27 @@ type EmbeddingsOutputBackwardHook interface {
 	EmbeddingsBackward(dOut []float32, b *Batch) error
 }
 
+// HookKind names a family of hook interfaces (a hook and its backward).
+type HookKind int
+
+// The hook kinds a HookFilter can switch off.
+const (
+	HookLayer            HookKind = iota // LayerHook, BackwardHook
+	HookLinear                           // LinearHook, LinearBackwardHook
+	HookPrefix                           // PrefixHook, PrefixBackwardHook
+	HookEmbedding                        // EmbeddingHook, EmbeddingBackwardHook
+	HookEmbeddingsOutput                 // EmbeddingsOutputHook, EmbeddingsOutputBackwardHook
+)
+
+// HookFilter is implemented by a hooks value that implements more kinds
+// than a given pass needs — a dispatcher over many tasks' methods: the
+// encoder ignores every kind for which Uses reports false, so an unused
+// kind costs nothing (no per-site calls; the activation stays fused into
+// the intermediate GEMM).
+type HookFilter interface {
+	Uses(k HookKind) bool
+}
+
 // hookSet is the hooks of one pass, resolved once.
 type hookSet struct {
 	embOut   EmbeddingsOutputHook
@@ -188,6 +209,23 @@ func resolveHooks(h Hooks) hookSet {
 	s.embOut, _ = h.(EmbeddingsOutputHook)
 	s.embOutBk, _ = h.(EmbeddingsOutputBackwardHook)
 	s.pass, _ = h.(PassHook)
+	if f, ok := h.(HookFilter); ok {
+		if !f.Uses(HookLayer) {
+			s.layer, s.back = nil, nil
+		}
+		if !f.Uses(HookLinear) {
+			s.linear, s.linearBk = nil, nil
+		}
+		if !f.Uses(HookPrefix) {
+			s.prefix, s.prefixBk = nil, nil
+		}
+		if !f.Uses(HookEmbedding) {
+			s.embed, s.embedBk = nil, nil
+		}
+		if !f.Uses(HookEmbeddingsOutput) {
+			s.embOut, s.embOutBk = nil, nil
+		}
+	}
 	return s
 }
 

@@ -31,80 +31,30 @@ type MixedPredictor struct {
 	types  [][]int32
 }
 
-// mixedAll holds the per-sequence dispatchers a mixed batch needs (nil
-// when no sequence uses that kind of hook).
+// mixedAll dispatches every hook kind of a mixed batch to each sequence's
+// method; Uses tells the encoder which kinds this batch needs at all
+// (model.HookFilter), so unused ones cost nothing.
 type mixedAll struct {
 	*Mixed
 	*mixedLinear
 	*mixedPrefix
 	*mixedEmbed
+	aot, linear, prefix, embed bool
 }
 
-// hooks returns a value implementing exactly the hook interfaces in use:
-// the encoder looks hooks up by interface, so an unused kind must not be
-// implemented (a nil embedded pointer's methods would still be found).
-func (h mixedAll) hooks() model.Hooks {
-	type lin = mixedLinear
-	type pre = mixedPrefix
-	type emb = mixedEmbed
-	switch {
-	case h.mixedLinear == nil && h.mixedPrefix == nil && h.mixedEmbed == nil:
-		if h.Mixed == nil {
-			return nil
-		}
-		return h.Mixed
-	case h.mixedPrefix == nil && h.mixedEmbed == nil:
-		return struct {
-			*Mixed
-			*lin
-		}{h.orEmpty(), h.mixedLinear}
-	case h.mixedLinear == nil && h.mixedEmbed == nil:
-		return struct {
-			*Mixed
-			*pre
-		}{h.orEmpty(), h.mixedPrefix}
-	case h.mixedLinear == nil && h.mixedPrefix == nil:
-		return struct {
-			*Mixed
-			*emb
-		}{h.orEmpty(), h.mixedEmbed}
+// Uses reports the hook kinds some sequence of the batch needs.
+func (h *mixedAll) Uses(k model.HookKind) bool {
+	switch k {
+	case model.HookLayer:
+		return h.aot
+	case model.HookLinear, model.HookEmbeddingsOutput:
+		return h.linear // mixedLinear also dispatches the embeddings-output hook
+	case model.HookPrefix:
+		return h.prefix
+	case model.HookEmbedding:
+		return h.embed
 	}
-	// several kinds in one batch: every dispatcher, each a no-op for
-	// sequences without that kind
-	return struct {
-		*Mixed
-		*lin
-		*pre
-		*emb
-	}{h.orEmpty(), h.linOrEmpty(), h.preOrEmpty(), h.embOrEmpty()}
-}
-
-func (h mixedAll) orEmpty() *Mixed {
-	if h.Mixed == nil {
-		return &Mixed{}
-	}
-	return h.Mixed
-}
-
-func (h mixedAll) linOrEmpty() *mixedLinear {
-	if h.mixedLinear == nil {
-		return &mixedLinear{}
-	}
-	return h.mixedLinear
-}
-
-func (h mixedAll) preOrEmpty() *mixedPrefix {
-	if h.mixedPrefix == nil {
-		return &mixedPrefix{}
-	}
-	return h.mixedPrefix
-}
-
-func (h mixedAll) embOrEmpty() *mixedEmbed {
-	if h.mixedEmbed == nil {
-		return &mixedEmbed{}
-	}
-	return h.mixedEmbed
+	return false
 }
 
 // Predict returns each sequence's logits (nil for sequences without a head)
@@ -183,7 +133,7 @@ func (p *MixedPredictor) predictSplit(ctx context.Context, seqs []TaskSeq, own m
 func (p *MixedPredictor) predictShared(ctx context.Context, seqs []TaskSeq) ([][]float32, []float32, error) {
 	p.ids, p.types = p.ids[:0], p.types[:0]
 	p.mixed.Seq, p.linear.Seq, p.prefix.Seq, p.embed.Seq = p.mixed.Seq[:0], p.linear.Seq[:0], p.prefix.Seq[:0], p.embed.Seq[:0]
-	var hooks mixedAll
+	hooks := &mixedAll{Mixed: &p.mixed, mixedLinear: &p.linear, mixedPrefix: &p.prefix, mixedEmbed: &p.embed}
 	for _, s := range seqs {
 		ids, types := s.IDs, s.TypeIDs
 		var a *AoT
@@ -202,18 +152,10 @@ func (p *MixedPredictor) predictShared(ctx context.Context, seqs []TaskSeq) ([][
 				ids, types = ex[0], et[0]
 			}
 		}
-		if a != nil {
-			hooks.Mixed = &p.mixed
-		}
-		if lh != nil {
-			hooks.mixedLinear = &p.linear
-		}
-		if ph != nil {
-			hooks.mixedPrefix = &p.prefix
-		}
-		if eh != nil {
-			hooks.mixedEmbed = &p.embed
-		}
+		hooks.aot = hooks.aot || a != nil
+		hooks.linear = hooks.linear || lh != nil
+		hooks.prefix = hooks.prefix || ph != nil
+		hooks.embed = hooks.embed || eh != nil
 		p.ids, p.types = append(p.ids, ids), append(p.types, types)
 		p.mixed.Seq = append(p.mixed.Seq, a)
 		p.linear.Seq = append(p.linear.Seq, lh)
@@ -221,7 +163,7 @@ func (p *MixedPredictor) predictShared(ctx context.Context, seqs []TaskSeq) ([][
 		p.embed.Seq = append(p.embed.Seq, eh)
 	}
 	b := model.NewBatch(p.ids, p.types)
-	out, err := p.Enc.Forward(ctx, b, &p.ws, hooks.hooks())
+	out, err := p.Enc.Forward(ctx, b, &p.ws, hooks)
 	if err != nil {
 		return nil, nil, err
 	}
