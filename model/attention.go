@@ -58,8 +58,26 @@ func probOffsets(b *Batch, NH int, pre *prefixes) ([]int, int) {
 // Work is split over (sequence, head) pairs; the GEMMs inside run on one
 // thread each (a nested parallel.For runs inline).
 func attentionForward(out, probs, q, k, v []float32, b *Batch, NH, C int, pre *prefixes, scores chan []float32, drop dropSite) {
+	attentionForwardWith(out, probs, q, k, v, b, NH, C, pre, scores, drop, attentionScale(C/NH), nil)
+}
+
+// relTerms adds position-dependent terms to one (sequence, head)'s content
+// scores: DeBERTa's disentangled attention (nil for BERT). Both functions
+// get the content block of the scores, S[T, T] or dS[T, T] with row stride
+// ldS, for head h of a sequence whose Q, K rows start at base, and scratch
+// beyond what the shared code uses.
+type relTerms struct {
+	forward  func(S []float32, ldS, h, T, base int, scratch []float32)
+	backward func(dS []float32, ldS, h, T, base int, scratch []float32) // adds into dq, dk
+	// headMajor: the backward accumulates state shared by all sequences of
+	// a head, so each head is given to one worker
+	headMajor bool
+}
+
+// attentionForwardWith is attentionForward with a given score scale and
+// optional relative-position terms.
+func attentionForwardWith(out, probs, q, k, v []float32, b *Batch, NH, C int, pre *prefixes, scores chan []float32, drop dropSite, scale float32, rel *relTerms) {
 	hd := C / NH
-	scale := attentionScale(hd)
 	pairs := b.B() * NH
 	var off []int
 	if probs != nil {
@@ -83,6 +101,9 @@ func attentionForward(out, probs, q, k, v []float32, b *Batch, NH, C int, pre *p
 				gemm.Sgemm(false, true, T, P, hd, scale, q[base:], C, pre.k[s][h*hd:], C, 0, S, W)
 			}
 			gemm.Sgemm(false, true, T, T, hd, scale, q[base:], C, k[base:], C, 0, S[P:], W)
+			if rel != nil {
+				rel.forward(S[P:], W, h, T, base, att[T*W:])
+			}
 			for i := 0; i < T; i++ {
 				vec.SoftmaxRow(S[i*W : (i+1)*W])
 			}
@@ -114,15 +135,30 @@ func attentionForward(out, probs, q, k, v []float32, b *Batch, NH, C int, pre *p
 //	dSd = dout·[Pv; V]ᵀ; d[Pv; V] = Sdᵀ·dout; dS' = dropout(dSd)
 //	dS = S ⊙ (dS' − rowsum(dS' ⊙ S)); dQ = scale·dS·[Pk; K]; d[Pk; K] = scale·dSᵀ·Q
 func attentionBackward(dq, dk, dv, dout, probs, q, k, v []float32, b *Batch, NH, C int, pre *prefixes, dpk, dpv [][]float32, scores chan []float32, drop dropSite) {
+	attentionBackwardWith(dq, dk, dv, dout, probs, q, k, v, b, NH, C, pre, dpk, dpv, scores, drop, attentionScale(C/NH), nil)
+}
+
+// attentionBackwardWith is attentionBackward with a given score scale and
+// optional relative-position terms (their scratch starts after 2·T·(P+T)
+// floats of each scores buffer).
+func attentionBackwardWith(dq, dk, dv, dout, probs, q, k, v []float32, b *Batch, NH, C int, pre *prefixes, dpk, dpv [][]float32, scores chan []float32, drop dropSite, scale float32, rel *relTerms) {
 	hd := C / NH
-	scale := attentionScale(hd)
-	pairs := b.B() * NH
+	B := b.B()
+	pairs := B * NH
 	off, _ := probOffsets(b, NH, pre)
-	parallel.ForChunks(pairs, pairs, func(lo, hi int) {
+	chunks := pairs
+	headMajor := rel != nil && rel.headMajor
+	if headMajor {
+		chunks = NH
+	}
+	parallel.ForChunks(pairs, chunks, func(lo, hi int) {
 		buf := <-scores
 		defer func() { scores <- buf }()
 		for p := lo; p < hi; p++ {
 			s, h := p/NH, p%NH
+			if headMajor {
+				h, s = p/B, p%B
+			}
 			t0, t1 := b.Seq(s)
 			T, P := t1-t0, pre.n(s)
 			W := P + T
@@ -158,6 +194,9 @@ func attentionBackward(dq, dk, dv, dout, probs, q, k, v []float32, b *Batch, NH,
 			}
 			gemm.Sgemm(false, false, T, hd, T, scale, dS[P:], W, k[base:], C, beta, dq[base:], C)
 			gemm.Sgemm(true, false, T, hd, T, scale, dS[P:], W, q[base:], C, 0, dk[base:], C)
+			if rel != nil {
+				rel.backward(dS[P:], W, h, T, base, buf[2*T*W:])
+			}
 		}
 	})
 }

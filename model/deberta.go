@@ -701,48 +701,11 @@ func (cv *ConvLayer) conv(out, x []float32, b *Batch, C int, taps [][]float32) {
 func (m *Encoder) debertaAttentionForward(out, probs, q, k, v, posK, posQ []float32, relIdx []int32, b *Batch, NH, C int, pre *prefixes, scores chan []float32, drop dropSite) {
 	d := m.Deberta
 	hd := C / NH
-	scale := d.scale
 	maxT := (len(relIdx) + 1) / 2
-	pairs := b.B() * NH
-	var off []int
-	if probs != nil {
-		off, _ = probOffsets(b, NH, pre)
-	}
-	parallel.ForChunks(pairs, pairs, func(lo, hi int) {
-		att := <-scores
-		defer func() { scores <- att }()
-		for p := lo; p < hi; p++ {
-			s, h := p/NH, p%NH
-			t0, t1 := b.Seq(s)
-			T, P := t1-t0, pre.n(s)
-			W := P + T
-			base := t0*C + h*hd
-			S := att[:T*W]
-			if probs != nil {
-				S = probs[off[s]+h*T*W : off[s]+(h+1)*T*W]
-			}
-			if P > 0 {
-				gemm.Sgemm(false, true, T, P, hd, scale, q[base:], C, pre.k[s][h*hd:], C, 0, S, W)
-			}
-			gemm.Sgemm(false, true, T, T, hd, scale, q[base:], C, k[base:], C, 0, S[P:], W)
-			d.addRelative(S[P:], W, q[base:], k[base:], C, posK, posQ, h*hd, hd, T, relIdx, maxT, att[T*W:])
-			for i := 0; i < T; i++ {
-				vec.SoftmaxRow(S[i*W : (i+1)*W])
-			}
-			if drop.p != 0 {
-				Sd := att[:T*W]
-				copy(Sd, S)
-				drop.applyAt(Sd, off[s]+h*T*W)
-				S = Sd
-			}
-			beta := float32(0)
-			if P > 0 {
-				gemm.Sgemm(false, false, T, hd, P, 1, S, W, pre.v[s][h*hd:], C, 0, out[base:], C)
-				beta = 1
-			}
-			gemm.Sgemm(false, false, T, hd, T, 1, S[P:], W, v[base:], C, beta, out[base:], C)
-		}
-	})
+	rel := &relTerms{forward: func(S []float32, ldS, h, T, base int, scratch []float32) {
+		d.addRelative(S, ldS, q[base:], k[base:], C, posK, posQ, h*hd, hd, T, relIdx, maxT, scratch)
+	}}
+	attentionForwardWith(out, probs, q, k, v, b, NH, C, pre, scores, drop, d.scale, rel)
 }
 
 // relWindow is the range [lo, lo+w) of table rows a sequence of T tokens uses.

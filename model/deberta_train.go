@@ -216,88 +216,42 @@ func (m *Encoder) debertaAttentionBackward(dq, dk, dv, dout []float32, a *layerA
 	d := m.Deberta
 	hd := C / NH
 	scale := d.scale
-	pre, probs, q, k, v := a.preUsed, a.probs, a.q, a.k, a.v
+	q, k := a.q, a.k
 	relIdx := a.relIdx
 	maxT := (len(relIdx) + 1) / 2
-	B := b.B()
-	pairs := B * NH
-	off, _ := probOffsets(b, NH, pre)
-	chunks := pairs
-	headMajor := dPosK != nil || dPosQ != nil
-	if headMajor {
-		chunks = NH
-	}
-	parallel.ForChunks(pairs, chunks, func(lo, hi int) {
-		buf := <-scores
-		defer func() { scores <- buf }()
-		for p := lo; p < hi; p++ {
-			s, h := p/NH, p%NH
-			if headMajor {
-				h, s = p/B, p%B
-			}
-			t0, t1 := b.Seq(s)
-			T, P := t1-t0, pre.n(s)
-			W := P + T
-			base := t0*C + h*hd
-			S := probs[off[s]+h*T*W : off[s]+(h+1)*T*W]
-			dS, Sd, ext := buf[:T*W], buf[T*W:2*T*W], buf[2*T*W:]
-			if P > 0 {
-				gemm.Sgemm(false, true, T, P, hd, 1, dout[base:], C, pre.v[s][h*hd:], C, 0, dS, W)
-			}
-			gemm.Sgemm(false, true, T, T, hd, 1, dout[base:], C, v[base:], C, 0, dS[P:], W)
-			used := S
-			if drop.p != 0 {
-				copy(Sd, S)
-				drop.applyAt(Sd, off[s]+h*T*W)
-				used = Sd
-				drop.applyAt(dS, off[s]+h*T*W)
-			}
-			if P > 0 {
-				gemm.Sgemm(true, false, P, hd, T, 1, used, W, dout[base:], C, 0, dpv[s][h*hd:], C)
-			}
-			gemm.Sgemm(true, false, T, hd, T, 1, used[P:], W, dout[base:], C, 0, dv[base:], C)
-			for i := 0; i < T; i++ {
-				vec.SoftmaxBackwardRow(dS[i*W:(i+1)*W], S[i*W:(i+1)*W], dS[i*W:(i+1)*W])
-			}
-			beta := float32(0)
-			if P > 0 {
-				gemm.Sgemm(false, false, T, hd, P, scale, dS, W, pre.k[s][h*hd:], C, 0, dq[base:], C)
-				gemm.Sgemm(true, false, P, hd, T, scale, dS, W, q[base:], C, 0, dpk[s][h*hd:], C)
-				beta = 1
-			}
-			gemm.Sgemm(false, false, T, hd, T, scale, dS[P:], W, k[base:], C, beta, dq[base:], C)
-			gemm.Sgemm(true, false, T, hd, T, scale, dS[P:], W, q[base:], C, 0, dk[base:], C)
-			if !d.c2p && !d.p2c {
-				continue
-			}
-			// relative terms
-			rlo, w := relWindow(relIdx, maxT, T)
-			dA, dB := ext[:T*w], ext[T*w:2*T*w]
-			clear(dA)
-			clear(dB)
-			for i := 0; i < T; i++ {
-				row := dS[i*W+P : i*W+P+T]
-				for j, g := range row {
-					r := int(relIdx[maxT-1+i-j]) - rlo
-					dA[i*w+r] += g
-					dB[j*w+r] += g
-				}
-			}
-			col := rlo*C + h*hd
-			if d.c2p {
-				gemm.Sgemm(false, false, T, hd, w, scale, dA, w, a.posK[col:], C, 1, dq[base:], C)
-				if dPosK != nil {
-					gemm.Sgemm(true, false, w, hd, T, scale, dA, w, q[base:], C, 1, dPosK[col:], C)
-				}
-			}
-			if d.p2c {
-				gemm.Sgemm(false, false, T, hd, w, scale, dB, w, a.posQ[col:], C, 1, dk[base:], C)
-				if dPosQ != nil {
-					gemm.Sgemm(true, false, w, hd, T, scale, dB, w, k[base:], C, 1, dPosQ[col:], C)
-				}
+	rel := &relTerms{headMajor: dPosK != nil || dPosQ != nil}
+	rel.backward = func(dS []float32, W, h, T, base int, ext []float32) {
+		if !d.c2p && !d.p2c {
+			return
+		}
+		// relative terms
+		rlo, w := relWindow(relIdx, maxT, T)
+		dA, dB := ext[:T*w], ext[T*w:2*T*w]
+		clear(dA)
+		clear(dB)
+		for i := 0; i < T; i++ {
+			row := dS[i*W : i*W+T] // the content block (prefix columns excluded)
+			for j, g := range row {
+				r := int(relIdx[maxT-1+i-j]) - rlo
+				dA[i*w+r] += g
+				dB[j*w+r] += g
 			}
 		}
-	})
+		col := rlo*C + h*hd
+		if d.c2p {
+			gemm.Sgemm(false, false, T, hd, w, scale, dA, w, a.posK[col:], C, 1, dq[base:], C)
+			if dPosK != nil {
+				gemm.Sgemm(true, false, w, hd, T, scale, dA, w, q[base:], C, 1, dPosK[col:], C)
+			}
+		}
+		if d.p2c {
+			gemm.Sgemm(false, false, T, hd, w, scale, dB, w, a.posQ[col:], C, 1, dk[base:], C)
+			if dPosQ != nil {
+				gemm.Sgemm(true, false, w, hd, T, scale, dB, w, k[base:], C, 1, dPosQ[col:], C)
+			}
+		}
+	}
+	attentionBackwardWith(dq, dk, dv, dout, a.probs, a.q, a.k, a.v, b, NH, C, a.preUsed, dpk, dpv, scores, drop, scale, rel)
 }
 
 // debertaPositionGrads returns zeroed [R,C] buffers for layer l's position
