@@ -23,11 +23,7 @@ per line. Inputs are batched without padding, so each line's result equals
 running it alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := resolveModel(modelName)
-			if err != nil {
-				return err
-			}
-			enc, err := model.Load(dir)
+			dir, enc, err := loadModel(modelName)
 			if err != nil {
 				return err
 			}

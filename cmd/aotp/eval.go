@@ -31,11 +31,7 @@ type loaded struct {
 }
 
 func loadWithAdapter(modelName, adapterDir string) (*loaded, error) {
-	dir, err := resolveModel(modelName)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := model.Load(dir)
+	dir, enc, err := loadModel(modelName)
 	if err != nil {
 		return nil, err
 	}

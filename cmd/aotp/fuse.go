@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/aotp/aotp/model"
 	"github.com/aotp/aotp/peft"
 )
 
@@ -20,11 +19,7 @@ tables [vocab, hidden], stored as f32, f16, bf16 or int8 with a per-row scale.
 Inference with a fused adapter is a gather and an add per layer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := resolveModel(modelName)
-			if err != nil {
-				return err
-			}
-			enc, err := model.Load(dir)
+			_, enc, err := loadModel(modelName)
 			if err != nil {
 				return err
 			}

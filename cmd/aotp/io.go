@@ -12,6 +12,7 @@ import (
 
 	"github.com/aotp/aotp/hub"
 	"github.com/aotp/aotp/internal/fsutil"
+	"github.com/aotp/aotp/model"
 )
 
 // resolveModel turns --model (a directory or a hub name in the HF cache)
@@ -21,6 +22,16 @@ func resolveModel(name string) (string, error) {
 		return "", fmt.Errorf("--model is required")
 	}
 	return hub.Resolve(name, hub.OptionsFromEnv())
+}
+
+// loadModel resolves --model and loads the encoder (close it when done).
+func loadModel(name string) (string, *model.Encoder, error) {
+	dir, err := resolveModel(name)
+	if err != nil {
+		return "", nil, err
+	}
+	enc, err := model.Load(dir)
+	return dir, enc, err
 }
 
 // textInput is one line of a {"text", "text_pair"} / {"input_ids"} JSONL file.

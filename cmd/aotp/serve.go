@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/aotp/aotp/model"
 	"github.com/aotp/aotp/serve"
 	"github.com/aotp/aotp/tokenizer"
 )
@@ -79,11 +78,7 @@ requests in flight, then exits.`,
 					}
 				}
 			}
-			dir, err := resolveModel(modelName)
-			if err != nil {
-				return err
-			}
-			enc, err := model.Load(dir)
+			dir, enc, err := loadModel(modelName)
 			if err != nil {
 				return err
 			}

@@ -108,11 +108,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if f.opt.Schedule != "linear" && f.opt.Schedule != "constant" {
 		return fmt.Errorf("--schedule %q: use linear or constant", f.opt.Schedule)
 	}
-	dir, err := resolveModel(f.model)
-	if err != nil {
-		return err
-	}
-	enc, err := model.Load(dir)
+	dir, enc, err := loadModel(f.model)
 	if err != nil {
 		return err
 	}
