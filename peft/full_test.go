@@ -44,26 +44,7 @@ func TestFullServedAndSaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for s, sq := range seqs {
-		if sq.Adapter == nil {
-			continue
-		}
-		e := enc
-		if o, ok := sq.Adapter.Method.(OwnEncoder); ok {
-			e = o.Encoder()
-		}
-		one := model.NewBatch([][]int32{sq.IDs}, nil)
-		out, err := e.Forward(context.Background(), one, &model.Workspace{}, sq.Adapter.Method)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, _ := sq.Adapter.Head.Forward(out, one, nil)
-		for k := range want {
-			if got[s][k] != want[k] {
-				t.Fatalf("sequence %d (%s) logit %d: mixed %v, alone %v", s, sq.Adapter.Config.Method, k, got[s][k], want[k])
-			}
-		}
-	}
+	checkMixedEqualsAlone(t, enc, seqs, got)
 	// the reloaded copy (sequence 3) gives the original's logits on its input
 	lo, hi := b.Seq(3)
 	one := model.NewBatch([][]int32{b.IDs[lo:hi]}, nil)

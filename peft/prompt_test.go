@@ -83,24 +83,5 @@ func TestPromptServedWithOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for s, sq := range seqs {
-		if sq.Adapter == nil {
-			continue
-		}
-		ids, _ := Expand(sq.Adapter.Method, [][]int32{sq.IDs}, nil)
-		one := model.NewBatch(ids, nil)
-		out, err := enc.Forward(context.Background(), one, &model.Workspace{}, sq.Adapter.Method)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := sq.Adapter.Head.Forward(out, one, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k := range want {
-			if got[s][k] != want[k] {
-				t.Fatalf("sequence %d (%s) logit %d: mixed %v, alone %v", s, sq.Adapter.Config.Method, k, got[s][k], want[k])
-			}
-		}
-	}
+	checkMixedEqualsAlone(t, enc, seqs, got)
 }

@@ -82,25 +82,7 @@ func TestPTv2ServedAndSaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for s, sq := range seqs {
-		if sq.Adapter == nil {
-			continue
-		}
-		one := model.NewBatch([][]int32{sq.IDs}, nil)
-		out, err := enc.Forward(context.Background(), one, &model.Workspace{}, sq.Adapter.Method)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := sq.Adapter.Head.Forward(out, one, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k := range want {
-			if got[s][k] != want[k] {
-				t.Fatalf("sequence %d logit %d: mixed %v, alone %v", s, k, got[s][k], want[k])
-			}
-		}
-	}
+	checkMixedEqualsAlone(t, enc, seqs, got)
 	// the reloaded copy (sequence 3) equals the original on the same input
 	lo, hi := b.Seq(3)
 	one := model.NewBatch([][]int32{b.IDs[lo:hi]}, nil)
