@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aotp/aotp/demo"
 	"github.com/aotp/aotp/peft"
 	"github.com/aotp/aotp/safetensors"
 )
@@ -15,14 +14,7 @@ import (
 // The baseline methods train end to end on the demo backbone through the
 // CLI; the adapter directory they write evaluates and predicts.
 func TestTrainBaselines(t *testing.T) {
-	dir := t.TempDir()
-	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
-	if err := demo.WriteBackbone(backbone, 3); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.WriteTask(data, demo.Tasks(5)[0]); err != nil {
-		t.Fatal(err)
-	}
+	dir, backbone, data := demoFixture(t)
 	in := filepath.Join(dir, "in.jsonl")
 	writeLines(t, in, `{"text": "the acting was brilliant and fun"}`, `{"text": "this film felt tedious", "text_pair": "the story was bland"}`)
 	for _, c := range []struct {

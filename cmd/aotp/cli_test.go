@@ -248,6 +248,21 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// demoFixture writes the demo backbone and its sentiment task into a temp
+// dir: the small real-format model and data most CLI tests train on.
+func demoFixture(t *testing.T) (dir, backbone, data string) {
+	t.Helper()
+	dir = t.TempDir()
+	backbone, data = filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
+	if err := demo.WriteBackbone(backbone, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.WriteTask(data, demo.Tasks(5)[0]); err != nil {
+		t.Fatal(err)
+	}
+	return dir, backbone, data
+}
+
 // trainArgs is a small AoT run on the demo backbone.
 func trainArgs(backbone, data, out string) []string {
 	return []string{"train", "--model", backbone, "--method", "aot", "--task", "custom",
@@ -259,14 +274,7 @@ func trainArgs(backbone, data, out string) []string {
 // A run killed at an arbitrary moment and resumed ends with the same adapter,
 // byte for byte, as an uninterrupted run.
 func TestTrainResumeAfterKill(t *testing.T) {
-	dir := t.TempDir()
-	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
-	if err := demo.WriteBackbone(backbone, 3); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.WriteTask(data, demo.Tasks(5)[0]); err != nil {
-		t.Fatal(err)
-	}
+	dir, backbone, data := demoFixture(t)
 	ref := filepath.Join(dir, "ref")
 	if _, err := run(t, trainArgs(backbone, data, ref)...); err != nil {
 		t.Fatal(err)
@@ -395,14 +403,7 @@ func TestPullThenEncodeByHubName(t *testing.T) {
 
 // A diverging run stops with a clear error and keeps its last good adapter.
 func TestTrainStopsOnDivergence(t *testing.T) {
-	dir := t.TempDir()
-	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
-	if err := demo.WriteBackbone(backbone, 3); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.WriteTask(data, demo.Tasks(5)[0]); err != nil {
-		t.Fatal(err)
-	}
+	dir, backbone, data := demoFixture(t)
 	out := filepath.Join(dir, "run")
 	args := trainArgs(backbone, data, out)
 	args = append(args, "--lr", "1e38", "--eval-every", "1", "--save-every", "1", "--warmup-ratio", "0.02")
@@ -594,14 +595,7 @@ func TestFuseKeepsPredictions(t *testing.T) {
 // (HF's constant schedule), so with --dropout 0 --no-shuffle
 // --weight-decay 0 the run is plain AdamW at --lr.
 func TestConstantScheduleHasNoWarmup(t *testing.T) {
-	dir := t.TempDir()
-	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
-	if err := demo.WriteBackbone(backbone, 3); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.WriteTask(data, demo.Tasks(5)[0]); err != nil {
-		t.Fatal(err)
-	}
+	dir, backbone, data := demoFixture(t)
 	out := filepath.Join(dir, "run")
 	if _, err := run(t, "train", "--model", backbone, "--task", "custom", "--train", filepath.Join(data, "train.jsonl"),
 		"--dev", filepath.Join(data, "dev.jsonl"), "--out", out, "--max-steps", "6", "--batch-size", "8", "--lr", "0.003",

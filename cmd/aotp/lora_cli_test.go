@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aotp/aotp/demo"
 	"github.com/aotp/aotp/peft"
 	"github.com/aotp/aotp/safetensors"
 )
@@ -16,14 +15,7 @@ import (
 // input dropout); the directory it writes is HF PEFT's format, evaluates,
 // predicts, serves as --init, and fuse refuses it.
 func TestTrainLoRA(t *testing.T) {
-	dir := t.TempDir()
-	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
-	if err := demo.WriteBackbone(backbone, 3); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.WriteTask(data, demo.Tasks(5)[0]); err != nil {
-		t.Fatal(err)
-	}
+	dir, backbone, data := demoFixture(t)
 	out := filepath.Join(dir, "lora")
 	args := []string{"train", "--model", backbone, "--method", "lora", "--task", "custom",
 		"--train", filepath.Join(data, "train.jsonl"), "--dev", filepath.Join(data, "dev.jsonl"),
