@@ -254,21 +254,34 @@ def backbone(spec, dtype=torch.float32):
     return cfg, {k: torch.from_numpy(v).to(dtype) for k, v in w.items()}
 
 
-def train(spec, cfg, w, init, batches, dtype=torch.float32):
-    """Runs STEPS AdamW steps. Returns dict of results."""
+def train(spec, cfg, w, init, batches, dtype=torch.float32, forward=None, fill_missing_grads=False):
+    """Runs STEPS torch.optim.AdamW steps from init and returns the results
+    every method's golden files hold. forward(spec, cfg, w, params, batch)
+    gives (logits, loss) (default: AoT's M.task_forward); other methods'
+    scripts pass their own. fill_missing_grads: a parameter off the loss
+    graph gets a zero gradient (aotp's) instead of None, recorded in
+    res["no_grad"]."""
+    forward = forward or M.task_forward
     params = {k: torch.from_numpy(init[k].copy()).to(dtype).requires_grad_(True) for k in sorted(init)}
     opt = torch.optim.AdamW(list(params.values()), lr=spec["lr"], betas=BETAS, eps=EPS,
                             weight_decay=spec["weight_decay"])
     res = {"loss": [], "grad_norm": []}
+    if fill_missing_grads:
+        res["no_grad"] = set()
     for s in range(STEPS):
         opt.zero_grad(set_to_none=True)
-        logits, loss = M.task_forward(spec, cfg, w, params, torch_batch(batches[s], dtype))
+        logits, loss = forward(spec, cfg, w, params, torch_batch(batches[s], dtype))
         loss.backward()
+        if fill_missing_grads:
+            for k, p in params.items():
+                if p.grad is None:  # not on the loss graph: aotp's zero gradient
+                    p.grad = torch.zeros_like(p)
+                    res["no_grad"].add(k)
         if s == 0:
             res["logits.0"] = logits.detach().clone()
             for k, p in params.items():
                 res["grad." + k] = p.grad.detach().clone()
-        if spec["clip"] is not None:
+        if spec.get("clip") is not None:
             gn = torch.nn.utils.clip_grad_norm_(list(params.values()), max_norm=spec["clip"])
         else:
             gn = torch.norm(torch.stack([torch.norm(p.grad.detach(), 2) for p in params.values()]), 2)

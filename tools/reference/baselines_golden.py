@@ -210,28 +210,7 @@ def task_forward(spec, cfg, w, a, batch):
 
 
 def train(spec, cfg, w, init, batches):
-    params = {k: torch.from_numpy(init[k].copy()).requires_grad_(True) for k in sorted(init)}
-    opt = torch.optim.AdamW(list(params.values()), lr=spec["lr"], betas=AG.BETAS, eps=AG.EPS,
-                            weight_decay=spec["weight_decay"])
-    res = {"loss": [], "grad_norm": []}
-    for s in range(AG.STEPS):
-        opt.zero_grad(set_to_none=True)
-        logits, loss = task_forward(spec, cfg, w, params, AG.torch_batch(batches[s]))
-        loss.backward()
-        if s == 0:
-            res["logits.0"] = logits.detach().clone()
-            for k, p in params.items():
-                res["grad." + k] = p.grad.detach().clone()
-        if spec["clip"] is not None:
-            gn = torch.nn.utils.clip_grad_norm_(list(params.values()), max_norm=spec["clip"])
-        else:
-            gn = torch.norm(torch.stack([torch.norm(p.grad.detach(), 2) for p in params.values()]), 2)
-        res["grad_norm"].append(float(gn))
-        res["loss"].append(float(loss.detach()))
-        opt.step()
-    for k, p in params.items():
-        res["final." + k] = p.detach().clone()
-    return res
+    return AG.train(spec, cfg, w, init, batches, forward=task_forward)
 
 
 def adapter_config(spec, cfg):

@@ -132,29 +132,9 @@ def task_forward(spec, cfg, params, batch):
 
 # ---------------------------------------------------------------- training
 def train(spec, cfg, init, batches, dtype=torch.float32):
-    params = {k: torch.from_numpy(init[k].copy()).to(dtype).requires_grad_(True) for k in sorted(init)}
-    opt = torch.optim.AdamW(list(params.values()), lr=spec["lr"], betas=BETAS, eps=EPS,
-                            weight_decay=spec["weight_decay"])
-    res = {"loss": [], "grad_norm": [], "no_grad": set()}
-    for s in range(STEPS):
-        opt.zero_grad(set_to_none=True)
-        logits, loss = task_forward(spec, cfg, params, AG.torch_batch(batches[s], dtype))
-        loss.backward()
-        for k, p in params.items():
-            if p.grad is None:  # not on the loss graph: aotp's zero gradient
-                p.grad = torch.zeros_like(p)
-                res["no_grad"].add(k)
-        if s == 0:
-            res["logits.0"] = logits.detach().clone()
-            for k, p in params.items():
-                res["grad." + k] = p.grad.detach().clone()
-        gn = torch.norm(torch.stack([torch.norm(p.grad.detach(), 2) for p in params.values()]), 2)
-        res["grad_norm"].append(float(gn))
-        res["loss"].append(float(loss.detach()))
-        opt.step()
-    for k, p in params.items():
-        res["final." + k] = p.detach().clone()
-    return res
+    def forward(spec, cfg, w, params, batch):
+        return task_forward(spec, cfg, params, batch)
+    return AG.train(spec, cfg, None, init, batches, dtype, forward=forward, fill_missing_grads=True)
 
 
 def adapter_config(spec, cfg):

@@ -364,25 +364,7 @@ def init_params(name, spec, cfg):
 
 
 def train(spec, cfg, w, init, batches):
-    params = {k: torch.from_numpy(init[k].copy()).requires_grad_(True) for k in sorted(init)}
-    opt = torch.optim.AdamW(list(params.values()), lr=spec["lr"], betas=ag.BETAS, eps=ag.EPS,
-                            weight_decay=spec["weight_decay"])
-    res = {"loss": [], "grad_norm": []}
-    for s in range(STEPS):
-        opt.zero_grad(set_to_none=True)
-        logits, loss = lora_task_forward(spec, cfg, w, params, ag.torch_batch(batches[s]))
-        loss.backward()
-        if s == 0:
-            res["logits.0"] = logits.detach().clone()
-            for k, p in params.items():
-                res["grad." + k] = p.grad.detach().clone()
-        gn = torch.norm(torch.stack([torch.norm(p.grad.detach(), 2) for p in params.values()]), 2)
-        res["grad_norm"].append(float(gn))
-        res["loss"].append(float(loss.detach()))
-        opt.step()
-    for k, p in params.items():
-        res["final." + k] = p.detach().clone()
-    return res
+    return ag.train(spec, cfg, w, init, batches, forward=lora_task_forward)
 
 
 def write_json(path, obj):
