@@ -49,23 +49,8 @@ func TestDebertaGoldenForward(t *testing.T) {
 	for _, name := range debertaGoldenModels {
 		t.Run(name, func(t *testing.T) {
 			m, g := loadDebertaGolden(t, name)
-			b, rows := goldenBatch(t, g)
+			out, b := checkGoldenHidden(t, m, g)
 			C := m.Config.HiddenSize
-			hook := &recordHook{}
-			out, err := m.Forward(context.Background(), b, &Workspace{}, hook)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for l, H := range hook.layers {
-				closeTo(t, fmt.Sprintf("hidden_states.%d", l), H, g[fmt.Sprintf("hidden_states.%d", l)].F32, rows, C, 1e-5, 1e-6)
-			}
-			closeTo(t, "last_hidden_state", out.LastHiddenState, g["last_hidden_state"].F32, rows, C, 1e-5, 1e-6)
-			f64 := g["last_hidden_state_f64"].F64
-			want := make([]float32, len(f64))
-			for i, v := range f64 {
-				want[i] = float32(v)
-			}
-			closeTo(t, "last_hidden_state vs f64", out.LastHiddenState, want, rows, C, 1e-5, 1e-6)
 			// ContextPooler + classifier, as DebertaForSequenceClassification
 			h := debertaHead(t, m, g)
 			logits, err := h.Forward(out, b, nil)

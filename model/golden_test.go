@@ -58,6 +58,31 @@ func closeTo(t *testing.T, what string, got []float32, want []float32, rows []in
 	t.Logf("%s: max abs diff %.3g, max rel diff %.3g", what, worst, worstRel)
 }
 
+// checkGoldenHidden runs the golden batch and compares every layer's input,
+// the last hidden state and (our float32 error against exact arithmetic)
+// the float64 run's last hidden state, within |d| ≤ 1e-5·|ref| + 1e-6.
+func checkGoldenHidden(t *testing.T, m *Encoder, g map[string]golden.Tensor) (Output, *Batch) {
+	t.Helper()
+	b, rows := goldenBatch(t, g)
+	C := m.Config.HiddenSize
+	hook := &recordHook{}
+	out, err := m.Forward(context.Background(), b, &Workspace{}, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l, H := range hook.layers {
+		closeTo(t, fmt.Sprintf("hidden_states.%d", l), H, g[fmt.Sprintf("hidden_states.%d", l)].F32, rows, C, 1e-5, 1e-6)
+	}
+	closeTo(t, "last_hidden_state", out.LastHiddenState, g["last_hidden_state"].F32, rows, C, 1e-5, 1e-6)
+	f64 := g["last_hidden_state_f64"].F64
+	want := make([]float32, len(f64))
+	for i, v := range f64 {
+		want[i] = float32(v)
+	}
+	closeTo(t, "last_hidden_state vs f64", out.LastHiddenState, want, rows, C, 1e-5, 1e-6)
+	return out, b
+}
+
 type recordHook struct {
 	layers [][]float32
 }
@@ -77,24 +102,8 @@ func TestGoldenForward(t *testing.T) {
 			}
 			defer m.Close()
 			g := golden.Load(t, filepath.Join(dir, "golden.safetensors"))
-			b, rows := goldenBatch(t, g)
+			out, b := checkGoldenHidden(t, m, g)
 			C := m.Config.HiddenSize
-			hook := &recordHook{}
-			out, err := m.Forward(context.Background(), b, &Workspace{}, hook)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for l, H := range hook.layers {
-				closeTo(t, fmt.Sprintf("hidden_states.%d", l), H, g[fmt.Sprintf("hidden_states.%d", l)].F32, rows, C, 1e-5, 1e-6)
-			}
-			closeTo(t, "last_hidden_state", out.LastHiddenState, g["last_hidden_state"].F32, rows, C, 1e-5, 1e-6)
-			// float32 vs the float64 run: our error against exact arithmetic.
-			f64 := g["last_hidden_state_f64"].F64
-			want := make([]float32, len(f64))
-			for i, v := range f64 {
-				want[i] = float32(v)
-			}
-			closeTo(t, "last_hidden_state vs f64", out.LastHiddenState, want, rows, C, 1e-5, 1e-6)
 			if m.Pooler == nil {
 				t.Fatal("pooler not loaded")
 			}
