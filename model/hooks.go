@@ -131,6 +131,19 @@ type EmbeddingsOutputBackwardHook interface {
 	EmbeddingsBackward(dOut []float32, b *Batch) error
 }
 
+// VirtualTokenizer is implemented by methods that add tokens to every
+// sequence (prompt tuning): callers prepend these ids (negative: virtual,
+// see EmbeddingHook) before running the encoder.
+type VirtualTokenizer interface {
+	VirtualTokens() []int32
+}
+
+// OwnEncoder is implemented by methods that train and serve with their own
+// copy of the encoder (full fine-tuning) instead of the shared backbone.
+type OwnEncoder interface {
+	Encoder() *Encoder
+}
+
 // HookKind names a family of hook interfaces (a hook and its backward).
 type HookKind int
 

@@ -28,8 +28,5 @@ func (f *Full) Params() []*model.Param { return f.params }
 // of this task run on it instead of the shared backbone.
 func (f *Full) Encoder() *model.Encoder { return f.enc }
 
-// OwnEncoder is implemented by methods that train (and serve with) their
-// own copy of the encoder.
-type OwnEncoder interface {
-	Encoder() *model.Encoder
-}
+// OwnEncoder is model.OwnEncoder (full fine-tuning's own encoder).
+type OwnEncoder = model.OwnEncoder

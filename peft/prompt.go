@@ -82,11 +82,8 @@ func (m *Prompt) VirtualEmbeddingBackward(id int32, s int, d []float32, b *model
 	return nil
 }
 
-// VirtualTokenizer is implemented by methods that add tokens to every
-// sequence (prompt tuning): callers prepend these ids before the encoder.
-type VirtualTokenizer interface {
-	VirtualTokens() []int32
-}
+// VirtualTokenizer is model.VirtualTokenizer (prompt tuning's soft tokens).
+type VirtualTokenizer = model.VirtualTokenizer
 
 // Expand returns the sequences with m's virtual tokens prepended (zeros
 // for their token types), or the input unchanged for other methods.

@@ -85,21 +85,17 @@ func (s *Stepper) LossAndGrad(ctx context.Context, lb *LabeledBatch, opt model.T
 }
 
 // encoderFor is the encoder a method runs on: its own copy for full
-// fine-tuning (peft.OwnEncoder), the shared backbone otherwise.
+// fine-tuning (model.OwnEncoder), the shared backbone otherwise.
 func encoderFor(enc *model.Encoder, m any) *model.Encoder {
-	if o, ok := m.(interface{ Encoder() *model.Encoder }); ok {
+	if o, ok := m.(model.OwnEncoder); ok {
 		return o.Encoder()
 	}
 	return enc
 }
 
-// virtualTokenizer is implemented by methods that prepend virtual tokens to
-// every sequence (prompt tuning; peft.VirtualTokenizer).
-type virtualTokenizer interface{ VirtualTokens() []int32 }
-
 // expand prepends the method's virtual tokens, if it has any.
 func expand(m any, b *model.Batch) *model.Batch {
-	if vt, ok := m.(virtualTokenizer); ok {
+	if vt, ok := m.(model.VirtualTokenizer); ok {
 		return b.Prepend(vt.VirtualTokens())
 	}
 	return b
