@@ -198,11 +198,10 @@ def torch_batch(b, dtype=torch.float32):
     return out
 
 
-def adapter_config(spec, cfg):
+def base_config(spec, cfg, method):
+    """adapter_config.json keys every method shares: task, head, base model."""
     c = {
-        "method": "aot",
-        "reparam": spec["reparam"],
-        "rank": spec["rank"],
+        "method": method,
         "task": "custom",
         "problem_type": spec["problem_type"],
         "num_labels": spec["num_labels"],
@@ -212,13 +211,19 @@ def adapter_config(spec, cfg):
         "num_hidden_layers": cfg["num_hidden_layers"],
         "vocab_size": cfg["vocab_size"],
     }
+    if spec.get("num_choices"):
+        c["num_choices"] = spec["num_choices"]
+    return c
+
+
+def adapter_config(spec, cfg):
+    c = base_config(spec, cfg, "aot")
+    c.update(reparam=spec["reparam"], rank=spec["rank"])
     if spec["reparam"] == "fc":
         c["activation"] = spec["activation"]
     else:
         c["kron_a"] = spec["kron_a"]
         c["kron_b"] = spec["kron_b"]
-    if spec.get("num_choices"):
-        c["num_choices"] = spec["num_choices"]
     return c
 
 

@@ -138,17 +138,7 @@ def train(spec, cfg, init, batches, dtype=torch.float32):
 
 
 def adapter_config(spec, cfg):
-    return {
-        "method": "full",
-        "task": "custom",
-        "problem_type": spec["problem_type"],
-        "num_labels": spec["num_labels"],
-        "id2label": {str(i): "LABEL_%d" % i for i in range(spec["num_labels"])},
-        "model_type": cfg["model_type"],
-        "hidden_size": cfg["hidden_size"],
-        "num_hidden_layers": cfg["num_hidden_layers"],
-        "vocab_size": cfg["vocab_size"],
-    }
+    return AG.base_config(spec, cfg, "full")
 
 
 def hparams(spec, cfg):

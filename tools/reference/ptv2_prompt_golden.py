@@ -251,23 +251,11 @@ def train(spec, cfg, w, init, batches, dtype=torch.float32):
 
 
 def adapter_config(spec, cfg):
-    c = {
-        "method": spec["method"],
-        "task": "custom",
-        "problem_type": spec["problem_type"],
-        "num_labels": spec["num_labels"],
-        "id2label": {str(i): "LABEL_%d" % i for i in range(spec["num_labels"])},
-        "model_type": cfg["model_type"],
-        "hidden_size": cfg["hidden_size"],
-        "num_hidden_layers": cfg["num_hidden_layers"],
-        "vocab_size": cfg["vocab_size"],
-    }
+    c = AG.base_config(spec, cfg, spec["method"])
     if spec["method"] == "ptv2":
         c["prefix_len"] = spec["prefix_len"]
     else:
         c["prompt_len"] = spec["prompt_len"]
-    if spec.get("num_choices"):
-        c["num_choices"] = spec["num_choices"]
     return c
 
 
