@@ -64,11 +64,11 @@ func attentionForward(out, probs, q, k, v []float32, b *Batch, NH, C int, pre *p
 // relTerms adds position-dependent terms to one (sequence, head)'s content
 // scores: DeBERTa's disentangled attention (nil for BERT). Both functions
 // get the content block of the scores, S[T, T] or dS[T, T] with row stride
-// ldS, for head h of a sequence whose Q, K rows start at base, and scratch
+// ldS, for head h of sequence s whose Q, K rows start at base, and scratch
 // beyond what the shared code uses.
 type relTerms struct {
-	forward  func(S []float32, ldS, h, T, base int, scratch []float32)
-	backward func(dS []float32, ldS, h, T, base int, scratch []float32) // adds into dq, dk
+	forward  func(S []float32, ldS, s, h, T, base int, scratch []float32)
+	backward func(dS []float32, ldS, s, h, T, base int, scratch []float32) // adds into dq, dk
 	// headMajor: the backward accumulates state shared by all sequences of
 	// a head, so each head is given to one worker
 	headMajor bool
@@ -102,7 +102,7 @@ func attentionForwardWith(out, probs, q, k, v []float32, b *Batch, NH, C int, pr
 			}
 			gemm.Sgemm(false, true, T, T, hd, scale, q[base:], C, k[base:], C, 0, S[P:], W)
 			if rel != nil {
-				rel.forward(S[P:], W, h, T, base, att[T*W:])
+				rel.forward(S[P:], W, s, h, T, base, att[T*W:])
 			}
 			for i := 0; i < T; i++ {
 				vec.SoftmaxRow(S[i*W : (i+1)*W])
@@ -195,7 +195,7 @@ func attentionBackwardWith(dq, dk, dv, dout, probs, q, k, v []float32, b *Batch,
 			gemm.Sgemm(false, false, T, hd, T, scale, dS[P:], W, k[base:], C, beta, dq[base:], C)
 			gemm.Sgemm(true, false, T, hd, T, scale, dS[P:], W, q[base:], C, 0, dk[base:], C)
 			if rel != nil {
-				rel.backward(dS[P:], W, h, T, base, buf[2*T*W:])
+				rel.backward(dS[P:], W, s, h, T, base, buf[2*T*W:])
 			}
 		}
 	})

@@ -253,6 +253,8 @@ type layerActs struct {
 	// and the batch's relative index table (deberta.go)
 	posK, posQ []float32
 	relIdx     []int32
+	// per-sequence tables when a PositionHook changes them (deberta_pos.go)
+	hk, hq posTables
 }
 
 // Workspace holds the activation buffers of a forward pass; reusing one
@@ -387,6 +389,9 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 		}
 		if deb != nil {
 			ws.acts.posK, ws.acts.posQ = m.layerPositions(l, deb)
+			if err := m.inferencePositionHooks(l, &ws.acts, deb, b, &hs); err != nil {
+				return Output{}, err
+			}
 			if l == 0 && m.Deberta.Conv != nil {
 				deb.x0 = grow(deb.x0, N*C)
 				copy(deb.x0, ws.H[:N*C])
@@ -586,7 +591,7 @@ func (m *Encoder) layerForward(l int, a *layerActs, tmp, g []float32, b *Batch, 
 		}
 	}
 	if m.Deberta != nil {
-		m.debertaAttentionForward(a.ctx, a.probs, a.q, a.k, a.v, a.posK, a.posQ, a.relIdx, b, cfg.NumAttentionHeads, C, a.preUsed, scores, drop.site(siteAttnProbs))
+		m.debertaAttentionForward(a, b, cfg.NumAttentionHeads, C, scores, drop.site(siteAttnProbs))
 	} else {
 		attentionForward(a.ctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, a.preUsed, scores, drop.site(siteAttnProbs))
 	}

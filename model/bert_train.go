@@ -107,7 +107,9 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 	hs.begin(&opt)
 	st.drop = newDropout(opt.Dropout, opt.Seed, opt.Step)
 	if m.Deberta != nil {
-		m.debertaTrainPrepare(st, maxT)
+		if err := m.debertaTrainPrepare(st, maxT, &hs); err != nil {
+			return Output{}, err
+		}
 	}
 	H := st.outs[0][:N*C]
 	var keep *embActs
@@ -344,9 +346,20 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 	}
 	if m.Deberta != nil {
 		dPosK, dPosQ := m.debertaPositionGrads(st)
+		a.hk.zeroGrads()
+		a.hq.zeroGrads()
 		m.debertaAttentionBackward(dq, dk, dv, dctx, a, b, cfg.NumAttentionHeads, C, dpk, dpv, st.scores, drop.site(siteAttnProbs), dPosK, dPosQ)
 		if dPosK != nil || dPosQ != nil {
 			m.debertaPositionBackward(l, st, dPosK, dPosQ)
+		}
+		if a.hk.on || a.hq.on {
+			relIn := m.trainRelInput(l, st)
+			if err := a.hk.backward(hs.posBk, l, SiteKey, relIn, b); err != nil {
+				return err
+			}
+			if err := a.hq.backward(hs.posBk, l, SiteQuery, relIn, b); err != nil {
+				return err
+			}
 		}
 	} else {
 		attentionBackward(dq, dk, dv, dctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, a.preUsed, dpk, dpv, st.scores, drop.site(siteAttnProbs))

@@ -698,14 +698,32 @@ func (cv *ConvLayer) conv(out, x []float32, b *Batch, C int, taps [][]float32) {
 // distances reach are multiplied: A = Q·PK[w]ᵀ and B = K·PQ[w]ᵀ over the
 // window w = r(0, T−1) .. r(T−1, 0), then gathered. Prefix columns (P-Tuning
 // v2) get Q·Pkᵀ only. scores buffers need scoreScratch(maxT, pre, 1) floats.
-func (m *Encoder) debertaAttentionForward(out, probs, q, k, v, posK, posQ []float32, relIdx []int32, b *Batch, NH, C int, pre *prefixes, scores chan []float32, drop dropSite) {
+func (m *Encoder) debertaAttentionForward(a *layerActs, b *Batch, NH, C int, scores chan []float32, drop dropSite) {
 	d := m.Deberta
 	hd := C / NH
+	q, k, relIdx := a.q, a.k, a.relIdx
 	maxT := (len(relIdx) + 1) / 2
-	rel := &relTerms{forward: func(S []float32, ldS, h, T, base int, scratch []float32) {
-		d.addRelative(S, ldS, q[base:], k[base:], C, posK, posQ, h*hd, hd, T, relIdx, maxT, scratch)
+	rel := &relTerms{forward: func(S []float32, ldS, s, h, T, base int, scratch []float32) {
+		d.addRelative(S, ldS, q[base:], k[base:], C, a.hk.table(s, a.posK), a.hq.table(s, a.posQ), h*hd, hd, T, relIdx, maxT, scratch)
 	}}
-	attentionForwardWith(out, probs, q, k, v, b, NH, C, pre, scores, drop, d.scale, rel)
+	attentionForwardWith(a.ctx, a.probs, q, k, a.v, b, NH, C, a.preUsed, scores, drop, d.scale, rel)
+}
+
+// inferencePositionHooks gives the sequences whose method changes layer
+// l's position projections their own tables (deberta_pos.go).
+func (m *Encoder) inferencePositionHooks(l int, a *layerActs, s *debertaScratch, b *Batch, hs *hookSet) error {
+	a.hk.on, a.hq.on = false, false
+	if hs.pos == nil || m.Deberta.RelEmbeddings == nil {
+		return nil
+	}
+	rel := m.positionProjections().rel
+	if m.Deberta.trainable() {
+		rel = s.rel
+	}
+	if err := m.hookPositions(&a.hk, hs.pos, l, SiteKey, a.posK, rel, b); err != nil {
+		return err
+	}
+	return m.hookPositions(&a.hq, hs.pos, l, SiteQuery, a.posQ, rel, b)
 }
 
 // relWindow is the range [lo, lo+w) of table rows a sequence of T tokens uses.

@@ -44,8 +44,9 @@ type debertaTrain struct {
 
 // debertaTrainPrepare sets up a training pass: relative indices and, when
 // they are not the frozen cache, the normalised relative embeddings and
-// every layer's position projections (through the layer's dropout).
-func (m *Encoder) debertaTrainPrepare(st *TrainState, maxT int) {
+// every layer's position projections (through the layer's dropout), then
+// the tables a PositionHook changes.
+func (m *Encoder) debertaTrainPrepare(st *TrainState, maxT int, hs *hookSet) error {
 	d := m.Deberta
 	if st.deb == nil {
 		st.deb = &debertaTrain{}
@@ -53,48 +54,71 @@ func (m *Encoder) debertaTrainPrepare(st *TrainState, maxT int) {
 	t := st.deb
 	t.relIdx = d.relIndex(t.relIdx, maxT)
 	for l := range st.layers {
-		st.layers[l].relIdx = t.relIdx
+		a := &st.layers[l]
+		a.relIdx = t.relIdx
+		a.hk.on, a.hq.on = false, false
 	}
 	if d.RelEmbeddings == nil {
-		return
+		return nil
 	}
 	C := m.Config.HiddenSize
 	R := len(d.RelEmbeddings) / C
-	if !d.trainable() && st.drop == nil {
-		c := m.positionProjections()
-		for l := range st.layers {
-			st.layers[l].posK, st.layers[l].posQ = c.posK[l], c.posQ[l]
-		}
-		return
-	}
-	var rel []float32
 	if d.trainable() {
 		t.rel, t.relMean, t.relRstd = grow(t.rel, R*C), grow(t.relMean, R), grow(t.relRstd, R)
 		d.relNormed(t.rel, t.relMean, t.relRstd, C)
-		rel = t.rel
-	} else {
-		rel = m.positionProjections().rel
 	}
 	if len(t.posK) != len(m.Layers) {
 		t.posK, t.posQ = make([][]float32, len(m.Layers)), make([][]float32, len(m.Layers))
 	}
-	t.relIn = grow(t.relIn, R*C)
 	for l := range m.Layers {
-		copy(t.relIn, rel)
-		st.drop.layer(l).site(siteRelEmb).apply(t.relIn)
 		a := &st.layers[l]
-		a.posK, a.posQ = nil, nil
-		if d.c2p {
-			t.posK[l] = grow(t.posK[l], R*C)
-			m.posProj(l, true).Forward(t.posK[l], t.relIn, R, nil)
-			a.posK = t.posK[l]
+		relIn := m.trainRelInput(l, st)
+		if !d.trainable() && st.drop == nil {
+			c := m.positionProjections()
+			a.posK, a.posQ = c.posK[l], c.posQ[l]
+		} else {
+			a.posK, a.posQ = nil, nil
+			if d.c2p {
+				t.posK[l] = grow(t.posK[l], R*C)
+				m.posProj(l, true).Forward(t.posK[l], relIn, R, nil)
+				a.posK = t.posK[l]
+			}
+			if d.p2c {
+				t.posQ[l] = grow(t.posQ[l], R*C)
+				m.posProj(l, false).Forward(t.posQ[l], relIn, R, nil)
+				a.posQ = t.posQ[l]
+			}
 		}
-		if d.p2c {
-			t.posQ[l] = grow(t.posQ[l], R*C)
-			m.posProj(l, false).Forward(t.posQ[l], t.relIn, R, nil)
-			a.posQ = t.posQ[l]
+		if hs.pos == nil {
+			continue
+		}
+		if err := m.hookPositions(&a.hk, hs.pos, l, SiteKey, a.posK, relIn, st.batch); err != nil {
+			return err
+		}
+		if err := m.hookPositions(&a.hq, hs.pos, l, SiteQuery, a.posQ, relIn, st.batch); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// trainRelInput is what layer l's position projections read in training:
+// the normalised relative embeddings (trained: this pass's, else the
+// frozen cache's) after the layer's dropout, in t.relIn when it differs
+// from the cache (valid until the next call).
+func (m *Encoder) trainRelInput(l int, st *TrainState) []float32 {
+	d, t := m.Deberta, st.deb
+	rel := t.rel
+	if !d.trainable() {
+		rel = m.positionProjections().rel
+		if st.drop == nil {
+			return rel
+		}
+	}
+	t.relIn = grow(t.relIn, len(rel))
+	copy(t.relIn, rel)
+	st.drop.layer(l).site(siteRelEmb).apply(t.relIn)
+	return t.relIn
 }
 
 // convForwardTrain is convForward keeping what the backward needs: out
@@ -219,8 +243,8 @@ func (m *Encoder) debertaAttentionBackward(dq, dk, dv, dout []float32, a *layerA
 	q, k := a.q, a.k
 	relIdx := a.relIdx
 	maxT := (len(relIdx) + 1) / 2
-	rel := &relTerms{headMajor: dPosK != nil || dPosQ != nil}
-	rel.backward = func(dS []float32, W, h, T, base int, ext []float32) {
+	rel := &relTerms{headMajor: dPosK != nil || dPosQ != nil || a.hk.on || a.hq.on}
+	rel.backward = func(dS []float32, W, s, h, T, base int, ext []float32) {
 		if !d.c2p && !d.p2c {
 			return
 		}
@@ -239,15 +263,15 @@ func (m *Encoder) debertaAttentionBackward(dq, dk, dv, dout []float32, a *layerA
 		}
 		col := rlo*C + h*hd
 		if d.c2p {
-			gemm.Sgemm(false, false, T, hd, w, scale, dA, w, a.posK[col:], C, 1, dq[base:], C)
-			if dPosK != nil {
-				gemm.Sgemm(true, false, w, hd, T, scale, dA, w, q[base:], C, 1, dPosK[col:], C)
+			gemm.Sgemm(false, false, T, hd, w, scale, dA, w, a.hk.table(s, a.posK)[col:], C, 1, dq[base:], C)
+			if g := a.hk.grad(s, dPosK); g != nil {
+				gemm.Sgemm(true, false, w, hd, T, scale, dA, w, q[base:], C, 1, g[col:], C)
 			}
 		}
 		if d.p2c {
-			gemm.Sgemm(false, false, T, hd, w, scale, dB, w, a.posQ[col:], C, 1, dk[base:], C)
-			if dPosQ != nil {
-				gemm.Sgemm(true, false, w, hd, T, scale, dB, w, k[base:], C, 1, dPosQ[col:], C)
+			gemm.Sgemm(false, false, T, hd, w, scale, dB, w, a.hq.table(s, a.posQ)[col:], C, 1, dk[base:], C)
+			if g := a.hq.grad(s, dPosQ); g != nil {
+				gemm.Sgemm(true, false, w, hd, T, scale, dB, w, k[base:], C, 1, g[col:], C)
 			}
 		}
 	}
@@ -287,18 +311,16 @@ func (m *Encoder) debertaPositionBackward(l int, st *TrainState, dPosK, dPosQ []
 		t.dRel = grow(t.dRel, R*C)
 		clear(t.dRel)
 	}
-	t.dRelIn, t.relIn = grow(t.dRelIn, R*C), grow(t.relIn, R*C)
-	copy(t.relIn, t.rel)
-	ds := st.drop.layer(l).site(siteRelEmb)
-	ds.apply(t.relIn)
+	t.dRelIn = grow(t.dRelIn, R*C)
+	relIn := m.trainRelInput(l, st)
 	clear(t.dRelIn)
 	if dPosK != nil {
-		linearBackwardFull(m.posProj(l, true), t.dRelIn, dPosK, t.relIn, R, 1)
+		linearBackwardFull(m.posProj(l, true), t.dRelIn, dPosK, relIn, R, 1)
 	}
 	if dPosQ != nil {
-		linearBackwardFull(m.posProj(l, false), t.dRelIn, dPosQ, t.relIn, R, 1)
+		linearBackwardFull(m.posProj(l, false), t.dRelIn, dPosQ, relIn, R, 1)
 	}
-	ds.apply(t.dRelIn)
+	st.drop.layer(l).site(siteRelEmb).apply(t.dRelIn)
 	vec.AddInPlace(t.dRel, t.dRelIn)
 }
 

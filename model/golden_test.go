@@ -16,22 +16,7 @@ var goldenModels = []string{"bert-tiny", "bert-tiny-gelu-new", "bert-tiny-relu",
 // unmasked tokens, and returns each sequence's row indices into [B*T].
 func goldenBatch(t *testing.T, g map[string]golden.Tensor) (*Batch, []int) {
 	t.Helper()
-	ids, mask, types := g["input_ids"], g["attention_mask"], g["token_type_ids"]
-	B, T := ids.Shape[0], ids.Shape[1]
-	var seqs, tts [][]int32
-	var rows []int
-	for b := 0; b < B; b++ {
-		var s, tt []int32
-		for i := 0; i < T; i++ {
-			if mask.I64[b*T+i] == 0 {
-				continue
-			}
-			s = append(s, int32(ids.I64[b*T+i]))
-			tt = append(tt, int32(types.I64[b*T+i]))
-			rows = append(rows, b*T+i)
-		}
-		seqs, tts = append(seqs, s), append(tts, tt)
-	}
+	seqs, tts, rows := golden.Packed(g["input_ids"], g["attention_mask"], g["token_type_ids"])
 	return NewBatch(seqs, tts), rows
 }
 

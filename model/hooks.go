@@ -17,6 +17,8 @@ import "fmt"
 //	EmbeddingBackwardHook  their gradients
 //	EmbeddingsOutputHook   the embedding block's output (BitFit's embeddings.LayerNorm.bias)
 //	EmbeddingsOutputBackwardHook  its gradient, before the embeddings' dropout
+//	PositionHook        DeBERTa's projections of the relative embeddings made by a hooked q/k projection
+//	PositionBackwardHook  their gradients
 type Hooks = any
 
 // Site names a projection or LayerNorm inside a layer.
@@ -108,6 +110,34 @@ type EmbeddingBackwardHook interface {
 	VirtualEmbeddingBackward(id int32, s int, d []float32, b *Batch) error
 }
 
+// PositionHook changes DeBERTa's projections of the relative embeddings
+// where the content projection itself makes them: v2/v3 with share_att_key
+// project them with attention.self.key_proj (c2p keys, SiteKey) and
+// query_proj (p2c queries, SiteQuery), so a method that changes those
+// modules in PyTorch (LoRA, BitFit) changes the position terms too. The
+// encoder calls it only for such models; LinearHook alone changes the
+// content projections.
+//
+// Tables can differ per sequence (mixed-task batches): PositionGroup says
+// which one sequence s of b uses at layer l and site, -1 for the frozen
+// table, else a group g ≥ 0 (sequences with equal g share a table; a
+// single-task method answers 0 or -1). AfterPositions then changes group
+// g's table out [R, C] in place: it holds the frozen module's projection
+// of rel [R, C], the relative embeddings after their LayerNorm (and, in
+// training, the layer's dropout).
+type PositionHook interface {
+	PositionGroup(l int, site Site, s int, b *Batch) int
+	AfterPositions(l int, site Site, g int, out, rel []float32, b *Batch) error
+}
+
+// PositionBackwardHook receives dOut [R, C], the gradient w.r.t. group g's
+// table at layer l and site, and the same rel as the forward pass, to
+// accumulate the method's own parameter gradients (the relative embeddings
+// are frozen).
+type PositionBackwardHook interface {
+	PositionsBackward(l int, site Site, g int, dOut, rel []float32, b *Batch) error
+}
+
 // PassHook is told which kind of pass runs next: ForwardTrain calls
 // BeginPass(&opt) before its first hook call, Forward calls BeginPass(nil)
 // (inference). A method with its own dropout (LoRA's, on its input) draws
@@ -154,6 +184,7 @@ const (
 	HookPrefix                           // PrefixHook, PrefixBackwardHook
 	HookEmbedding                        // EmbeddingHook, EmbeddingBackwardHook
 	HookEmbeddingsOutput                 // EmbeddingsOutputHook, EmbeddingsOutputBackwardHook
+	HookPosition                         // PositionHook, PositionBackwardHook
 )
 
 // HookFilter is implemented by a hooks value that implements more kinds
@@ -178,6 +209,8 @@ type hookSet struct {
 	embed    EmbeddingHook
 	embedBk  EmbeddingBackwardHook
 	pass     PassHook
+	pos      PositionHook
+	posBk    PositionBackwardHook
 }
 
 // prefixes collects layer l's prefixes into p (reused); nil when the hooks
@@ -222,6 +255,8 @@ func resolveHooks(h Hooks) hookSet {
 	s.embOut, _ = h.(EmbeddingsOutputHook)
 	s.embOutBk, _ = h.(EmbeddingsOutputBackwardHook)
 	s.pass, _ = h.(PassHook)
+	s.pos, _ = h.(PositionHook)
+	s.posBk, _ = h.(PositionBackwardHook)
 	if f, ok := h.(HookFilter); ok {
 		if !f.Uses(HookLayer) {
 			s.layer, s.back = nil, nil
@@ -237,6 +272,9 @@ func resolveHooks(h Hooks) hookSet {
 		}
 		if !f.Uses(HookEmbeddingsOutput) {
 			s.embOut, s.embOutBk = nil, nil
+		}
+		if !f.Uses(HookPosition) {
+			s.pos, s.posBk = nil, nil
 		}
 	}
 	return s

@@ -1,6 +1,9 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // CloneTrainable returns a copy of the encoder whose every weight is its
 // own, trainable tensor (full fine-tuning), and those tensors as Params
@@ -78,4 +81,20 @@ func (c *cloner) layerNorm(name string, n *LayerNorm) LayerNorm {
 	out.Weight, out.WGrad = c.take(name+".weight", n.Weight, C)
 	out.Bias, out.BGrad = c.take(name+".bias", n.Bias, C)
 	return out
+}
+
+// ShallowCopy returns a copy of m that shares every weight with m and has
+// its own layer slice, so that a caller can give some of its Linears new
+// weights (a merged LoRA) without changing m. A DeBERTa copy gets its own,
+// empty cache of position projections: with share_att_key they are made by
+// query_proj and key_proj, whose weights the copy may change.
+func (m *Encoder) ShallowCopy() *Encoder {
+	c := *m
+	c.Layers = slices.Clone(m.Layers)
+	if d := m.Deberta; d != nil {
+		c.Deberta = &DebertaEncoder{RelEmbeddings: d.RelEmbeddings, LayerNorm: d.LayerNorm, Conv: d.Conv, Pos: d.Pos,
+			RelGrad: d.RelGrad, v1: d.v1, c2p: d.c2p, p2c: d.p2c, span: d.span, maxRel: d.maxRel, buckets: d.buckets,
+			scale: d.scale, poolAct: d.poolAct}
+	}
+	return &c
 }

@@ -24,6 +24,15 @@ import (
 // value, as when PyTorch trains the bias itself. A fresh BitFit starts at
 // the backbone's values: step 0 is the frozen backbone, bit for bit.
 //
+// DeBERTa: the biases carry the checkpoint's names (v2/v3
+// attention.self.{query,key,value}_proj.bias; v1 attention.self.q_bias and
+// v_bias, its key has none). With share_att_key, query_proj and key_proj
+// also project the relative embeddings, so their trained biases shift the
+// position tables too, as in PyTorch (model.PositionHook). The biases of
+// v1's and unshared v2's own position projections (pos_q_proj,
+// pos_key_proj, pos_query_proj), of the relative embeddings' LayerNorm and
+// of v2's convolution are not trained: they are not layer sites.
+//
 // Not trained: the LayerNorm scales (weights, not biases) and the pooler's
 // bias (the reference trains pooler.dense.bias too; here the pooler belongs
 // to the frozen backbone, as for every method: RoBERTa heads do not read it,
@@ -36,12 +45,13 @@ type BitFit struct {
 	frozen [][model.NumSites][]float32
 	emb0   []float32
 	params []*model.Param
+	shared positionSites // DeBERTa share_att_key
 }
 
 // NewBitFit makes BitFit for enc, every bias starting at the backbone's value.
 func NewBitFit(enc *model.Encoder) (*BitFit, error) {
 	cfg := enc.Config
-	m := &BitFit{Prefix: cfg.BaseModelPrefix() + "."}
+	m := &BitFit{Prefix: cfg.BaseModelPrefix() + ".", shared: sharedPositions(enc)}
 	newBias := func(name string, frozen []float32) *model.Param {
 		p := model.NewParam(m.Prefix+name, len(frozen))
 		copy(p.Data, frozen)
@@ -72,7 +82,7 @@ func NewBitFit(enc *model.Encoder) (*BitFit, error) {
 				continue // a module without a bias has nothing to train
 			}
 			m.frozen[l][s] = b
-			m.Sites[l][s] = newBias(fmt.Sprintf("encoder.layer.%d.%s.bias", l, model.Site(s)), b)
+			m.Sites[l][s] = newBias(fmt.Sprintf("encoder.layer.%d.%s", l, biasName(cfg.ModelType, model.Site(s))), b)
 		}
 	}
 	return m, nil
@@ -133,6 +143,44 @@ func (m *BitFit) AfterEmbeddings(out []float32, b *model.Batch) error {
 func (m *BitFit) EmbeddingsBackward(dOut []float32, b *model.Batch) error {
 	sumRows(m.Emb.Grad, dOut)
 	return nil
+}
+
+// PositionGroup: with share_att_key the trained query_proj and key_proj
+// biases also shift DeBERTa's position tables (model.PositionHook).
+func (m *BitFit) PositionGroup(l int, site model.Site, s int, b *model.Batch) int {
+	if m.site(l, site) == nil {
+		return -1
+	}
+	return m.shared.group(l, site)
+}
+
+// AfterPositions adds (trained − frozen) bias to every row of the table.
+func (m *BitFit) AfterPositions(l int, site model.Site, g int, out, rel []float32, b *model.Batch) error {
+	return m.AfterLinear(l, site, out, rel, b)
+}
+
+// PositionsBackward accumulates the bias's gradient from the table's.
+func (m *BitFit) PositionsBackward(l int, site model.Site, g int, dOut, rel []float32, b *model.Batch) error {
+	return m.LinearBackward(l, site, dOut, rel, nil, b)
+}
+
+// biasName is the checkpoint name of a site's bias inside encoder.layer.{l}.
+func biasName(modelType string, s model.Site) string {
+	switch modelType {
+	case "deberta":
+		switch s {
+		case model.SiteQuery:
+			return "attention.self.q_bias"
+		case model.SiteValue:
+			return "attention.self.v_bias"
+		}
+	case "deberta-v2":
+		switch s {
+		case model.SiteQuery, model.SiteKey, model.SiteValue:
+			return s.String() + "_proj.bias"
+		}
+	}
+	return s.String() + ".bias"
 }
 
 func (m *BitFit) site(l int, s model.Site) *model.Param {

@@ -140,12 +140,24 @@ func bitfitFDBatch(V, typeVocab int) *model.Batch {
 // and Backward with dropout on, the loss reading last_hidden_state and
 // pooler_output. skip names params whose true gradient is 0; kinks as in
 // fdErr (nil: none).
+// poolerLoss is the pooler output's part of the FD tests' loss (DeBERTa
+// has no pooler).
+func poolerLoss(wp, pooled []float32) float64 {
+	if pooled == nil {
+		return 0
+	}
+	return dot64(wp, pooled)
+}
+
 func encoderFD(t *testing.T, enc *model.Encoder, m Method, skip func(string) bool, kinks func(loss func() float64) func() []float32) {
 	t.Helper()
 	C := enc.Config.HiddenSize
 	b := bitfitFDBatch(enc.Config.VocabSize, enc.Config.TypeVocabSize)
 	r := rand.New(rand.NewPCG(5, 6))
 	w, wp := randn(r, b.N()*C, 1), randn(r, b.B()*C, 1)
+	if enc.Pooler == nil {
+		wp = nil
+	}
 	st := &model.TrainState{}
 	opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: 1}
 	ctx := context.Background()
@@ -154,7 +166,7 @@ func encoderFD(t *testing.T, enc *model.Encoder, m Method, skip func(string) boo
 		if err != nil {
 			t.Fatal(err)
 		}
-		return dot64(w, out.LastHiddenState) + dot64(wp, out.PoolerOutput)
+		return dot64(w, out.LastHiddenState) + poolerLoss(wp, out.PoolerOutput)
 	}
 	loss()
 	for _, p := range m.Params() {
@@ -197,13 +209,16 @@ func encoderFD(t *testing.T, enc *model.Encoder, m Method, skip func(string) boo
 // A key bias shifts every attention score of a query row by the same
 // amount: softmax ignores it, so its gradient is exactly 0 in exact
 // arithmetic (PyTorch's is roundoff noise too).
+// (Not so in DeBERTa: the key bias enters p2c as b·PQ_r(i,j), which varies
+// along a row, so its gradient is checked.)
 func isKeyBias(name string) bool { return strings.HasSuffix(name, "attention.self.key.bias") }
 
 // Every bias's gradient (each linear site, each LayerNorm, the embeddings'
 // LayerNorm through the embeddings' dropout) agrees with finite differences
-// through the whole encoder.
+// through the whole encoder; on DeBERTa-v3 the query bias's includes the
+// p2c position terms (share_att_key).
 func TestFDBitFitEncoder(t *testing.T) {
-	for _, name := range []string{"bert-tiny", "roberta-tiny"} {
+	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny"} {
 		t.Run(name, func(t *testing.T) {
 			enc := loadModel(t, name)
 			m, err := NewBitFit(enc)

@@ -40,14 +40,12 @@ import (
 // DeBERTa. v2/v3 name the attention projections attention.self.query_proj,
 // key_proj and value_proj (PEFT's default targets: query_proj, value_proj),
 // which choose aotp's query/key/value sites; v1's single in_proj is refused.
-// The task model's ContextPooler is "pooler" (not deberta.pooler). One
-// difference from PEFT remains: with share_att_key (every v3 checkpoint)
-// PyTorch's query_proj/key_proj also project the relative embeddings, so
-// PEFT's LoRA on them changes the c2p/p2c position terms too, while aotp's
-// LinearHook changes the content projections only (the position projections
-// are cached from the frozen weights, model/deberta.go). LoRA on query_proj
-// or key_proj of such a model therefore does not reproduce PEFT's logits,
-// and Merge refuses it; value_proj and the dense projections are exact.
+// The task model's ContextPooler is "pooler" (not deberta.pooler). With
+// share_att_key (every v3 checkpoint) PyTorch's query_proj/key_proj also
+// project the relative embeddings, so PEFT's LoRA on them changes the
+// c2p/p2c position terms too: LoRA is then also a model.PositionHook that
+// adds s·B·A·dropout(rel) to the position tables (its own dropout mask,
+// salt 1), and Merge gives the merged copy its own position cache.
 
 // LoRA defaults (PEFT's LoraConfig defaults, except r and alpha: aotp's CLI).
 const (
@@ -150,9 +148,9 @@ type LoRA struct {
 	Scale   float32       // alpha / r (rsLoRA: alpha / √r)
 	Targets []*LoraTarget // in layer, then forward order
 	prefix  string        // the task model's base-model prefix: "roberta." / "bert." / "deberta."
-	// sharedPos: DeBERTa v2/v3 with share_att_key, whose query_proj and
-	// key_proj also project the relative embeddings (see DeBERTa below)
-	sharedPos bool
+	// sharedPos[l][site]: DeBERTa v2/v3 with share_att_key, whose query_proj
+	// and key_proj also project the relative embeddings (see DeBERTa above)
+	sharedPos positionSites
 	bySite    [][model.NumSites]*LoraTarget
 
 	// training: the options of the current ForwardTrain (nil: inference)
@@ -170,7 +168,14 @@ type LoraTarget struct {
 	In, Out int
 	A, B    *model.Param // lora_A.weight [r, In], lora_B.weight [Out, r]
 
-	// the last training forward pass, for the backward pass
+	// the last training forward pass, for the backward pass: of the
+	// tokens' rows and of DeBERTa's relative embeddings (share_att_key)
+	tok, pos loraPass
+}
+
+// loraPass keeps what a training forward pass of one target over N rows
+// leaves for its backward.
+type loraPass struct {
 	z    []float32 // [N, r] A·dropout(x)
 	xd   []float32 // [N, In] dropout(x), when the dropout is on
 	drop model.Dropout
@@ -233,7 +238,7 @@ func NewLoRA(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*LoRA, error)
 	}
 	mc := enc.Config
 	m := &LoRA{Cfg: *c, prefix: mc.BaseModelPrefix() + "."}
-	m.sharedPos = mc.ModelType == "deberta-v2" && mc.ShareAttKey && enc.Deberta != nil && enc.Deberta.RelEmbeddings != nil
+	m.sharedPos = sharedPositions(enc)
 	m.Scale = float32(c.LoraAlpha / float64(c.R))
 	if *c.UseRslora {
 		m.Scale = float32(c.LoraAlpha / math.Sqrt(float64(c.R)))
@@ -524,32 +529,82 @@ func (m *LoRA) getScratch(n int) *[]float32 {
 // AfterLinear adds s·B·A·dropout(x) to a chosen projection's output
 // (model.LinearHook). Row-wise: any sub-batch gives its rows' result.
 func (m *LoRA) AfterLinear(l int, site model.Site, out, inp []float32, b *model.Batch) error {
-	if l >= len(m.bySite) || site < 0 || site >= model.NumSites {
-		return nil
-	}
-	t := m.bySite[l][site]
+	t := m.target(l, site)
 	if t == nil {
 		return nil
 	}
-	N, r := b.N(), m.Cfg.R
+	return m.forward(t, &t.tok, 0, out, inp, b.N(), b)
+}
+
+// LinearBackward accumulates dA, dB and adds the LoRA branch's input
+// gradient into dInp (model.LinearBackwardHook); it needs the training
+// pass's ForwardTrain.
+func (m *LoRA) LinearBackward(l int, site model.Site, dOut, inp, dInp []float32, b *model.Batch) error {
+	t := m.target(l, site)
+	if t == nil {
+		return nil
+	}
+	return m.backward(t, &t.tok, dOut, inp, dInp, b.N(), b)
+}
+
+// PositionGroup: with share_att_key, an adapted query_proj or key_proj
+// also projects DeBERTa's relative embeddings (model.PositionHook).
+func (m *LoRA) PositionGroup(l int, site model.Site, s int, b *model.Batch) int {
+	if m.target(l, site) == nil {
+		return -1
+	}
+	return m.sharedPos.group(l, site)
+}
+
+// AfterPositions adds s·B·A·dropout(rel) to the position table out [R, C]
+// (model.PositionHook).
+func (m *LoRA) AfterPositions(l int, site model.Site, g int, out, rel []float32, b *model.Batch) error {
+	t := m.target(l, site)
+	if t == nil {
+		return nil
+	}
+	return m.forward(t, &t.pos, 1, out, rel, len(rel)/t.In, b)
+}
+
+// PositionsBackward accumulates dA, dB from the position table's gradient
+// (model.PositionBackwardHook).
+func (m *LoRA) PositionsBackward(l int, site model.Site, g int, dOut, rel []float32, b *model.Batch) error {
+	t := m.target(l, site)
+	if t == nil {
+		return nil
+	}
+	return m.backward(t, &t.pos, dOut, rel, nil, len(rel)/t.In, b)
+}
+
+func (m *LoRA) target(l int, site model.Site) *LoraTarget {
+	if l < 0 || l >= len(m.bySite) || site < 0 || site >= model.NumSites {
+		return nil
+	}
+	return m.bySite[l][site]
+}
+
+// forward adds s·(dropout(x)·Aᵀ)·Bᵀ to out [N, Out] from x [N, In], keeping
+// z (and the dropped x) in ps when training; salt tells the dropout masks
+// of the tokens (0) and of the relative embeddings (1) apart.
+func (m *LoRA) forward(t *LoraTarget, ps *loraPass, salt int, out, x []float32, N int, b *model.Batch) error {
+	r := m.Cfg.R
 	if N == 0 {
 		return nil
 	}
-	if len(inp) != N*t.In || len(out) != N*t.Out {
-		return fmt.Errorf("lora %s: got [%d]→[%d] values for %d tokens of [%d]→[%d]", t.Path, len(inp), len(out), N, t.In, t.Out)
+	if len(x) != N*t.In || len(out) != N*t.Out {
+		return fmt.Errorf("lora %s: got [%d]→[%d] values for %d rows of [%d]→[%d]", t.Path, len(x), len(out), N, t.In, t.Out)
 	}
-	x := inp
 	var z []float32
 	if m.training(b) {
-		t.drop = model.NewMethodDropout(m.trainOpt, m.Cfg.LoraDropout, l, site, 0)
-		if t.drop.Active() {
-			t.xd = grow(t.xd, N*t.In)
-			copy(t.xd, inp)
-			t.drop.Apply(t.xd)
-			x = t.xd
+		ps.drop = model.NewMethodDropout(m.trainOpt, m.Cfg.LoraDropout, t.Layer, t.Site, salt)
+		if ps.drop.Active() {
+			ps.xd = grow(ps.xd, N*t.In)
+			copy(ps.xd, x)
+			ps.drop.Apply(ps.xd)
+			x = ps.xd
 		}
-		t.z = grow(t.z, N*r)
-		z = t.z
+		ps.z = grow(ps.z, N*r)
+		z = ps.z
 	} else {
 		sp := m.getScratch(N * r)
 		defer m.scratch.Put(sp)
@@ -561,39 +616,30 @@ func (m *LoRA) AfterLinear(l int, site model.Site, out, inp []float32, b *model.
 	return nil
 }
 
-// LinearBackward accumulates dA, dB and adds the LoRA branch's input
-// gradient into dInp (model.LinearBackwardHook); it needs the training
-// pass's ForwardTrain.
-func (m *LoRA) LinearBackward(l int, site model.Site, dOut, inp, dInp []float32, b *model.Batch) error {
-	if l >= len(m.bySite) || site < 0 || site >= model.NumSites {
-		return nil
-	}
-	t := m.bySite[l][site]
-	if t == nil {
-		return nil
-	}
-	N, r := b.N(), m.Cfg.R
+// backward is forward's backward pass from dOut [N, Out]: dB += s·dOutᵀ·z,
+// dA += dzᵀ·dropout(x) with dz = s·dOut·B, and, when dInp is not nil,
+// dInp += dropoutᵀ(dz·A).
+func (m *LoRA) backward(t *LoraTarget, ps *loraPass, dOut, x, dInp []float32, N int, b *model.Batch) error {
+	r := m.Cfg.R
 	if N == 0 {
 		return nil
 	}
-	if m.trainBatch != b || len(t.z) != N*r {
+	if m.trainBatch != b || len(ps.z) != N*r {
 		return fmt.Errorf("lora %s: backward without its training forward pass", t.Path)
 	}
-	x := inp
-	if t.drop.Active() {
-		x = t.xd
+	if ps.drop.Active() {
+		x = ps.xd
 	}
-	// dB += s · dOutᵀ·z
-	gemm.Sgemm(true, false, t.Out, r, N, m.Scale, dOut, t.Out, t.z, r, 1, t.B.Grad, r)
-	// dz = s · dOut·B [N, r]
+	gemm.Sgemm(true, false, t.Out, r, N, m.Scale, dOut, t.Out, ps.z, r, 1, t.B.Grad, r)
 	sp := m.getScratch(N * r)
 	defer m.scratch.Put(sp)
 	dz := *sp
 	gemm.Sgemm(false, false, N, r, t.Out, m.Scale, dOut, t.Out, t.B.Data, r, 0, dz, r)
-	// dA += dzᵀ·x
 	gemm.Sgemm(true, false, r, t.In, N, 1, dz, r, x, t.In, 1, t.A.Grad, t.In)
-	// dInp += dropoutᵀ(dz·A)
-	if !t.drop.Active() {
+	if dInp == nil {
+		return nil
+	}
+	if !ps.drop.Active() {
 		gemm.Sgemm(false, false, N, t.In, r, 1, dz, r, t.A.Data, t.In, 1, dInp, t.In)
 		return nil
 	}
@@ -601,7 +647,7 @@ func (m *LoRA) LinearBackward(l int, site model.Site, dOut, inp, dInp []float32,
 	defer m.scratch.Put(dp)
 	dx := *dp
 	gemm.Sgemm(false, false, N, t.In, r, 1, dz, r, t.A.Data, t.In, 0, dx, t.In)
-	t.drop.Apply(dx)
+	ps.drop.Apply(dx)
 	for i, v := range dx {
 		dInp[i] += v
 	}
@@ -633,16 +679,7 @@ func (m *LoRA) mergeScaled(enc *model.Encoder, s float32) (*model.Encoder, error
 	if len(enc.Layers) != len(m.bySite) {
 		return nil, fmt.Errorf("lora: model has %d layers, the adapter %d", len(enc.Layers), len(m.bySite))
 	}
-	if m.sharedPos {
-		for _, t := range m.Targets {
-			if t.Site == model.SiteQuery || t.Site == model.SiteKey {
-				return nil, fmt.Errorf("lora: cannot merge %s: with share_att_key DeBERTa projects its relative embeddings with the same weights, "+
-					"which the merged copy would change (unlike the hooks) and whose cached projections it shares with the frozen backbone", t.Path)
-			}
-		}
-	}
-	c := *enc
-	c.Layers = slices.Clone(enc.Layers)
+	c := enc.ShallowCopy() // with share_att_key, its own position projections of the merged q/k
 	r := m.Cfg.R
 	for _, t := range m.Targets {
 		lin := linearAt(&c.Layers[t.Layer], t.Site)
@@ -653,5 +690,5 @@ func (m *LoRA) mergeScaled(enc *model.Encoder, s float32) (*model.Encoder, error
 		gemm.Sgemm(false, false, t.Out, t.In, r, s, t.B.Data, r, t.A.Data, t.In, 1, w, t.In)
 		*lin = model.Linear{Weight: w, Bias: lin.Bias, In: lin.In, Out: lin.Out}
 	}
-	return &c, nil
+	return c, nil
 }

@@ -44,12 +44,18 @@ func loraCfg(targets ...string) *AdapterConfig {
 }
 
 // LoRA's gradients through the whole encoder agree with finite differences,
-// with the model's dropout and LoRA's own input dropout on.
+// with the model's dropout and LoRA's own input dropout on. On DeBERTa-v3
+// (share_att_key) query_proj's and key_proj's LoRA also changes the
+// position tables, and their gradients include that path.
 func TestFDLoRAEncoder(t *testing.T) {
-	for _, name := range []string{"bert-tiny", "roberta-tiny"} {
+	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny"} {
 		t.Run(name, func(t *testing.T) {
 			enc := loadModel(t, name)
-			cfg := loraCfg(allSites...)
+			sites := allSites
+			if enc.Config.ModelType == "deberta-v2" {
+				sites = append([]string{"query_proj", "key_proj", "value_proj"}, allSites[3:]...)
+			}
+			cfg := loraCfg(sites...)
 			cfg.LoraDropout = 0.2
 			a := newLoRA(t, enc, cfg, 3)
 			m := a.Method.(*LoRA)
@@ -60,6 +66,9 @@ func TestFDLoRAEncoder(t *testing.T) {
 			N, B, C := b.N(), b.B(), enc.Config.HiddenSize
 			r := rand.New(rand.NewPCG(7, 8))
 			w, wp := randn(r, N*C, 1), randn(r, B*C, 1)
+			if enc.Pooler == nil {
+				wp = nil
+			}
 			st := &model.TrainState{}
 			opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: 2}
 			loss := func() float64 {
@@ -67,7 +76,7 @@ func TestFDLoRAEncoder(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return dot64(w, out.LastHiddenState) + dot64(wp, out.PoolerOutput)
+				return dot64(w, out.LastHiddenState) + poolerLoss(wp, out.PoolerOutput)
 			}
 			loss()
 			if err := enc.Backward(context.Background(), st, slices.Clone(w), slices.Clone(wp), m); err != nil {
@@ -568,27 +577,39 @@ func TestLoRADeberta(t *testing.T) {
 		t.Fatalf("reloaded logits differ by %g", maxAbsDiff(got, want))
 	}
 
-	// share_att_key: query_proj also projects the relative embeddings, which
-	// the hooks leave frozen, so merging it is refused; value_proj merges
-	if _, err := m.Merge(enc); err == nil || !strings.Contains(err.Error(), "share_att_key") {
-		t.Errorf("Merge of query_proj on DeBERTa-v3: error %v, want share_att_key refused", err)
+	// share_att_key: query_proj and key_proj also project the relative
+	// embeddings; the merged copy (its own position cache) equals the hooks
+	// (position hooks included), and the backbone's cache stays frozen
+	plain := func() []float32 {
+		out, err := enc.Forward(context.Background(), b, &model.Workspace{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(out.LastHiddenState)
 	}
-	va := newLoRA(t, enc, loraCfg("value_proj", "output.dense"), 6)
-	merged, err := va.Method.(*LoRA).Merge(enc)
+	before := plain()
+	qk := newLoRA(t, enc, loraCfg("query_proj", "key_proj", "value_proj"), 6)
+	for _, tg := range qk.Method.(*LoRA).Targets {
+		uniform(newRand(uint64(tg.Layer)+7), tg.B.Data, 0.3)
+	}
+	merged, err := qk.Method.(*LoRA).Merge(enc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hooked := logitsOf(t, enc, va, b)
+	hooked := logitsOf(t, enc, qk, b)
 	out, err := merged.Forward(context.Background(), b, &model.Workspace{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ml, err := va.Head.Forward(out, b, nil)
+	ml, err := qk.Head.Forward(out, b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := maxAbsDiff(ml, hooked); d > 1e-5 {
-		t.Errorf("merged value_proj differs from hooked by %g", d)
+		t.Errorf("merged query/key/value_proj differ from hooked by %g", d)
+	}
+	if d := maxAbsDiff(plain(), before); d != 0 {
+		t.Errorf("the backbone changed by %g after a merged copy ran", d)
 	}
 
 	// PEFT's default for deberta-v2 is query_proj and value_proj

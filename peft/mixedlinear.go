@@ -93,6 +93,30 @@ func (m *mixedLinear) AfterEmbeddings(out []float32, b *model.Batch) error {
 	return nil
 }
 
+// PositionGroup gives each task whose method changes DeBERTa's position
+// tables its own group: the index of its first sequence in the batch
+// (model.PositionHook).
+func (m *mixedLinear) PositionGroup(l int, site model.Site, s int, b *model.Batch) int {
+	if s >= len(m.Seq) {
+		return -1
+	}
+	h, ok := m.Seq[s].(model.PositionHook)
+	if !ok || h.PositionGroup(l, site, 0, b) < 0 {
+		return -1
+	}
+	for first := 0; first < s; first++ {
+		if m.Seq[first] == m.Seq[s] {
+			return first
+		}
+	}
+	return s
+}
+
+// AfterPositions asks group g's method for its table.
+func (m *mixedLinear) AfterPositions(l int, site model.Site, g int, out, rel []float32, b *model.Batch) error {
+	return m.Seq[g].(model.PositionHook).AfterPositions(l, site, 0, out, rel, b)
+}
+
 // mixedPrefix gives each sequence of a mixed-task batch its own task's
 // attention prefix (P-Tuning v2); per-sequence state is the method's.
 type mixedPrefix struct {

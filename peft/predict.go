@@ -47,8 +47,8 @@ func (h *mixedAll) Uses(k model.HookKind) bool {
 	switch k {
 	case model.HookLayer:
 		return h.aot
-	case model.HookLinear, model.HookEmbeddingsOutput:
-		return h.linear // mixedLinear also dispatches the embeddings-output hook
+	case model.HookLinear, model.HookEmbeddingsOutput, model.HookPosition:
+		return h.linear // mixedLinear also dispatches the embeddings-output and position hooks
 	case model.HookPrefix:
 		return h.prefix
 	case model.HookEmbedding:

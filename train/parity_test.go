@@ -29,20 +29,7 @@ type hparams struct {
 // goldenBatch packs golden batch s ([B,T] or [B,nc,T], right-padded) and its labels.
 func goldenBatch(g map[string]golden.Tensor, s int, regression bool) *LabeledBatch {
 	p := fmt.Sprintf("batch.%d.", s)
-	ids, mask, types := g[p+"input_ids"], g[p+"attention_mask"], g[p+"token_type_ids"]
-	T := ids.Shape[len(ids.Shape)-1]
-	nseq := len(ids.I64) / T
-	var seqs, tts [][]int32
-	for b := 0; b < nseq; b++ {
-		var sq, tt []int32
-		for i := 0; i < T; i++ {
-			if mask.I64[b*T+i] != 0 {
-				sq = append(sq, int32(ids.I64[b*T+i]))
-				tt = append(tt, int32(types.I64[b*T+i]))
-			}
-		}
-		seqs, tts = append(seqs, sq), append(tts, tt)
-	}
+	seqs, tts, _ := golden.Packed(g[p+"input_ids"], g[p+"attention_mask"], g[p+"token_type_ids"])
 	lb := &LabeledBatch{Batch: model.NewBatch(seqs, tts)}
 	labels := g[p+"labels"]
 	if regression {

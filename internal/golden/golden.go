@@ -140,3 +140,23 @@ func Parse(data []byte) (map[string]Tensor, error) {
 	}
 	return out, nil
 }
+
+// Packed takes a right-padded [.., T] batch (input_ids, attention_mask and
+// token_type_ids as int64) apart into its unmasked tokens per sequence, and
+// each kept token's row index into the padded [B·T] layout.
+func Packed(ids, mask, types Tensor) (seqs, tts [][]int32, rows []int) {
+	T := ids.Shape[len(ids.Shape)-1]
+	for b := 0; b < len(ids.I64)/T; b++ {
+		var s, tt []int32
+		for i := 0; i < T; i++ {
+			if mask.I64[b*T+i] == 0 {
+				continue
+			}
+			s = append(s, int32(ids.I64[b*T+i]))
+			tt = append(tt, int32(types.I64[b*T+i]))
+			rows = append(rows, b*T+i)
+		}
+		seqs, tts = append(seqs, s), append(tts, tt)
+	}
+	return seqs, tts, rows
+}

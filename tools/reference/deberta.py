@@ -22,6 +22,13 @@ ACTS = {
 }
 
 
+# methods that change projections (deberta_methods_golden.py): when set,
+# LINEAR_HOOK(prefix, x, y) returns the output of projection `prefix` for
+# input x given the frozen output y. Like a PEFT-wrapped module, it sees
+# every call of the module -- with share_att_key also query_proj/key_proj
+# applied to the relative embeddings.
+LINEAR_HOOK = None
+
 # checks only: when a dict, each attention stores its pre-softmax scores
 # [B,H,T,T] under its weight prefix ("encoder.layer.{l}.attention.self.")
 CAPTURE = None
@@ -105,7 +112,10 @@ def relative_position(r, T):
 
 # ------------------------------------------------------------------ pieces
 def linear(w, p, x, bias=True):
-    return F.linear(x, w[p + ".weight"], w[p + ".bias"] if bias else None)
+    y = F.linear(x, w[p + ".weight"], w[p + ".bias"] if bias else None)
+    if LINEAR_HOOK is not None:
+        y = LINEAR_HOOK(p, x, y)
+    return y
 
 
 def layer_norm(r, w, p, x):

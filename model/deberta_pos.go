@@ -1,0 +1,140 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Position tables a PositionHook changes (hooks.go): with share_att_key,
+// DeBERTa v2/v3 project the relative embeddings with the layer's own
+// query_proj and key_proj, so LoRA or BitFit on those modules change the
+// c2p/p2c terms as well as the content projections. The frozen tables stay
+// cached (positionProjections); a hooked layer gets one more table per
+// group of sequences (one per task in a mixed batch), computed per pass
+// from the frozen table: R·C floats copied plus the method's own change
+// (LoRA: two rank-r products), small beside the layer.
+
+// posTables are one layer's tables at one site (c2p keys or p2c queries)
+// when a PositionHook changes them for some sequence.
+type posTables struct {
+	on    bool        // some sequence has its own table
+	seq   [][]float32 // per sequence: the table it uses [R,C]
+	group []int       // per sequence: index into ids/tabs, -1 for the frozen table
+	ids   []int       // the hook's group numbers
+	tabs  [][]float32 // per group: its table [R,C]
+	dtabs [][]float32 // training: per group, the gradient of its table [R,C]
+}
+
+// table is the table sequence s uses, def when no hook changed any.
+func (p *posTables) table(s int, def []float32) []float32 {
+	if !p.on {
+		return def
+	}
+	return p.seq[s]
+}
+
+// grad is where the backward accumulates the gradient of sequence s's
+// table: its group's buffer when hooked, else def (nil: not needed).
+func (p *posTables) grad(s int, def []float32) []float32 {
+	if !p.on {
+		return def
+	}
+	if k := p.group[s]; k >= 0 {
+		return p.dtabs[k]
+	}
+	return def
+}
+
+// sharedPos reports whether layer l's projection of the relative embeddings
+// at site (SiteKey: c2p, SiteQuery: p2c) is the content projection itself.
+func (d *DebertaEncoder) sharedPos(l int, site Site) bool {
+	if d.RelEmbeddings == nil {
+		return false
+	}
+	switch site {
+	case SiteKey:
+		return d.c2p && d.Pos[l].PosKey == nil
+	case SiteQuery:
+		return d.p2c && d.Pos[l].PosQuery == nil
+	}
+	return false
+}
+
+// hookPositions fills p with layer l's tables at site for the batch: the
+// frozen table base [R,C] for sequences the hook leaves alone, and per group
+// a copy of it changed by the hook from rel [R,C].
+func (m *Encoder) hookPositions(p *posTables, h PositionHook, l int, site Site, base, rel []float32, b *Batch) error {
+	p.on = false
+	if h == nil || !m.Deberta.sharedPos(l, site) {
+		return nil
+	}
+	p.group, p.ids = p.group[:0], p.ids[:0]
+	for s := 0; s < b.B(); s++ {
+		k := -1
+		if g := h.PositionGroup(l, site, s, b); g >= 0 {
+			if k = slices.Index(p.ids, g); k < 0 {
+				k = len(p.ids)
+				p.ids = append(p.ids, g)
+			}
+		}
+		p.group = append(p.group, k)
+	}
+	if len(p.ids) == 0 {
+		return nil
+	}
+	p.on = true
+	for len(p.tabs) < len(p.ids) {
+		p.tabs = append(p.tabs, nil)
+	}
+	for k, g := range p.ids {
+		p.tabs[k] = grow(p.tabs[k], len(base))
+		copy(p.tabs[k], base)
+		if err := h.AfterPositions(l, site, g, p.tabs[k], rel, b); err != nil {
+			return fmt.Errorf("layer %d %s (relative positions): %w", l, site, err)
+		}
+	}
+	p.seq = p.seq[:0]
+	for _, k := range p.group {
+		if k < 0 {
+			p.seq = append(p.seq, base)
+		} else {
+			p.seq = append(p.seq, p.tabs[k])
+		}
+	}
+	return nil
+}
+
+// zeroGrads readies one zeroed gradient buffer per group (training).
+func (p *posTables) zeroGrads() {
+	if !p.on {
+		return
+	}
+	for len(p.dtabs) < len(p.ids) {
+		p.dtabs = append(p.dtabs, nil)
+	}
+	for k := range p.ids {
+		p.dtabs[k] = grow(p.dtabs[k], len(p.tabs[k]))
+		clear(p.dtabs[k])
+	}
+}
+
+// backward hands each group's gradient to the hook.
+func (p *posTables) backward(h PositionBackwardHook, l int, site Site, rel []float32, b *Batch) error {
+	if !p.on || h == nil {
+		return nil
+	}
+	for k, g := range p.ids {
+		if err := h.PositionsBackward(l, site, g, p.dtabs[k], rel, b); err != nil {
+			return fmt.Errorf("layer %d %s (relative positions) backward: %w", l, site, err)
+		}
+	}
+	return nil
+}
+
+// SharedPositionProjection reports whether DeBERTa's relative embeddings
+// are projected at layer l by the content projection at site itself
+// (SiteKey, SiteQuery with share_att_key): a PositionHook is then asked
+// for that layer and site.
+func (m *Encoder) SharedPositionProjection(l int, site Site) bool {
+	return m.Deberta != nil && l >= 0 && l < len(m.Layers) && m.Deberta.sharedPos(l, site)
+}
