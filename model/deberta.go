@@ -55,12 +55,12 @@ import (
 //     and the convolution read it (the convolution reads HF's
 //     hidden_states[0], which is what the hook changes); BackwardHook's dX
 //     at layer 0 includes the convolution's gradient.
-//   - LinearHook at the q/k/v sites changes the content projections only:
-//     the projections of the relative embeddings (which v2 computes with the
-//     same query_proj/key_proj when share_att_key) always use the frozen
-//     weights. They do not depend on the batch, so they are computed once
-//     and cached; a hook that changed them would have to be called on
-//     non-token rows and could not differ per sequence (mixed batches).
+//   - LinearHook at the q/k/v sites changes the content projections. The
+//     projections of the relative embeddings do not depend on the batch:
+//     the frozen ones are computed once and cached. Where v2/v3 make them
+//     with query_proj/key_proj themselves (share_att_key), a PositionHook
+//     (LoRA, BitFit on those modules) changes them too, per group of
+//     sequences (deberta_pos.go), as PyTorch's wrapped modules do.
 //   - PrefixHook (P-Tuning v2): prefix keys have no position, so they get
 //     content-to-content scores only (q·pkᵀ scaled by the same
 //     1/sqrt(hd·scale_factor)), no c2p/p2c terms; the sequence's own tokens
