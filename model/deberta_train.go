@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aotp/aotp/kernels/gemm"
 	"github.com/aotp/aotp/kernels/parallel"
@@ -343,9 +344,10 @@ func (m *Encoder) debertaRelBackward(st *TrainState) {
 }
 
 // cloneTrainableDeberta is CloneTrainable for DeBERTa: every weight its own
-// Param under its HF name (v2; v1's split in_proj is saved as its three
-// parts, attention.self.in_proj.{query,key,value}.weight, which HF cannot
-// load: full fine-tuning of v1 exports are not HF checkpoints yet).
+// Param under its HF name, except v1's attention: it trains the split
+// query, key and value (attention.self.in_proj.{query,key,value}.weight,
+// in_proj.query.bias, in_proj.value.bias), which DebertaV1Attention joins
+// into the checkpoint's in_proj.weight, q_bias and v_bias for saving.
 func (m *Encoder) cloneTrainableDeberta(prefix string) (*Encoder, []*Param) {
 	d := m.Deberta
 	cd := &DebertaEncoder{v1: d.v1, c2p: d.c2p, p2c: d.p2c, span: d.span, maxRel: d.maxRel, buckets: d.buckets, scale: d.scale, poolAct: d.poolAct}
@@ -431,4 +433,59 @@ func (m *Encoder) cloneTrainableDeberta(prefix string) (*Encoder, []*Param) {
 		c.Pooler = &BertPooler{Dense: lin("pooler.dense", &m.Pooler.Dense)}
 	}
 	return c, cl.ps
+}
+
+// IsDebertaV1Split reports whether a Param of a trainable DeBERTa v1 clone
+// is one of the split attention weights a checkpoint stores joined
+// (DebertaV1Attention).
+func IsDebertaV1Split(name string) bool {
+	for _, part := range []string{"query", "key", "value"} {
+		if strings.Contains(name, ".attention.self.in_proj."+part+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// DebertaV1Attention returns the attention tensors of a DeBERTa v1
+// checkpoint for m's current weights: per layer in_proj.weight [3C, C]
+// (heads interleaved), q_bias and v_bias [C], as new Params named
+// prefix + "encoder.layer.{l}.attention.self.*". nil for other models.
+func (m *Encoder) DebertaV1Attention(prefix string) []*Param {
+	if m.Deberta == nil || !m.Deberta.v1 {
+		return nil
+	}
+	C, NH := m.Config.HiddenSize, m.Config.NumAttentionHeads
+	var ps []*Param
+	for l := range m.Layers {
+		s := &m.Layers[l].Attention.Self
+		p := fmt.Sprintf("%sencoder.layer.%d.attention.self.", prefix, l)
+		w := &Param{Name: p + "in_proj.weight", Shape: []int{3 * C, C}, Data: joinInProj(s.Query.Weight, s.Key.Weight, s.Value.Weight, NH, C/NH)}
+		q, v := NewParam(p+"q_bias", C), NewParam(p+"v_bias", C)
+		copy(q.Data, s.Query.Bias)
+		copy(v.Data, s.Value.Bias)
+		ps = append(ps, w, q, v)
+	}
+	return ps
+}
+
+// SetDebertaV1Attention is DebertaV1Attention's inverse: it copies ps
+// (as DebertaV1Attention returns them, values read from a file) into m's
+// split query, key and value weights.
+func (m *Encoder) SetDebertaV1Attention(ps []*Param) error {
+	if m.Deberta == nil || !m.Deberta.v1 || len(ps) != 3*len(m.Layers) {
+		return fmt.Errorf("not the attention tensors of this DeBERTa v1 model")
+	}
+	NH := m.Config.NumAttentionHeads
+	hd := m.Config.HiddenSize / NH
+	for l := range m.Layers {
+		s := &m.Layers[l].Attention.Self
+		q, k, v := splitInProj(ps[3*l].Data, NH, hd)
+		copy(s.Query.Weight, q.Weight)
+		copy(s.Key.Weight, k.Weight)
+		copy(s.Value.Weight, v.Weight)
+		copy(s.Query.Bias, ps[3*l+1].Data)
+		copy(s.Value.Bias, ps[3*l+2].Data)
+	}
+	return nil
 }

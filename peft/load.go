@@ -157,9 +157,23 @@ func Load(enc *model.Encoder, dir string) (*Adapter, error) {
 			return strings.HasPrefix(n, "aot.layer.") && (strings.HasSuffix(n, ".table") || strings.HasSuffix(n, ".scale"))
 		}
 	}
-	if err := loadParamsFrom(f, path, a.Params(), isTable); err != nil {
+	ps := a.Params()
+	imp, _ := a.Method.(Importer)
+	if imp != nil {
+		ps = imp.Import()
+		if a.Head != nil {
+			ps = append(ps, a.Head.Params()...)
+		}
+	}
+	if err := loadParamsFrom(f, path, ps, isTable); err != nil {
 		f.Close()
 		return nil, err
+	}
+	if imp != nil {
+		if err := imp.Imported(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	if isTable != nil {
 		a.file = f // the tables are views into it
@@ -174,6 +188,14 @@ func Load(enc *model.Encoder, dir string) (*Adapter, error) {
 // projected prefixes).
 type Exporter interface {
 	Export(cfg *AdapterConfig) (*AdapterConfig, []*model.Param)
+}
+
+// Importer is Exporter's inverse, for methods whose file tensors are not
+// the ones they train: Load reads the file into the Params Import returns,
+// then Imported sets the trained ones from them.
+type Importer interface {
+	Import() []*model.Param
+	Imported() error
 }
 
 // Save writes the adapter directory: the method's tensors (as exported)
