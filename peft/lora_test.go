@@ -425,14 +425,20 @@ func TestLoRAPeftDirectory(t *testing.T) {
 //
 //	AOTP_LORA_EXPORT=/tmp/lora-export go test ./peft -run TestLoRAExportForPython
 //	/usr/bin/python3 tools/reference/lora_golden.py --check-dir /tmp/lora-export/<model> --model <model>
+//
+// (deberta-v3-tiny's directory is for tools/device/hf_check.py, which loads
+// it with the real transformers + PEFT.)
 func TestLoRAExportForPython(t *testing.T) {
 	root := os.Getenv("AOTP_LORA_EXPORT")
 	if root == "" {
 		t.Skip("set AOTP_LORA_EXPORT to a directory")
 	}
-	for _, name := range []string{"bert-tiny", "roberta-tiny"} {
+	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny"} {
 		enc := loadModel(t, name)
 		cfg := loraCfg("query", "key", "intermediate.dense", "output.dense")
+		if enc.Config.ModelType == "deberta-v2" {
+			cfg = loraCfg("query_proj", "key_proj", "intermediate.dense", "output.dense")
+		}
 		cfg.LayersToTransform = []any{0.0, 1.0}
 		r := rand.New(rand.NewPCG(1, 2))
 		a := newLoRA(t, enc, cfg, 11)

@@ -37,14 +37,18 @@ func (t Tensor) Numel() int {
 	return n
 }
 
-// Dir returns <repo>/testdata, located from this source file's path.
+// Dir returns <repo>/testdata, located from this source file's path, or
+// $AOTP_TESTDATA when set (a test binary run on another machine).
 func Dir(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("golden: cannot locate source file")
+	d := os.Getenv("AOTP_TESTDATA")
+	if d == "" {
+		_, file, _, ok := runtime.Caller(0)
+		if !ok {
+			t.Fatal("golden: cannot locate source file")
+		}
+		d = filepath.Join(filepath.Dir(file), "..", "..", "testdata")
 	}
-	d := filepath.Join(filepath.Dir(file), "..", "..", "testdata")
 	if _, err := os.Stat(d); err != nil {
 		t.Fatalf("golden: testdata dir: %v", err)
 	}
