@@ -509,7 +509,8 @@ def main():
     args = ap.parse_args()
 
     global DNNL
-    DNNL = Dnnl()
+    if args.gemm == "dnnl" or args.mode == "gemm-probe":
+        DNNL = Dnnl()  # Debian's torch ships libdnnl.so.2; pip wheels link oneDNN statically
     torch.set_num_threads(args.threads)
     info = dict(torch=torch.__version__, torch_threads=torch.get_num_threads(),
                 interop_threads=torch.get_num_interop_threads(),
