@@ -132,16 +132,9 @@ func newBenchForwardCmd() *cobra.Command {
 					return err
 				}
 			}
-			if cpuProfile != "" {
-				// the timed iterations only (after load and warm-up)
-				pf, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer pf.Close()
-				if err := pprof.StartCPUProfile(pf); err != nil {
-					return err
-				}
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
 			times := make([]float64, iters)
 			for i := range times {
@@ -151,9 +144,7 @@ func newBenchForwardCmd() *cobra.Command {
 				}
 				times[i] = time.Since(t0).Seconds()
 			}
-			if cpuProfile != "" {
-				pprof.StopCPUProfile()
-			}
+			stop()
 			sort.Float64s(times)
 			med := times[len(times)/2]
 			if len(times)%2 == 0 {
@@ -282,4 +273,25 @@ func rssMiB() float64 {
 		return 0
 	}
 	return float64(rss*int64(os.Getpagesize())) / (1 << 20)
+}
+
+// startCPUProfile starts a CPU profile into path (none when empty) and
+// returns the function that stops it: benches profile their timed
+// iterations only, after load and warm-up.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

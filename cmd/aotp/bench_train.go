@@ -44,7 +44,7 @@ func newBenchTrainCmd() *cobra.Command {
 	var batch, seq, iters, warmup, threads int
 	var aot peft.AoTConfig
 	var asJSON bool
-	var memprofile string
+	var memprofile, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "train --shape NAME --batch B --seq T",
 		Short: "Time one AoT training step (forward, backward, AdamW) on random weights of a real shape",
@@ -111,6 +111,10 @@ func newBenchTrainCmd() *cobra.Command {
 				writeProf(memprofile + ".base")
 				defer writeProf(memprofile)
 			}
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
 			var ms0 runtime.MemStats
 			runtime.ReadMemStats(&ms0)
 			times := make([]float64, iters)
@@ -121,6 +125,7 @@ func newBenchTrainCmd() *cobra.Command {
 				}
 				times[i] = time.Since(t0).Seconds()
 			}
+			stop()
 			var ms1 runtime.MemStats
 			runtime.ReadMemStats(&ms1)
 			allocPerStep := float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(iters)
@@ -154,6 +159,7 @@ func newBenchTrainCmd() *cobra.Command {
 	f.StringVar(&aot.Activation, "activation", "relu", "FC activation")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.StringVar(&memprofile, "memprofile", "", "write an allocation profile of the timed steps")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	return cmd
 }
 
