@@ -2,15 +2,19 @@ package train
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aotp/aotp/internal/fsutil"
@@ -27,22 +31,23 @@ type Item struct {
 	Target float32   // regression
 }
 
-// Options are the loop's hyperparameters (CLI flags of `aotp train`).
+// Options are the loop's hyperparameters (CLI flags of `aotp train`; the
+// json names are the flags').
 type Options struct {
-	Epochs      int
-	MaxSteps    int // stop after this many optimizer steps (0: no limit)
-	BatchSize   int
-	LR          float64
-	WeightDecay float64
-	WarmupRatio float64
-	Schedule    string  // "linear" or "constant"
-	MaxGradNorm float64 // 0: no clipping
-	Dropout     float64
-	Seed        uint64
-	Shuffle     bool
-	EvalEvery   int // steps between dev evaluations (0: each epoch)
-	LogEvery    int // steps between loss lines in metrics.jsonl
-	SaveEvery   int // steps between resumable checkpoints (0: with each evaluation)
+	Epochs      int     `json:"epochs"`
+	MaxSteps    int     `json:"max-steps"` // stop after this many optimizer steps (0: no limit)
+	BatchSize   int     `json:"batch-size"`
+	LR          float64 `json:"lr"`
+	WeightDecay float64 `json:"weight-decay"`
+	WarmupRatio float64 `json:"warmup-ratio"`
+	Schedule    string  `json:"schedule"`      // "linear" or "constant"
+	MaxGradNorm float64 `json:"max-grad-norm"` // 0: no clipping
+	Dropout     float64 `json:"dropout"`
+	Seed        uint64  `json:"seed"`
+	Shuffle     bool    `json:"shuffle"`
+	EvalEvery   int     `json:"eval-every"` // steps between dev evaluations (0: each epoch)
+	LogEvery    int     `json:"log-every"`  // steps between loss lines in metrics.jsonl
+	SaveEvery   int     `json:"save-every"` // steps between resumable checkpoints (0: with each evaluation)
 }
 
 // Evaluator scores predictions on the dev set: logits per dev item, in order.
@@ -61,6 +66,12 @@ type Loop struct {
 	OutDir   string
 	Save     func(dir string) error // writes the adapter (config + weights) into dir
 	Progress Progress
+	// Identity is what else defines the run (the adapter config, the
+	// starting point): a run folder resumes only with the same Identity,
+	// Options (save-every aside) and training and dev data.
+	Identity map[string]string
+	// Restart discards the folder's checkpoints and metrics and starts over.
+	Restart bool
 }
 
 // state.json: what a resumed run needs besides the tensors.
@@ -73,6 +84,9 @@ type runState struct {
 	LossSum       float64 `json:"loss_sum"`       // since the last log line
 	LossCount     int     `json:"loss_count"`
 	Checkpoint    string  `json:"checkpoint"`
+	// what the run was started with (absent in folders of older versions)
+	Options  *Options          `json:"options,omitempty"`
+	Identity map[string]string `json:"identity,omitempty"`
 }
 
 // StepsPerEpoch is the number of batches in an epoch (short last batch kept).
@@ -165,10 +179,16 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	params := l.Stepper.Params()
 	opt := NewAdamW(params, l.Opt.WeightDecay)
+	if l.Restart {
+		if err := l.discard(); err != nil {
+			return err
+		}
+	}
 	st := runState{}
 	if err := l.resume(&st, params, opt); err != nil {
 		return err
 	}
+	st.Options, st.Identity = &l.Opt, l.identity()
 	if st.Finished {
 		slog.Info("run already finished", "dir", l.OutDir, "step", st.Step)
 		return nil
@@ -321,8 +341,23 @@ func Predict(ctx context.Context, enc *model.Encoder, hook model.Hooks, head *mo
 // checkpoint writes a resumable checkpoint: tensors and optimizer moments
 // into a new folder, then state.json pointing at it (atomic rename), then
 // the previous folder is removed. A kill at any point leaves either the old
-// or the new checkpoint complete.
+// or the new checkpoint complete. A finished run keeps no checkpoint (the
+// optimizer's moments are twice the trained tensors: a sweep of full
+// fine-tuning runs would keep gigabytes each), only state.json and the best
+// adapter.
 func (l *Loop) checkpoint(st *runState, params []*model.Param, opt *AdamW) error {
+	if st.Finished {
+		old := st.Checkpoint
+		st.Checkpoint = ""
+		data, _ := json.MarshalIndent(st, "", "  ")
+		if err := fsutil.WriteFile(filepath.Join(l.OutDir, "state.json"), data); err != nil {
+			return err
+		}
+		if old != "" {
+			os.RemoveAll(filepath.Join(l.OutDir, old))
+		}
+		return nil
+	}
 	name := fmt.Sprintf("checkpoint-%d", st.Step)
 	dir := filepath.Join(l.OutDir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -364,6 +399,12 @@ func (l *Loop) resume(st *runState, params []*model.Param, opt *AdamW) error {
 	if err := json.Unmarshal(data, st); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
+	if err := l.sameRun(st); err != nil {
+		return fmt.Errorf("%s holds a run started differently: %w; train into a new --out, or pass --restart to start this one over", l.OutDir, err)
+	}
+	if st.Finished {
+		return nil // nothing to load: Run returns
+	}
 	ck := filepath.Join(l.OutDir, st.Checkpoint, "state.safetensors")
 	f, err := safetensors.Open(ck)
 	if err != nil {
@@ -387,5 +428,92 @@ func (l *Loop) resume(st *runState, params []*model.Param, opt *AdamW) error {
 	}
 	fmt.Sscan(f.Metadata()["adam_step"], &opt.Step)
 	slog.Info("resuming", "dir", l.OutDir, "step", st.Step)
+	return nil
+}
+
+// identity is Identity plus fingerprints of the training and dev data.
+func (l *Loop) identity() map[string]string {
+	id := map[string]string{"train_data": fingerprint(l.Train), "dev_data": fingerprint(l.Dev)}
+	for k, v := range l.Identity {
+		id[k] = v
+	}
+	return id
+}
+
+// fingerprint hashes items (ids, types, labels, targets, in order).
+func fingerprint(items []Item) string {
+	h := fnv.New64a()
+	var buf [8]byte
+	put := func(v uint64) {
+		binary.LittleEndian.PutUint64(buf[:], v)
+		h.Write(buf[:])
+	}
+	for _, it := range items {
+		put(uint64(len(it.IDs)))
+		for c, ids := range it.IDs {
+			put(uint64(len(ids)))
+			for i, x := range ids {
+				t := int32(0)
+				if it.Types != nil && it.Types[c] != nil {
+					t = it.Types[c][i]
+				}
+				put(uint64(uint32(x)) | uint64(uint32(t))<<32)
+			}
+		}
+		put(uint64(int64(it.Label)))
+		put(uint64(math.Float32bits(it.Target)))
+	}
+	return fmt.Sprintf("%d items, fnv64a %016x", len(items), h.Sum64())
+}
+
+// sameRun compares the stored run's options and identity with this one's,
+// naming what changed (save-every may change).
+func (l *Loop) sameRun(st *runState) error {
+	var diffs []string
+	if st.Options != nil {
+		was, now := map[string]any{}, map[string]any{}
+		for _, p := range []struct {
+			o *Options
+			m map[string]any
+		}{{st.Options, was}, {&l.Opt, now}} {
+			b, _ := json.Marshal(p.o)
+			json.Unmarshal(b, &p.m)
+		}
+		for _, k := range slices.Sorted(maps.Keys(now)) {
+			if k != "save-every" && fmt.Sprint(was[k]) != fmt.Sprint(now[k]) {
+				diffs = append(diffs, fmt.Sprintf("--%s %v, now %v", k, was[k], now[k]))
+			}
+		}
+	}
+	if st.Identity != nil {
+		now := l.identity()
+		for _, k := range slices.Sorted(maps.Keys(now)) {
+			if was, ok := st.Identity[k]; ok && was != now[k] {
+				diffs = append(diffs, fmt.Sprintf("%s %s, now %s", k, was, now[k]))
+			}
+		}
+	}
+	if len(diffs) > 0 {
+		return errors.New(strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+// discard removes a run folder's resumable state, checkpoints and metrics
+// (--restart); the adapter files are overwritten by the new run's first
+// evaluation.
+func (l *Loop) discard() error {
+	entries, err := os.ReadDir(l.OutDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if n == "state.json" || n == "metrics.jsonl" || (e.IsDir() && strings.HasPrefix(n, "checkpoint-")) {
+			if err := os.RemoveAll(filepath.Join(l.OutDir, n)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -613,5 +614,48 @@ func TestConstantScheduleHasNoWarmup(t *testing.T) {
 	}
 	if n != 6 {
 		t.Fatalf("%d loss lines, want 6", n)
+	}
+}
+
+// A run folder resumes only the run it holds: other flags or data are
+// refused with what changed, and --restart starts over.
+func TestTrainRefusesChangedRun(t *testing.T) {
+	dir, backbone, data := demoFixture(t)
+	out := filepath.Join(dir, "run")
+	args := func(extra ...string) []string {
+		a := trainArgs(backbone, data, out)
+		a = slices.Replace(a, slices.Index(a, "--epochs")+1, slices.Index(a, "--epochs")+2, "1")
+		return append(a, extra...)
+	}
+	if _, err := run(t, args()...); err != nil {
+		t.Fatal(err)
+	}
+	// the same command again: already finished, nothing to do
+	if _, err := run(t, args()...); err != nil {
+		t.Fatal(err)
+	}
+	_, err := run(t, args("--lr", "1e-3", "--rank", "4")...)
+	if err == nil || !strings.Contains(err.Error(), "--lr 0.005, now 0.001") || !strings.Contains(err.Error(), "adapter_config") || !strings.Contains(err.Error(), "--restart") {
+		t.Fatalf("changed --lr and --rank: error %v", err)
+	}
+	trainFile := filepath.Join(data, "train.jsonl")
+	raw, _ := os.ReadFile(trainFile)
+	lines := strings.SplitAfter(string(raw), "\n")
+	if err := os.WriteFile(trainFile, []byte(strings.Join(lines[1:], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, args()...); err == nil || !strings.Contains(err.Error(), "train_data") {
+		t.Fatalf("changed training data: error %v", err)
+	}
+	if _, err := run(t, args("--lr", "1e-3", "--restart")...); err != nil {
+		t.Fatalf("--restart: %v", err)
+	}
+	var st struct {
+		Finished bool           `json:"finished"`
+		Options  map[string]any `json:"options"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "state.json"))
+	if err := json.Unmarshal(b, &st); err != nil || !st.Finished || st.Options["lr"] != 1e-3 {
+		t.Fatalf("after --restart: state %s (%v)", b, err)
 	}
 }

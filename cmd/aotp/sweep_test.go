@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/csv"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aotp/aotp/demo"
+	"github.com/aotp/aotp/safetensors"
 	"github.com/aotp/aotp/sweep"
 )
 
@@ -64,10 +66,14 @@ func TestSweepEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %v", p, s)
 		}
 	}
-	// interrupt one run: back to its first checkpoint (step 2), as a kill would leave it
+	// interrupt one run: back to a checkpoint at step 2, as a kill would
+	// leave it (a finished run keeps no checkpoint: make one from its
+	// adapter, with zero optimizer moments)
 	victim := filepath.Join(out, "runs", "topic", "aot-fc-r4-lr1e-3-seed2")
-	os.WriteFile(filepath.Join(victim, "state.json"), []byte(`{"step": 2, "finished": false, "metrics_offset": 0, "checkpoint": "checkpoint-2"}`), 0o644)
-	os.Rename(filepath.Join(victim, "checkpoint-4"), filepath.Join(victim, "checkpoint-2"))
+	if _, err := os.Stat(filepath.Join(victim, "checkpoint-4")); err == nil {
+		t.Fatal("a finished run kept its optimizer checkpoint")
+	}
+	interrupt(t, victim, 2)
 	list, err = run(t, "sweep", "run", "--config", cfg, "--out", out, "--dry-run")
 	if err != nil || !strings.Contains(list, "step 2") || strings.Count(list, "finished") != 11 {
 		t.Fatalf("dry run after the interruption (%v):\n%s", err, list)
@@ -131,4 +137,37 @@ func mustRead(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// interrupt turns a finished run folder into one killed after step's
+// checkpoint: state.json pointing at checkpoint-<step>, whose tensors are
+// the adapter's with zero AdamW moments.
+func interrupt(t *testing.T, dir string, step int) {
+	t.Helper()
+	f, err := safetensors.Open(filepath.Join(dir, "adapter_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var ts []safetensors.Tensor
+	for _, n := range f.Names() {
+		v, shape, err := f.Float32(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zero := make([]float32, len(v))
+		ts = append(ts, safetensors.F32Tensor("param."+n, shape, v),
+			safetensors.F32Tensor("adam_m."+n, shape, zero), safetensors.F32Tensor("adam_v."+n, shape, zero))
+	}
+	ck := fmt.Sprintf("checkpoint-%d", step)
+	if err := os.MkdirAll(filepath.Join(dir, ck), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.Write(filepath.Join(dir, ck, "state.safetensors"), ts, map[string]string{"adam_step": fmt.Sprint(step)}); err != nil {
+		t.Fatal(err)
+	}
+	st := fmt.Sprintf(`{"step": %d, "finished": false, "metrics_offset": 0, "checkpoint": %q}`, step, ck)
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(st), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,7 +23,7 @@ type trainFlags struct {
 	model, method, task, data, out, trainFile, devFile, init string
 	aot                                                      peft.AoTConfig
 	opt                                                      train.Options
-	noShuffle                                                bool
+	noShuffle, restart                                       bool
 	maxSeqLen, threads                                       int
 	dropout                                                  float64
 	rankSet                                                  bool
@@ -93,6 +94,7 @@ func newTrainCmd() *cobra.Command {
 	fl.IntVar(&f.opt.LogEvery, "log-every", 10, "steps between loss lines in metrics.jsonl")
 	fl.IntVar(&f.opt.SaveEvery, "save-every", 0, "steps between resumable checkpoints (0: at each evaluation)")
 	fl.IntVar(&f.threads, "threads", 0, "threads (default: all cores)")
+	fl.BoolVar(&f.restart, "restart", false, "discard the run folder's checkpoints and metrics and start over (a run resumes only with the same flags and data)")
 	cmd.PreRun = func(*cobra.Command, []string) { f.opt.Seed = seed }
 	for _, n := range []string{"model", "task", "out"} {
 		cmd.MarkFlagRequired(n)
@@ -173,7 +175,9 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 			}
 			return m, m[task.Metrics[0]], nil
 		},
-		Save: ad.Save,
+		Save:     ad.Save,
+		Identity: map[string]string{"adapter_config": runIdentity(acfg), "init": f.init},
+		Restart:  f.restart,
 	}
 	bar := newProgress(loop.TotalSteps(), task.Metrics[0])
 	loop.Progress = bar.update
@@ -319,4 +323,13 @@ func logitsToPredictions(t *tasks.Task, logits [][]float32) []tasks.Prediction {
 		preds[i] = tasks.Prediction{Label: best, Score: float64(l[best])}
 	}
 	return preds
+}
+
+// runIdentity is the adapter config as a resumed run must find it again.
+func runIdentity(c *peft.AdapterConfig) string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
