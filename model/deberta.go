@@ -65,7 +65,10 @@ import (
 //     content-to-content scores only (q·pkᵀ scaled by the same
 //     1/sqrt(hd·scale_factor)), no c2p/p2c terms; the sequence's own tokens
 //     keep positions 0..T-1 (no shift, unlike BERT's past_key_values_length:
-//     HF's DeBERTa has no past_key_values).
+//     HF's DeBERTa has no past_key_values). This is what the P-Tuning v2
+//     authors' own DeBERTa-v2 does (THUDM/P-tuning-v2, model/debertaV2.py:
+//     zeros for the prefix columns of the relative scores, relative
+//     positions from the sequence alone).
 //   - EmbeddingHook: virtual tokens are word embeddings as for BERT; with
 //     position_biased_input false (all released v2/v3 models) they carry no
 //     position, only relative ones from their place in the sequence.
