@@ -3,7 +3,6 @@ package peft
 import (
 	"context"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/aotp/aotp/internal/golden"
@@ -116,17 +115,7 @@ func TestFullDebertaV1CheckpointNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := testBatch(enc.Config.VocabSize)
-	logits := func(a *Adapter) []float32 {
-		out, err := a.Method.(*Full).Encoder().Forward(context.Background(), b, &model.Workspace{}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := a.Head.Forward(out, b, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return slices.Clone(l)
-	}
+	logits := func(a *Adapter) []float32 { return logitsOf(t, a.Method.(*Full).Encoder(), a, b) }
 	if want, got := logits(a), logits(back); !identical(got, want) {
 		t.Fatalf("reloaded v1 full adapter: logits %v, want %v", got, want)
 	}
