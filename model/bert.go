@@ -175,6 +175,19 @@ type Batch struct {
 	IDs     []int32 // [N] token ids of all sequences, concatenated
 	TypeIDs []int32 // [N] token type ids; nil means all zeros
 	Offsets []int   // [B+1] sequence b is tokens Offsets[b]:Offsets[b+1]
+
+	parent *Batch // the batch this one was derived from by the encoder (first.go)
+	rows   []int  // then: each token's row in parent
+}
+
+// Root is the batch a pass was started with: hooks may be called with a
+// batch the encoder derived from it (the first tokens of the last layer,
+// first.go), whose Root is the original.
+func (b *Batch) Root() *Batch {
+	for b.parent != nil {
+		b = b.parent
+	}
+	return b
 }
 
 // NewBatch packs sequences (and optional token types, nil or one per sequence).
@@ -261,6 +274,11 @@ type layerActs struct {
 // across calls avoids page faults. Not safe for concurrent use: give each
 // goroutine its own.
 type Workspace struct {
+	// FirstTokensOnly: compute the last layer's output at each sequence's
+	// first token only, all a task head reads (first.go); the other rows of
+	// LastHiddenState are then not the encoder's output.
+	FirstTokensOnly bool
+
 	H, tmp    []float32 // [N, C]
 	acts      layerActs
 	pos       []int32   // [N]
@@ -269,6 +287,7 @@ type Workspace struct {
 	scores    chan []float32
 	scoreSize int
 	deb       *debertaScratch // DeBERTa only
+	last      firstTokens
 }
 
 func grow(buf []float32, n int) []float32 {
@@ -397,7 +416,11 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 				copy(deb.x0, ws.H[:N*C])
 			}
 		}
-		if err := m.layerForward(l, &ws.acts, ws.tmp, nil, b, ws.scores, nil, &hs); err != nil {
+		var first *firstTokens
+		if ws.FirstTokensOnly && m.firstTokensAt(l) {
+			first = &ws.last
+		}
+		if err := m.layerForward(l, &ws.acts, ws.tmp, nil, b, ws.scores, nil, &hs, first); err != nil {
 			return Output{}, err
 		}
 		if l == 0 && deb != nil && m.Deberta.Conv != nil {
@@ -574,11 +597,13 @@ func (m *Encoder) positionIDs(pos []int32, b *Batch) {
 // the pre-activation for the backward pass), a.probs keeps the attention
 // probabilities and drop applies dropout; for inference g is nil and the
 // activation is fused into the intermediate GEMM unless a hook must see
-// the pre-activation.
-func (m *Encoder) layerForward(l int, a *layerActs, tmp, g []float32, b *Batch, scores chan []float32, drop *dropout, hs *hookSet) error {
+// the pre-activation. With first (the last layer of a first-token pass,
+// first.go) everything after the attention runs at each sequence's first
+// token only, and only those rows of a.out are written.
+func (m *Encoder) layerForward(l int, a *layerActs, tmp, g []float32, b *Batch, scores chan []float32, drop *dropout, hs *hookSet, first *firstTokens) error {
 	cfg := m.Config
 	L := &m.Layers[l]
-	N, C, I := b.N(), cfg.HiddenSize, cfg.IntermediateSize
+	N, C := b.N(), cfg.HiddenSize
 	at := &L.Attention
 	for _, p := range []struct {
 		lin  *Linear
@@ -595,12 +620,32 @@ func (m *Encoder) layerForward(l int, a *layerActs, tmp, g []float32, b *Batch, 
 	} else {
 		attentionForward(a.ctx, a.probs, a.q, a.k, a.v, b, cfg.NumAttentionHeads, C, a.preUsed, scores, drop.site(siteAttnProbs))
 	}
+	if first == nil {
+		return m.layerTail(l, a, a.x, tmp, g, b, nil, drop, hs)
+	}
+	first.prepare(b, a.x, C)
+	compactRows(a.ctx, first.rows, C)
+	if err := m.layerTail(l, a, first.x, tmp, g, &first.sub, first.rows, drop, hs); err != nil {
+		return err
+	}
+	expandRows(a.out, first.rows, C)
+	return nil
+}
+
+// layerTail runs the layer after its attention on the rows of b: a.ctx and
+// x (the residual input) [N,C] -> a.out. rows (nil: all) are the rows'
+// indexes in the pass's batch, where dropout draws their masks.
+func (m *Encoder) layerTail(l int, a *layerActs, x, tmp, g []float32, b *Batch, rows []int, drop *dropout, hs *hookSet) error {
+	cfg := m.Config
+	L := &m.Layers[l]
+	N, C, I := b.N(), cfg.HiddenSize, cfg.IntermediateSize
+	at := &L.Attention
 	at.Output.Dense.Forward(tmp, a.ctx, N, nil)
 	if err := hs.after(l, SiteAttnOut, tmp[:N*C], a.ctx[:N*C], b); err != nil {
 		return err
 	}
-	drop.site(siteAttnOut).apply(tmp[:N*C])
-	residualLayerNorm(&at.Output.LayerNorm, a.h1, a.s1, a.mean1, a.rstd1, tmp, a.x, N, C) // h1 = LN(attn + x)
+	drop.site(siteAttnOut).applyRows(tmp[:N*C], rows, C)
+	residualLayerNorm(&at.Output.LayerNorm, a.h1, a.s1, a.mean1, a.rstd1, tmp, x, N, C) // h1 = LN(attn + x)
 	if err := hs.after(l, SiteAttnLayerNorm, a.h1[:N*C], nil, b); err != nil {
 		return err
 	}
@@ -624,7 +669,7 @@ func (m *Encoder) layerForward(l int, a *layerActs, tmp, g []float32, b *Batch, 
 	if err := hs.after(l, SiteOutput, tmp[:N*C], g[:N*I], b); err != nil {
 		return err
 	}
-	drop.site(siteFFNOut).apply(tmp[:N*C])
+	drop.site(siteFFNOut).applyRows(tmp[:N*C], rows, C)
 	residualLayerNorm(&L.Output.LayerNorm, a.out, a.s2, a.mean2, a.rstd2, tmp, a.h1, N, C) // out = LN(ffn + h1)
 	return hs.after(l, SiteOutputLayerNorm, a.out[:N*C], nil, b)
 }

@@ -42,6 +42,8 @@ type TrainState struct {
 	scores                 chan []float32
 	scoreSize              int
 	deb                    *debertaTrain // DeBERTa only (deberta_train.go)
+	last                   *firstTokens  // the last layer's first tokens when the pass ran so (first.go)
+	lastBuf                firstTokens
 }
 
 func (st *TrainState) reserve(cfg *Config, b *Batch, maxT int) {
@@ -88,6 +90,11 @@ type TrainOptions struct {
 	Dropout float64 // probability for hidden and attention dropout; 0 = off
 	Seed    uint64  // run seed (dropout masks)
 	Step    uint64  // optimizer step (dropout masks differ per step)
+	// FirstTokensOnly: the loss reads each sequence's first token only (a
+	// task head), so the last layer's tail runs there only (first.go); the
+	// other rows of LastHiddenState are not the encoder's, and Backward
+	// ignores dHidden outside the first tokens.
+	FirstTokensOnly bool
 }
 
 // ForwardTrain is Forward that keeps what Backward needs in st.
@@ -106,6 +113,10 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 	hs := resolveHooks(hooks)
 	hs.begin(&opt)
 	st.drop = newDropout(opt.Dropout, opt.Seed, opt.Step)
+	st.last = nil
+	if opt.FirstTokensOnly && m.firstTokensAt(len(m.Layers)-1) {
+		st.last = &st.lastBuf
+	}
 	if m.Deberta != nil {
 		if err := m.debertaTrainPrepare(st, maxT, &hs); err != nil {
 			return Output{}, err
@@ -146,7 +157,11 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 		if pre != nil || m.Deberta != nil {
 			reserveScorePool(&st.scores, &st.scoreSize, m.scoreScratch(maxT, pre, 2))
 		}
-		if err := m.layerForward(l, a, st.tmp, st.g[:N*cfg.IntermediateSize], b, st.scores, st.drop.layer(l), &hs); err != nil {
+		first := st.last
+		if l != len(m.Layers)-1 {
+			first = nil
+		}
+		if err := m.layerForward(l, a, st.tmp, st.g[:N*cfg.IntermediateSize], b, st.scores, st.drop.layer(l), &hs, first); err != nil {
 			return Output{}, err
 		}
 		if l == 0 && m.Deberta != nil && m.Deberta.Conv != nil {
@@ -191,7 +206,11 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 			// DeBERTa's convolution after layer 0 reads layer 0's input too
 			dOutL, dx0 = m.convBackward(dOut, st.layers[0].x, st)
 		}
-		if err := m.layerBackward(l, &st.layers[l], dX, dOutL, st, st.drop.layer(l), &hs); err != nil {
+		first := st.last
+		if l != len(m.Layers)-1 {
+			first = nil
+		}
+		if err := m.layerBackward(l, &st.layers[l], dX, dOutL, st, st.drop.layer(l), &hs, first); err != nil {
 			return err
 		}
 		if dx0 != nil {
@@ -274,25 +293,24 @@ func (m *Encoder) embeddingsBackward(st *TrainState, dH0 []float32, hs *hookSet)
 	return nil
 }
 
-// layerBackward computes dX [N,C] (overwritten) from dOut [N,C] (clobbered)
-// for BertLayer l, using the activations in a. With a LinearBackwardHook,
-// each site's hook sees the gradient of its output before the frozen
-// module's backward uses it, and adds into the input gradient.
-func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *TrainState, drop *dropout, hs *hookSet) error {
+// layerTailBackward is layerTail's backward on the rows of b (rows: their
+// indexes in the pass's batch, nil for all): from dOut [N,C] (clobbered) it
+// writes dX [N,C] (the residual's part of the layer input's gradient) and
+// returns the gradient of the attention context [N,C].
+func (m *Encoder) layerTailBackward(l int, a *layerActs, dX, dOut []float32, st *TrainState, drop *dropout, hs *hookSet, b *Batch, rows []int) ([]float32, error) {
 	cfg := m.Config
 	L := &m.Layers[l]
-	b := st.batch
 	N, C, I := b.N(), cfg.HiddenSize, cfg.IntermediateSize
 	hooked := hs.linearBk != nil
 	ds2, dh1 := st.dB[:N*C], st.dC[:N*C]
 	dg := st.dg[:N*I]
 	// out = LN2(s2): ds2 = LN2ᵀ(dOut)
 	if err := hs.backward(l, SiteOutputLayerNorm, dOut[:N*C], nil, nil, b); err != nil {
-		return err
+		return nil, err
 	}
 	layerNormBackward(&L.Output.LayerNorm, ds2, dOut, a.s2, a.mean2, a.rstd2, N, C)
 	copy(dh1, ds2) // residual: s2 = ffn + h1
-	drop.site(siteFFNOut).apply(ds2)
+	drop.site(siteFFNOut).applyRows(ds2, rows, C)
 	// ffn = output.dense(g): dg = ds2 · W
 	var g []float32
 	if hooked || L.Output.Dense.WGrad != nil {
@@ -305,7 +323,7 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 	if hooked {
 		clear(dg)
 		if err := hs.backward(l, SiteOutput, ds2, g, dg, b); err != nil {
-			return err
+			return nil, err
 		}
 		linearBackwardFull(&L.Output.Dense, dg, ds2, g, N, 1)
 	} else {
@@ -317,27 +335,55 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 	})
 	// pre = intermediate.dense(h1): dh1 += dpre · W
 	if err := hs.backward(l, SiteIntermediate, dg, a.h1[:N*C], dh1, b); err != nil {
-		return err
+		return nil, err
 	}
 	linearBackwardFull(&L.Intermediate.Dense, dh1, dg, a.h1, N, 1)
 	// h1 = LN1(s1): ds1 = LN1ᵀ(dh1), written to dOut (no longer needed)
 	if err := hs.backward(l, SiteAttnLayerNorm, dh1, nil, nil, b); err != nil {
-		return err
+		return nil, err
 	}
 	ds1 := dOut
 	layerNormBackward(&L.Attention.Output.LayerNorm, ds1, dh1, a.s1, a.mean1, a.rstd1, N, C)
 	copy(dX, ds1) // residual: s1 = attn + x
-	drop.site(siteAttnOut).apply(ds1)
+	drop.site(siteAttnOut).applyRows(ds1[:N*C], rows, C)
 	// attn = attention.output.dense(ctx): dctx = ds1 · W
 	dctx := dh1
 	if hooked {
 		clear(dctx)
 		if err := hs.backward(l, SiteAttnOut, ds1[:N*C], a.ctx[:N*C], dctx, b); err != nil {
-			return err
+			return nil, err
 		}
 		linearBackwardFull(&L.Attention.Output.Dense, dctx, ds1, a.ctx, N, 1)
 	} else {
 		linearBackwardFull(&L.Attention.Output.Dense, dctx, ds1, a.ctx, N, 0)
+	}
+	return dctx, nil
+}
+
+// layerBackward computes dX [N,C] (overwritten) from dOut [N,C] (clobbered)
+// for BertLayer l, using the activations in a. With a LinearBackwardHook,
+// each site's hook sees the gradient of its output before the frozen
+// module's backward uses it, and adds into the input gradient.
+func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *TrainState, drop *dropout, hs *hookSet, first *firstTokens) error {
+	cfg := m.Config
+	L := &m.Layers[l]
+	b := st.batch
+	N, C := b.N(), cfg.HiddenSize
+	var dctx []float32
+	var err error
+	if first == nil {
+		dctx, err = m.layerTailBackward(l, a, dX, dOut, st, drop, hs, b, nil)
+	} else {
+		compactRows(dOut, first.rows, C)
+		dctx, err = m.layerTailBackward(l, a, dX, dOut, st, drop, hs, &first.sub, first.rows)
+		if err == nil {
+			first.expandRowsZero(dX, N, C)
+			dctx = dctx[:N*C]
+			first.expandRowsZero(dctx, N, C)
+		}
+	}
+	if err != nil {
+		return err
 	}
 	dq, dk, dv := st.dq[:N*C], st.dk[:N*C], st.dv[:N*C]
 	var dpk, dpv [][]float32

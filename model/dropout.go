@@ -128,6 +128,18 @@ func NewMethodDropout(opt *TrainOptions, p float64, l int, site Site, salt int) 
 	return Dropout{newDropout(p, opt.Seed, opt.Step).layer(l).site(siteMethod + int(NumSites)*salt + int(site))}
 }
 
+// ApplyFor drops x [N, W], values at the N tokens of b, drawing each row's
+// mask at its row in the pass's batch: b may be one the encoder derived from
+// it (Batch.Root), whose rows are not the pass's first N. Other x (not
+// rows of b) take Apply.
+func (d Dropout) ApplyFor(x []float32, b *Batch) {
+	if b == nil || b.rows == nil || b.N() == 0 || len(x)%b.N() != 0 {
+		d.s.apply(x)
+		return
+	}
+	d.s.applyRows(x, b.rows, len(x)/b.N())
+}
+
 // Active reports whether the dropout drops anything.
 func (d Dropout) Active() bool { return d.s.p > 0 }
 

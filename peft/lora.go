@@ -505,16 +505,18 @@ func (m *LoRA) BeginPass(opt *model.TrainOptions) {
 	m.trainOpt, m.trainBatch = &o, nil
 }
 
-// training reports whether b is the batch of the current training pass;
-// the sub-batches of mixed serving never are.
+// training reports whether b belongs to the current training pass (the
+// pass's batch or one the encoder derived from it); the sub-batches of
+// mixed serving never do.
 func (m *LoRA) training(b *model.Batch) bool {
 	if m.trainOpt == nil {
 		return false
 	}
+	r := b.Root()
 	if m.trainBatch == nil {
-		m.trainBatch = b
+		m.trainBatch = r
 	}
-	return m.trainBatch == b
+	return m.trainBatch == r
 }
 
 func (m *LoRA) getScratch(n int) *[]float32 {
@@ -600,7 +602,7 @@ func (m *LoRA) forward(t *LoraTarget, ps *loraPass, salt int, out, x []float32, 
 		if ps.drop.Active() {
 			ps.xd = grow(ps.xd, N*t.In)
 			copy(ps.xd, x)
-			ps.drop.Apply(ps.xd)
+			ps.drop.ApplyFor(ps.xd, b)
 			x = ps.xd
 		}
 		ps.z = grow(ps.z, N*r)
@@ -624,7 +626,7 @@ func (m *LoRA) backward(t *LoraTarget, ps *loraPass, dOut, x, dInp []float32, N 
 	if N == 0 {
 		return nil
 	}
-	if m.trainBatch != b || len(ps.z) != N*r {
+	if m.trainBatch != b.Root() || len(ps.z) != N*r {
 		return fmt.Errorf("lora %s: backward without its training forward pass", t.Path)
 	}
 	if ps.drop.Active() {
@@ -647,7 +649,7 @@ func (m *LoRA) backward(t *LoraTarget, ps *loraPass, dOut, x, dInp []float32, N 
 	defer m.scratch.Put(dp)
 	dx := *dp
 	gemm.Sgemm(false, false, N, t.In, r, 1, dz, r, t.A.Data, t.In, 0, dx, t.In)
-	ps.drop.Apply(dx)
+	ps.drop.ApplyFor(dx, b)
 	for i, v := range dx {
 		dInp[i] += v
 	}

@@ -377,3 +377,33 @@ func TestMatrixZeroLastIsBackbone(t *testing.T) {
 		closeRuns(t, "fresh adapter", forward(t, enc, b, mm.Hook(fresh), fresh.Head), forward(t, enc, b, nil, fresh.Head), 0)
 	})
 }
+
+// A mixed batch run at the last layer's first tokens only (as the server
+// runs) gives those rows, and the pooler output, of the full pass bit for
+// bit, for every method.
+func TestMatrixFirstTokens(t *testing.T) {
+	forEachMatrixCell(t, func(t *testing.T, enc *model.Encoder, mm matrixMethod) {
+		a1, a2 := newMatrixAdapter(t, enc, mm, 1), newMatrixAdapter(t, enc, mm, 2)
+		seqs := matrixSeqs(enc.Config.VocabSize)
+		owner := make([]*Adapter, len(seqs))
+		for s := range seqs {
+			owner[s] = []*Adapter{a1, a2, nil}[s%3]
+		}
+		b := model.NewBatch(seqs, nil)
+		C := enc.Config.HiddenSize
+		full := forward(t, enc, b, mm.Mixed(owner), nil)
+		out, err := enc.Forward(context.Background(), b, &model.Workspace{FirstTokensOnly: true}, mm.Mixed(owner))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range seqs {
+			lo, _ := b.Seq(s)
+			if !identical(out.LastHiddenState[lo*C:(lo+1)*C], full.hidden[lo*C:(lo+1)*C]) {
+				t.Fatalf("sequence %d: first token differs from the full pass", s)
+			}
+		}
+		if !identical(clone(out.PoolerOutput), full.pooled) {
+			t.Fatal("pooler output differs from the full pass")
+		}
+	})
+}

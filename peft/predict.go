@@ -19,7 +19,12 @@ type TaskSeq struct {
 // one forward pass of the shared backbone with each sequence's own AoT rows,
 // then each task's head on its sequences. Not safe for concurrent use.
 type MixedPredictor struct {
-	Enc    *model.Encoder
+	Enc *model.Encoder
+	// FirstTokensOnly runs the last layer at each sequence's first token
+	// only (all a head reads; model.Workspace): faster, but the hidden
+	// states Predict returns are then valid at the first tokens only.
+	FirstTokensOnly bool
+
 	ws     model.Workspace
 	mixed  Mixed
 	linear mixedLinear
@@ -110,7 +115,7 @@ func (p *MixedPredictor) predictSplit(ctx context.Context, seqs []TaskSeq, own m
 		}
 		b := model.NewBatch(ids, types)
 		enc := a.Method.(OwnEncoder).Encoder()
-		out, err := enc.Forward(ctx, b, &model.Workspace{}, a.Method)
+		out, err := enc.Forward(ctx, b, &model.Workspace{FirstTokensOnly: p.FirstTokensOnly}, a.Method)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -163,6 +168,7 @@ func (p *MixedPredictor) predictShared(ctx context.Context, seqs []TaskSeq) ([][
 		p.embed.Seq = append(p.embed.Seq, eh)
 	}
 	b := model.NewBatch(p.ids, p.types)
+	p.ws.FirstTokensOnly = p.FirstTokensOnly
 	out, err := p.Enc.Forward(ctx, b, &p.ws, hooks)
 	if err != nil {
 		return nil, nil, err

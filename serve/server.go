@@ -150,7 +150,7 @@ func New(enc *model.Encoder, tok tokenizer.Tokenizer, opts Options) (*Server, er
 	}
 	s.m.budget.Set(float64(opts.MemoryBudget))
 	s.m.backbone.Set(float64(s.backboneBytes))
-	s.b = newBatcher(&peft.MixedPredictor{Enc: enc}, opts.MaxBatchTokens, opts.MaxWait, opts.MaxQueueTokens, s.m, s.log)
+	s.b = newBatcher(&peft.MixedPredictor{Enc: enc, FirstTokensOnly: true}, opts.MaxBatchTokens, opts.MaxWait, opts.MaxQueueTokens, s.m, s.log)
 	s.handler = s.routes()
 	return s, nil
 }

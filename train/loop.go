@@ -315,7 +315,7 @@ func (l *Loop) evaluate(ctx context.Context, step int) (map[string]float64, floa
 
 // Predict returns the logits of each item (inference: no dropout).
 func Predict(ctx context.Context, enc *model.Encoder, hook model.Hooks, head *model.Head, items []Item, batchSize int) ([][]float32, error) {
-	ws := &model.Workspace{}
+	ws := &model.Workspace{FirstTokensOnly: true} // the head reads the first tokens only
 	enc = encoderFor(enc, hook)
 	out := make([][]float32, 0, len(items))
 	for lo := 0; lo < len(items); lo += batchSize {

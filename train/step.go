@@ -28,6 +28,10 @@ type Stepper struct {
 	Enc    *model.Encoder
 	Method Method
 	Head   *model.Head
+	// FullLastLayer computes the last layer at every token; by default it
+	// runs at each sequence's first token only, all the head reads
+	// (model.TrainOptions.FirstTokensOnly): the same loss, bit for bit.
+	FullLastLayer bool
 
 	state            model.TrainState
 	dHidden, dPooled []float32
@@ -45,6 +49,7 @@ func (s *Stepper) Params() []*model.Param {
 func (s *Stepper) LossAndGrad(ctx context.Context, lb *LabeledBatch, opt model.TrainOptions) (float64, []float32, error) {
 	b := expand(s.Method, lb.Batch)
 	enc := encoderFor(s.Enc, s.Method)
+	opt.FirstTokensOnly = !s.FullLastLayer
 	out, err := enc.ForwardTrain(ctx, b, &s.state, s.Method, opt)
 	if err != nil {
 		return 0, nil, err

@@ -53,12 +53,13 @@ type benchResult struct {
 	Tasks        int     `json:"tasks,omitempty"`
 	AdapterMiB   float64 `json:"adapter_mib,omitempty"`
 	Packed       bool    `json:"packed"`
+	FirstTokens  bool    `json:"first_tokens,omitempty"` // last layer at the first tokens only (as serving)
 }
 
 func newBenchForwardCmd() *cobra.Command {
 	var modelName, shape, method, reparam string
 	var batch, seq, iters, warmup, threads, tasks, rank int
-	var asJSON, noPack bool
+	var asJSON, noPack, firstTokens bool
 	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "forward (--model DIR | --shape NAME) --batch B --seq T",
@@ -112,7 +113,7 @@ func newBenchForwardCmd() *cobra.Command {
 					ids[b][t] = int32(cfg.PadTokenID+1+r.IntN(cfg.VocabSize-cfg.PadTokenID-1)) % int32(cfg.VocabSize)
 				}
 			}
-			ws := &model.Workspace{}
+			ws := &model.Workspace{FirstTokensOnly: firstTokens}
 			hook, tableBytes, err := benchHook(enc, method, reparam, rank, tasks, batch)
 			if err != nil {
 				return err
@@ -156,7 +157,7 @@ func newBenchForwardCmd() *cobra.Command {
 				Iters: iters, MsPerBatch: med * 1e3, MsMin: times[0] * 1e3,
 				TokensPerS: float64(batch*seq) / med, GFLOPs: flops / med / 1e9, GFLOPPerIter: flops / 1e9,
 				RSSMiB: rssMiB(), Method: methodName(method), Tasks: tasks, AdapterMiB: float64(tableBytes) / (1 << 20),
-				Packed: !noPack,
+				Packed: !noPack, FirstTokens: firstTokens,
 			}
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(res)
@@ -181,6 +182,7 @@ func newBenchForwardCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&noPack, "no-pack", false, "do not pre-pack the weights (pack B on every GEMM call, as training does)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed iterations to this file (go tool pprof)")
+	f.BoolVar(&firstTokens, "first-tokens", false, "run the last layer at each sequence's first token only, as predict, eval and serve do (a task head reads nothing else)")
 	return cmd
 }
 
