@@ -447,13 +447,50 @@ func TestPullNotFound(t *testing.T) {
 	}
 }
 
+// A repository without safetensors weights gets its PyTorch checkpoint
+// (single or sharded), for the caller to convert; one with neither is
+// refused before any download.
 func TestPullNoSafetensors(t *testing.T) {
 	isolate(t)
 	files := stdFiles()
 	delete(files, "model.safetensors")
 	h := newFakeHub(t, "org/old", files)
-	_, err := Pull(context.Background(), "org/old", opts(h, t.TempDir()))
-	if err == nil || !strings.Contains(err.Error(), "no safetensors weights") || !strings.Contains(err.Error(), "pytorch_model.bin") {
+	snap, err := Pull(context.Background(), "org/old", opts(h, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"pytorch_model.bin", "config.json"} {
+		if _, err := os.Stat(filepath.Join(snap, f)); err != nil {
+			t.Errorf("%s not fetched: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(snap, "tf_model.h5")); err == nil {
+		t.Error("TF weights fetched")
+	}
+
+	files = stdFiles()
+	delete(files, "model.safetensors")
+	delete(files, "pytorch_model.bin")
+	files["pytorch_model-00001-of-00002.bin"] = fakeFile{data: []byte("one"), lfs: true}
+	files["pytorch_model-00002-of-00002.bin"] = fakeFile{data: []byte("two"), lfs: true}
+	files["pytorch_model.bin.index.json"] = fakeFile{data: []byte(`{"weight_map":{"a":"pytorch_model-00001-of-00002.bin","b":"pytorch_model-00002-of-00002.bin"}}`)}
+	h = newFakeHub(t, "org/oldsharded", files)
+	snap, err = Pull(context.Background(), "org/oldsharded", opts(h, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"} {
+		if _, err := os.Stat(filepath.Join(snap, f)); err != nil {
+			t.Errorf("shard %s not fetched: %v", f, err)
+		}
+	}
+
+	files = stdFiles()
+	delete(files, "model.safetensors")
+	delete(files, "pytorch_model.bin")
+	h = newFakeHub(t, "org/tf", files)
+	_, err = Pull(context.Background(), "org/tf", opts(h, t.TempDir()))
+	if err == nil || !strings.Contains(err.Error(), "neither safetensors nor PyTorch weights") || !strings.Contains(err.Error(), "tf_model.h5") {
 		t.Fatalf("got %v", err)
 	}
 	if h.count("HEAD") != 0 {

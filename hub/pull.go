@@ -30,7 +30,11 @@ var defaultFiles = []string{
 const (
 	singleWeights = "model.safetensors"
 	indexWeights  = "model.safetensors.index.json"
-	userAgent     = "aotp-hub/1"
+	// PyTorch checkpoints, fetched only when a repository has no
+	// safetensors weights (the caller converts them: torchckpt)
+	torchWeights      = "pytorch_model.bin"
+	torchIndexWeights = "pytorch_model.bin.index.json"
+	userAgent         = "aotp-hub/1"
 )
 
 // HTTPError is a failed Hub request.
@@ -90,9 +94,11 @@ type repoInfo struct {
 //
 // By default it fetches config.json, the tokenizer files, and the
 // safetensors weights (model.safetensors, or model.safetensors.index.json
-// and the shards it names, or every top-level *.safetensors); PyTorch, TF,
-// Flax and ONNX weights are never fetched, and a repository without
-// safetensors weights is an error. opt.AllowPatterns replaces that selection.
+// and the shards it names, or every top-level *.safetensors). Only a
+// repository without safetensors weights gets its PyTorch checkpoint
+// (pytorch_model.bin, or its index and shards) instead, for the caller to
+// convert; TF, Flax and ONNX weights are never fetched, and a repository
+// with neither kind is an error. opt.AllowPatterns replaces that selection.
 func Pull(ctx context.Context, repo string, opt Options) (string, error) {
 	opt = withDefaults(opt)
 	if !ValidRepoID(repo) {
@@ -210,8 +216,15 @@ func selectFiles(repo, rev string, siblings map[string]bool, patterns []string) 
 				n++
 			}
 		}
-		if n == 0 {
-			return nil, "", fmt.Errorf("hub: %s@%s has no safetensors weights (files: %s); aotp loads only .safetensors: pick a revision or repository that has them, or convert the checkpoint", repo, rev, listFiles(all))
+		switch {
+		case n > 0:
+		case siblings[torchWeights]:
+			files = append(files, torchWeights)
+		case siblings[torchIndexWeights]:
+			files = append(files, torchIndexWeights)
+			index = torchIndexWeights
+		default:
+			return nil, "", fmt.Errorf("hub: %s@%s has neither safetensors nor PyTorch weights (files: %s)", repo, rev, listFiles(all))
 		}
 	}
 	return files, index, nil

@@ -343,25 +343,21 @@ func TestTrainResumeAfterKill(t *testing.T) {
 	}
 }
 
-// pull downloads from a fake Hub on loopback into an HF cache; encode then
-// takes the hub name as --model.
-func TestPullThenEncodeByHubName(t *testing.T) {
-	src := filepath.Join(golden.Dir(t), "models", "bert-tiny")
-	files := map[string][]byte{}
-	for _, f := range []string{"config.json", "model.safetensors"} {
-		b, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[f] = b
+// fakeHub serves files as repository repo at one commit, as the Hub's API
+// and resolve endpoints do, on loopback.
+func fakeHub(t *testing.T, repo string, files map[string][]byte) (url, commit string) {
+	t.Helper()
+	commit = "0123456789abcdef0123456789abcdef01234567"
+	var siblings []map[string]string
+	for f := range files {
+		siblings = append(siblings, map[string]string{"rfilename": f})
 	}
-	const commit = "0123456789abcdef0123456789abcdef01234567"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.URL.Path == "/api/models/tiny-org/bert-tiny/revision/main":
-			json.NewEncoder(w).Encode(map[string]any{"sha": commit, "siblings": []map[string]string{{"rfilename": "config.json"}, {"rfilename": "model.safetensors"}}})
-		case strings.HasPrefix(r.URL.Path, "/tiny-org/bert-tiny/resolve/"+commit+"/"):
-			name := strings.TrimPrefix(r.URL.Path, "/tiny-org/bert-tiny/resolve/"+commit+"/")
+		case r.URL.Path == "/api/models/"+repo+"/revision/main":
+			json.NewEncoder(w).Encode(map[string]any{"sha": commit, "siblings": siblings})
+		case strings.HasPrefix(r.URL.Path, "/"+repo+"/resolve/"+commit+"/"):
+			name := strings.TrimPrefix(r.URL.Path, "/"+repo+"/resolve/"+commit+"/")
 			body, ok := files[name]
 			if !ok {
 				http.NotFound(w, r)
@@ -378,9 +374,45 @@ func TestPullThenEncodeByHubName(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv.URL, commit
+}
+
+func readFiles(t *testing.T, dir string, names ...string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, f := range names {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = b
+	}
+	return files
+}
+
+// encodeIDs runs aotp encode on one input_ids line and returns its output line.
+func encodeIDs(t *testing.T, modelArg, ids string) (map[string]json.RawMessage, error) {
+	t.Helper()
+	dir := t.TempDir()
+	in, res := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	writeLines(t, in, `{"input_ids": `+ids+`}`)
+	if _, err := run(t, "encode", "--model", modelArg, "--input", in, "--output", res); err != nil {
+		return nil, err
+	}
+	got := readJSONLines(t, res)
+	if len(got) != 1 {
+		t.Fatalf("%d output lines", len(got))
+	}
+	return got[0], nil
+}
+
+// pull downloads from a fake Hub on loopback into an HF cache; encode then
+// takes the hub name as --model.
+func TestPullThenEncodeByHubName(t *testing.T) {
+	url, commit := fakeHub(t, "tiny-org/bert-tiny", readFiles(t, filepath.Join(golden.Dir(t), "models", "bert-tiny"), "config.json", "model.safetensors"))
 	cache := t.TempDir()
-	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_ENDPOINT", url)
 	t.Setenv("HF_HUB_CACHE", cache)
 	t.Setenv("HF_TOKEN", "")
 	out, err := run(t, "pull", "tiny-org/bert-tiny")
@@ -391,14 +423,67 @@ func TestPullThenEncodeByHubName(t *testing.T) {
 	if strings.TrimSpace(out) != snap {
 		t.Fatalf("pull printed %q, want %q", out, snap)
 	}
-	dir := t.TempDir()
-	in, res := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
-	writeLines(t, in, `{"input_ids": [2, 10, 11, 3]}`)
-	if _, err := run(t, "encode", "--model", "tiny-org/bert-tiny", "--input", in, "--output", res); err != nil {
+	if _, err := encodeIDs(t, "tiny-org/bert-tiny", "[2, 10, 11, 3]"); err != nil {
 		t.Fatal(err)
 	}
-	if got := readJSONLines(t, res); len(got) != 1 {
-		t.Fatalf("%d output lines", len(got))
+}
+
+// A repository with a PyTorch checkpoint only is pulled and converted; the
+// model computes what the safetensors original does.
+func TestPullPyTorchOnly(t *testing.T) {
+	url, commit := fakeHub(t, "tiny-org/roberta-torch", readFiles(t, filepath.Join(golden.Dir(t), "torch", "zip"), "config.json", "pytorch_model.bin"))
+	cache := t.TempDir()
+	t.Setenv("HF_ENDPOINT", url)
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_TOKEN", "")
+	if _, err := run(t, "pull", "tiny-org/roberta-torch"); err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(cache, "models--tiny-org--roberta-torch", "snapshots", commit)
+	if _, err := os.Stat(filepath.Join(snap, "model.safetensors")); err != nil {
+		t.Fatalf("no converted weights: %v", err)
+	}
+	got, err := encodeIDs(t, "tiny-org/roberta-torch", "[0, 5, 17, 42, 2]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := encodeIDs(t, filepath.Join(golden.Dir(t), "models", "roberta-tiny"), "[0, 5, 17, 42, 2]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got["last_hidden_state"], want["last_hidden_state"]) || len(got["last_hidden_state"]) == 0 {
+		t.Fatal("the converted checkpoint encodes differently")
+	}
+	// pulling again converts nothing (the snapshot has its safetensors)
+	if _, err := run(t, "pull", "tiny-org/roberta-torch"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A directory with only a PyTorch checkpoint is refused with the command that
+// converts it; aotp convert writes model.safetensors once.
+func TestConvertCommand(t *testing.T) {
+	dir := t.TempDir()
+	for name, b := range readFiles(t, filepath.Join(golden.Dir(t), "torch", "legacy"), "config.json", "pytorch_model.bin") {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := encodeIDs(t, dir, "[0, 5, 2]"); err == nil || !strings.Contains(err.Error(), "aotp convert --model") {
+		t.Fatalf("encode on a PyTorch-only directory: error %v, want the convert hint", err)
+	}
+	out, err := run(t, "convert", "--model", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != filepath.Join(dir, "model.safetensors") {
+		t.Fatalf("convert printed %q", out)
+	}
+	if _, err := encodeIDs(t, dir, "[0, 5, 2]"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "convert", "--model", dir); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("second convert: error %v", err)
 	}
 }
 

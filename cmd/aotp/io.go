@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/aotp/aotp/hub"
 	"github.com/aotp/aotp/internal/fsutil"
 	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/safetensors"
+	"github.com/aotp/aotp/torchckpt"
 )
 
 // resolveModel turns --model (a directory or a hub name in the HF cache)
@@ -29,6 +32,12 @@ func loadModel(name string) (string, *model.Encoder, error) {
 	dir, err := resolveModel(name)
 	if err != nil {
 		return "", nil, err
+	}
+	if !hasSafetensors(dir) {
+		if files, _ := torchckpt.Files(dir); len(files) > 0 {
+			return "", nil, fmt.Errorf("%s has a PyTorch checkpoint (%s) but no %s: convert it once with `aotp convert --model %s`",
+				dir, filepath.Base(files[0]), safetensors.SingleFileName, dir)
+		}
 	}
 	enc, err := model.Load(dir)
 	return dir, enc, err

@@ -49,6 +49,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	root.PersistentFlags().BoolVarP(&quiet, "quiet", "q", false, "only warnings and errors")
-	root.AddCommand(newDemoCmd(), newTokenizeCmd(), newEncodeCmd(), newTrainCmd(), newEvalCmd(), newPredictCmd(), newFuseCmd(), newBenchCmd(), newPullCmd(), newServeCmd(), newSweepCmd())
+	root.AddCommand(newDemoCmd(), newTokenizeCmd(), newEncodeCmd(), newTrainCmd(), newEvalCmd(), newPredictCmd(), newFuseCmd(), newBenchCmd(), newPullCmd(), newConvertCmd(), newServeCmd(), newSweepCmd())
 	return root
 }

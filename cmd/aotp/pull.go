@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/aotp/aotp/hub"
+	"github.com/aotp/aotp/safetensors"
 )
 
 func newPullCmd() *cobra.Command {
@@ -16,7 +18,9 @@ func newPullCmd() *cobra.Command {
 		Short: "Download a model from the Hugging Face Hub into the standard HF cache",
 		Long: `pull downloads config, safetensors weights and tokenizer files of a Hub model
 into the Hugging Face cache layout (HF_HOME / HF_HUB_CACHE), honouring
-HF_ENDPOINT and HF_TOKEN. Every --model flag then accepts NAME.`,
+HF_ENDPOINT and HF_TOKEN. Every --model flag then accepts NAME. A repository
+without safetensors weights has its PyTorch checkpoint (pytorch_model.bin)
+downloaded and converted to model.safetensors in the snapshot (aotp convert).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt := hub.OptionsFromEnv()
@@ -34,6 +38,12 @@ HF_ENDPOINT and HF_TOKEN. Every --model flag then accepts NAME.`,
 			dir, err := hub.Pull(cmd.Context(), args[0], opt)
 			if err != nil {
 				return err
+			}
+			if !hasSafetensors(dir) {
+				// the repository ships a PyTorch checkpoint only
+				if _, err := convertTorch(dir, filepath.Join(dir, safetensors.SingleFileName)); err != nil {
+					return err
+				}
 			}
 			fmt.Println(dir)
 			return nil
