@@ -35,16 +35,27 @@ func convertDir(t *testing.T, dir string) string {
 }
 
 // The zip, legacy and sharded checkpoints convert to exactly the tensors of
-// roberta-tiny's model.safetensors; float16 ones to their float16 values.
+// roberta-tiny's model.safetensors; float16 and bfloat16 ones to their
+// rounded values. torch211/ was written by torch 2.11 (the lent machine's,
+// tools/device), the others by Debian's torch 1.13.
 func TestConvertMatchesSafetensors(t *testing.T) {
 	ref, err := safetensors.Open(filepath.Join(golden.Dir(t), "models", "roberta-tiny", "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ref.Close()
-	for _, name := range []string{"zip", "legacy", "sharded", "half"} {
+	for _, name := range []string{"zip", "legacy", "sharded", "half", "torch211", "torch211/bf16.bin"} {
 		t.Run(name, func(t *testing.T) {
-			got, err := safetensors.Open(convertDir(t, torchDir(t, name)))
+			var out string
+			if strings.HasSuffix(name, ".bin") {
+				out = filepath.Join(t.TempDir(), "model.safetensors")
+				if _, err := Convert([]string{filepath.Join(golden.Dir(t), "torch", name)}, out); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				out = convertDir(t, torchDir(t, name))
+			}
+			got, err := safetensors.Open(out)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,8 +76,11 @@ func TestConvertMatchesSafetensors(t *testing.T) {
 					t.Fatalf("%s: shape %v, want %v", n, shape, wshape)
 				}
 				for i, w := range want {
-					if name == "half" {
+					switch {
+					case name == "half":
 						w = safetensors.F16ToFloat32(safetensors.Float32ToF16(w))
+					case strings.HasSuffix(name, "bf16.bin"):
+						w = safetensors.BF16ToFloat32(safetensors.Float32ToBF16(w))
 					}
 					if have[i] != w {
 						t.Fatalf("%s[%d] = %v, want %v", n, i, have[i], w)
@@ -77,8 +91,8 @@ func TestConvertMatchesSafetensors(t *testing.T) {
 	}
 }
 
-// Strided views, storage offsets, tensors sharing a storage and int64
-// buffers come out as row-major copies of what PyTorch shows.
+// Strided views, storage offsets, tensors sharing a storage, int64 buffers
+// and nn.Parameters come out as row-major copies of what PyTorch shows.
 func TestConvertViews(t *testing.T) {
 	dir := torchDir(t, "views")
 	got, err := safetensors.Open(convertDir(t, dir))
@@ -96,6 +110,22 @@ func TestConvertViews(t *testing.T) {
 	}
 	if err := json.Unmarshal(raw, &want); err != nil {
 		t.Fatal(err)
+	}
+	// torch 2.11: an nn.Parameter arange(6)·[2,3] and the transpose of arange(6)·[3,2]
+	pf := filepath.Join(t.TempDir(), "p.safetensors")
+	if _, err := Convert([]string{filepath.Join(golden.Dir(t), "torch", "torch211", "param.bin")}, pf); err != nil {
+		t.Fatal(err)
+	}
+	pt, err := safetensors.Open(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pt.Close()
+	for name, w := range map[string][]float32{"param": {0, 1, 2, 3, 4, 5}, "t": {0, 2, 4, 1, 3, 5}} {
+		v, shape, err := pt.Float32(name)
+		if err != nil || !slices.Equal(v, w) || !slices.Equal(shape, []int{2, 3}) {
+			t.Errorf("%s: %v %v (%v), want %v [2 3]", name, v, shape, err, w)
+		}
 	}
 	for name, w := range want {
 		b, info, err := got.Raw(name)

@@ -11,6 +11,9 @@ does (a state dict) in the formats found on the Hub:
                                                 with a storage offset, two names sharing one
                                                 storage (tied weights) and an int64 position_ids;
                                                 legacy.bin: the same in the legacy format
+(testdata/torch/torch211/ was written the same way by torch 2.11 on a lent
+machine: pytorch_model.bin, bf16.bin, and param.bin = {param: nn.Parameter
+of arange(6)·[2,3], t: arange(6)·[3,2] transposed}; this script leaves it.)
 Each folder also gets config.json. The values to expect: the model.safetensors
 of roberta-tiny (half: rounded to float16; views: see views.json).
 
