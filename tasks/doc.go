@@ -82,6 +82,13 @@
 //     "<b>Sent N: </b>"/"<br>" markup removed), TextPair = question + " " +
 //     answer, Label = answer is correct, Group = "<passage idx>-<question idx>"
 //     (used by EM), ID = Group + "-<answer idx>".
+//   - ReCoRD: one binary example per (query, candidate entity), as the
+//     SuperGLUE baselines do: Text = passage ("@highlight" markers turned
+//     into "- " bullets), TextPair = the query with "@placeholder" replaced
+//     by the candidate, Label = the candidate is a gold answer. Candidates
+//     are the passage's distinct entity strings. For the metrics each
+//     query's candidates are ranked by the margin logit(1) − logit(0) and
+//     the best one is scored against the answers.
 //
 // # Metrics and scores
 //
@@ -91,10 +98,12 @@
 // convention, for CB); mcc (Matthews, 0 when undefined); pearson and spearman
 // (average ranks for ties; 0 when a side is constant); f1a and em (MultiRC:
 // F1 over all answer options, and the fraction of questions with every option
-// right). Score(t, metrics) is the leaderboard task score, the mean of the
+// right); record_f1 and record_em (ReCoRD: token F1 and exact match of each
+// query's top candidate, SQuAD's normalisation, max over the answers).
+// Score(t, metrics) is the leaderboard task score, the mean of the
 // task's Metrics; MacroScore averages task scores over a benchmark (see its
 // doc for the official task sets: GLUE 9 tasks with MNLI = mean(m, mm);
-// SuperGLUE 8 tasks including ReCoRD, which is not supported here). All values
+// SuperGLUE 8 tasks including ReCoRD). All values
 // are fractions in [0,1] (or [-1,1] for correlations), not percentages.
 //
 // # Custom task

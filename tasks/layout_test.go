@@ -188,6 +188,24 @@ func TestSuperGLUESynthetic(t *testing.T) {
 	if !reflect.DeepEqual(mr, want) {
 		t.Errorf("multirc %+v", mr)
 	}
+	// ReCoRD: candidates from entity spans (character offsets, inclusive),
+	// deduplicated; "@highlight" bullets; one example per candidate.
+	writeFile(t, dir, "ReCoRD/val.jsonl",
+		`{"idx": 3, "passage": {"text": "Zoë met Bob in Paris.\n@highlight\nBob left", "entities": [{"start": 0, "end": 2}, {"start": 8, "end": 10}, {"start": 15, "end": 19}, {"start": 33, "end": 35}]}, `+
+			`"qas": [{"query": "@placeholder greeted Zoë.", "idx": 7, "answers": [{"start": 8, "end": 10, "text": "Bob"}]}]}`+"\n")
+	rc, err := mustTask(t, "record").Load(filepath.Join(dir, "ReCoRD"), "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	passage := "Zoë met Bob in Paris.\n- Bob left"
+	wantRC := []Example{
+		{Text: passage, TextPair: "Zoë greeted Zoë.", Label: 0, Group: "7", ID: "7-0", Candidate: "Zoë", Answers: []string{"Bob"}},
+		{Text: passage, TextPair: "Bob greeted Zoë.", Label: 1, Group: "7", ID: "7-1", Candidate: "Bob", Answers: []string{"Bob"}},
+		{Text: passage, TextPair: "Paris greeted Zoë.", Label: 0, Group: "7", ID: "7-2", Candidate: "Paris", Answers: []string{"Bob"}},
+	}
+	if !reflect.DeepEqual(rc, wantRC) {
+		t.Errorf("record %+v", rc)
+	}
 	// WiC JSONL with offsets counted in code points.
 	writeFile(t, dir, "WiC/val.jsonl",
 		`{"word": "café", "sentence1": "Ein café noir.", "sentence2": "Cafés open.", "start1": 4, "end1": 8, "start2": 0, "end2": 5, "idx": 0, "label": "True"}`+"\n")

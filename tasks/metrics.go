@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 )
 
 // Metric functions take gold and predicted values of equal length and return
@@ -249,6 +250,8 @@ func (t *Task) Evaluate(examples []Example, preds []Prediction) (map[string]floa
 			out[m] = MCC(gold, pred)
 		case MetricF1a, MetricEM:
 			out[MetricF1a], out[MetricEM] = MultiRCScores(groups, gold, pred)
+		case MetricRecordF1, MetricRecordEM:
+			out[MetricRecordF1], out[MetricRecordEM] = ReCoRDScores(examples, preds)
 		default:
 			return nil, fmt.Errorf("task %s: metric %q does not apply to classification", t.Name, m)
 		}
@@ -284,12 +287,10 @@ func Score(t *Task, metrics map[string]float64) float64 {
 // (check: BERT-large's published row gives 80.5 this way).
 //
 // SuperGLUE: the mean over its 8 tasks BoolQ, CB, COPA, MultiRC, ReCoRD, RTE,
-// WiC, WSC; the AX-b/AX-g diagnostics are not included. ReCoRD is not
-// supported by this package, so a SuperGLUE macro score from here is over at
-// most 7 tasks and is not the official number.
+// WiC, WSC; the AX-b/AX-g diagnostics are not included.
 var (
 	glueMacroTasks      = []string{"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"}
-	superglueMacroTasks = []string{"boolq", "cb", "copa", "multirc", "rte-sg", "wic", "wsc"}
+	superglueMacroTasks = []string{"boolq", "cb", "copa", "multirc", "record", "rte-sg", "wic", "wsc"}
 )
 
 // MacroScore averages per-task scores (as returned by Score, keyed by task
@@ -336,4 +337,81 @@ func MacroScore(benchmark string, perTask map[string]float64) float64 {
 		return math.NaN()
 	}
 	return s / float64(n)
+}
+
+// ReCoRDScores picks, for each query (Example.Group), the candidate whose
+// prediction has the largest Margin (the first on ties) and scores it
+// against the query's answers as the official evaluation does: token F1 and
+// exact match after SQuAD's normalisation (lower case, no punctuation, no
+// articles a/an/the, single spaces), each the maximum over the answers,
+// averaged over queries.
+func ReCoRDScores(examples []Example, preds []Prediction) (f1, em float64) {
+	best := map[string]int{}
+	var order []string
+	for i, ex := range examples {
+		j, ok := best[ex.Group]
+		if !ok {
+			order = append(order, ex.Group)
+		}
+		if !ok || preds[i].Margin > preds[j].Margin {
+			best[ex.Group] = i
+		}
+	}
+	for _, g := range order {
+		ex := examples[best[g]]
+		var bf, be float64
+		for _, a := range ex.Answers {
+			bf = math.Max(bf, tokenF1(ex.Candidate, a))
+			if normalizeAnswer(ex.Candidate) == normalizeAnswer(a) {
+				be = 1
+			}
+		}
+		f1 += bf
+		em += be
+	}
+	n := float64(len(order))
+	return f1 / n, em / n
+}
+
+// asciiPunctuation is Python's string.punctuation.
+const asciiPunctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+// normalizeAnswer is SQuAD's normalize_answer (Python's lower(), which also
+// lower-cases non-ASCII letters, as strings.ToLower does).
+func normalizeAnswer(s string) string {
+	s = strings.ToLower(s)
+	s = strings.Map(func(r rune) rune {
+		if strings.ContainsRune(asciiPunctuation, r) {
+			return -1
+		}
+		return r
+	}, s)
+	var words []string
+	for _, w := range strings.Fields(s) {
+		if w != "a" && w != "an" && w != "the" {
+			words = append(words, w)
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// tokenF1 is SQuAD's f1_score of a prediction against one answer.
+func tokenF1(pred, gold string) float64 {
+	p, g := strings.Fields(normalizeAnswer(pred)), strings.Fields(normalizeAnswer(gold))
+	count := map[string]int{}
+	for _, w := range g {
+		count[w]++
+	}
+	common := 0
+	for _, w := range p {
+		if count[w] > 0 {
+			count[w]--
+			common++
+		}
+	}
+	if common == 0 {
+		return 0
+	}
+	prec, rec := float64(common)/float64(len(p)), float64(common)/float64(len(g))
+	return 2 * prec * rec / (prec + rec)
 }

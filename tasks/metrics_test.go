@@ -103,6 +103,28 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("multirc metrics %v", m)
 	}
 
+	// ReCoRD: per query the candidate with the largest margin, against the
+	// best-matching answer (SQuAD normalisation: case, punctuation, articles)
+	rc := mustTask(t, "record")
+	rex2 := []Example{
+		{Label: 0, Group: "q1", Candidate: "the White House", Answers: []string{"White House", "Washington"}},
+		{Label: 1, Group: "q1", Candidate: "Washington", Answers: []string{"White House", "Washington"}},
+		{Label: 1, Group: "q2", Candidate: "New York City", Answers: []string{"New York"}},
+		{Label: 0, Group: "q2", Candidate: "Boston", Answers: []string{"New York"}},
+	}
+	m, err = rc.Evaluate(rex2, []Prediction{{Margin: 2}, {Margin: 1}, {Margin: 0.5}, {Margin: -3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// q1 picks "the White House" = "White House" (EM 1, F1 1); q2 picks "New York
+	// City" against "New York": P = 2/3, R = 1, F1 = 0.8, EM 0
+	if !near(m["record_f1"], 0.9) || !near(m["record_em"], 0.5) || !near(Score(rc, m), 0.7) {
+		t.Errorf("record metrics %v", m)
+	}
+	if got := normalizeAnswer("The  U.S.-led (coalition)!"); got != "usled coalition" {
+		t.Errorf("normalizeAnswer: %q", got)
+	}
+
 	cb := mustTask(t, "cb")
 	cex := []Example{{Label: 0}, {Label: 0}, {Label: 1}, {Label: 2}, {Label: 2}, {Label: 2}}
 	m, err = cb.Evaluate(cex, []Prediction{{Label: 0}, {Label: 1}, {Label: 1}, {Label: 2}, {Label: 2}, {Label: 0}})

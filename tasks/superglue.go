@@ -3,6 +3,7 @@ package tasks
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,6 +51,8 @@ func init() {
 	register("copa", sgTask("copa", "COPA", ProblemMultipleChoice, []string{"choice1", "choice2"}, acc, loadCOPA))
 	register("multirc", sgTask("multirc", "MultiRC", ProblemClassification, boolLabels,
 		[]string{MetricF1a, MetricEM}, loadMultiRC))
+	register("record", sgTask("record", "ReCoRD", ProblemClassification, boolLabels,
+		[]string{MetricRecordF1, MetricRecordEM}, loadReCoRD))
 	register("rte-sg", sgTask("rte-sg", "RTE", ProblemClassification, []string{"entailment", "not_entailment"}, acc, loadPremiseHypothesis))
 	register("wsc", sgTask("wsc", "WSC", ProblemClassification, boolLabels, acc, loadWSC))
 	mkWiC := sgTask("wic", "WiC", ProblemClassification, boolLabels, acc, loadWiCJSON)
@@ -718,4 +721,106 @@ func wordy(tok string, end bool) bool {
 		r, _ = utf8.DecodeRuneInString(tok)
 	}
 	return unicode.IsLetter(r) || unicode.IsDigit(r)
+}
+
+type jsonReCoRD struct {
+	Idx     json.RawMessage `json:"idx"`
+	Passage *struct {
+		Text     *string `json:"text"`
+		Entities []struct {
+			Start *int `json:"start"`
+			End   *int `json:"end"`
+		} `json:"entities"`
+	} `json:"passage"`
+	QAs []struct {
+		Query   *string         `json:"query"`
+		Idx     json.RawMessage `json:"idx"`
+		Answers []struct {
+			Text *string `json:"text"`
+		} `json:"answers"`
+	} `json:"qas"`
+}
+
+// loadReCoRD makes one binary example per (query, candidate entity): Text =
+// the passage with its "@highlight" markers as "- " bullets, TextPair = the
+// query with "@placeholder" replaced by the candidate, Label = whether the
+// candidate is one of the query's answers; Group is the query, Candidate and
+// Answers serve the metrics. Candidates are the passage's distinct entity
+// strings (entities[].start/end: inclusive character offsets).
+func loadReCoRD(t *Task, file, split string) ([]Example, error) {
+	var out []Example
+	err := eachJSON(file, func(v *jsonReCoRD, n int) error {
+		if v.Passage == nil {
+			return fmt.Errorf("missing field %q", "passage")
+		}
+		text, err := need("passage.text", v.Passage.Text)
+		if err != nil {
+			return err
+		}
+		runes := []rune(text)
+		var cands []string
+		for i, e := range v.Passage.Entities {
+			if e.Start == nil || e.End == nil || *e.Start < 0 || *e.End < *e.Start || *e.End >= len(runes) {
+				return fmt.Errorf("passage.entities[%d]: span outside the %d-character passage", i, len(runes))
+			}
+			c := string(runes[*e.Start : *e.End+1])
+			if !slicesContains(cands, c) {
+				cands = append(cands, c)
+			}
+		}
+		if len(cands) == 0 {
+			return errors.New("passage has no entities")
+		}
+		passage := strings.ReplaceAll(text, "@highlight\n", "- ")
+		pid := exampleID(v.Idx, n)
+		if len(v.QAs) == 0 {
+			return fmt.Errorf("passage %s has no qas", pid)
+		}
+		for qi, qa := range v.QAs {
+			q, err := need(fmt.Sprintf("qas[%d].query", qi), qa.Query)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(q, "@placeholder") {
+				return fmt.Errorf("qas[%d].query has no @placeholder", qi)
+			}
+			qid := idString(qa.Idx)
+			if qid == "" {
+				qid = pid + "-" + strconv.Itoa(qi)
+			}
+			var answers []string
+			for ai, a := range qa.Answers {
+				at, err := need(fmt.Sprintf("qas[%d].answers[%d].text", qi, ai), a.Text)
+				if err != nil {
+					return err
+				}
+				answers = append(answers, at)
+			}
+			if split != SplitTest && len(answers) == 0 {
+				return fmt.Errorf("query %s has no answers", qid)
+			}
+			for ci, c := range cands {
+				lab := unlabeled
+				if split != SplitTest {
+					lab = 0
+					if slicesContains(answers, c) {
+						lab = 1
+					}
+				}
+				out = append(out, Example{Text: passage, TextPair: strings.ReplaceAll(q, "@placeholder", c), Label: lab,
+					Group: qid, ID: qid + "-" + strconv.Itoa(ci), Candidate: c, Answers: answers})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

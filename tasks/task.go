@@ -44,6 +44,9 @@ const (
 	MetricSpearman = "spearman"
 	MetricF1a      = "f1a" // MultiRC: binary F1 over all answer options
 	MetricEM       = "em"  // MultiRC: fraction of questions with every option right
+	// ReCoRD: each query's best-scored candidate against its gold answers
+	MetricRecordF1 = "record_f1" // token F1 (SQuAD normalisation), max over the answers
+	MetricRecordEM = "record_em" // exact match after normalisation
 )
 
 // Example is one model input with its gold answer.
@@ -54,8 +57,12 @@ type Example struct {
 	Choices []Pair
 	Label   int     // class id or correct choice; -1 when unlabeled (test splits, regression)
 	Target  float64 // regression target (STS-B, custom regression)
-	Group   string  // grouping key for metrics (MultiRC question), "" otherwise
+	Group   string  // grouping key for metrics (MultiRC / ReCoRD question), "" otherwise
 	ID      string  // idx from the file when present, else the line number
+	// ReCoRD: the entity this example puts in the query, and the query's
+	// gold answers (nil for test)
+	Candidate string
+	Answers   []string
 }
 
 // Pair is one (text, text pair) model input.
@@ -65,6 +72,9 @@ type Pair struct{ Text, TextPair string }
 type Prediction struct {
 	Label int     // predicted class id or choice index
 	Score float64 // predicted value (regression)
+	// Margin: binary tasks, logit of class 1 minus that of class 0 (ReCoRD
+	// ranks a query's candidates by it)
+	Margin float64
 }
 
 // Task describes one GLUE / SuperGLUE / custom task.
@@ -98,7 +108,7 @@ func Lookup(name string) (*Task, error) {
 func Names() []string {
 	return []string{
 		"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "mnli-mm", "qnli", "rte", "wnli",
-		"boolq", "cb", "copa", "multirc", "rte-sg", "wic", "wsc",
+		"boolq", "cb", "copa", "multirc", "record", "rte-sg", "wic", "wsc",
 		"custom",
 	}
 }

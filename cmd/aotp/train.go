@@ -321,6 +321,9 @@ func logitsToPredictions(t *tasks.Task, logits [][]float32) []tasks.Prediction {
 			}
 		}
 		preds[i] = tasks.Prediction{Label: best, Score: float64(l[best])}
+		if len(l) == 2 {
+			preds[i].Margin = float64(l[1] - l[0])
+		}
 	}
 	return preds
 }
