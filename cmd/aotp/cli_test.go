@@ -744,3 +744,36 @@ func TestTrainRefusesChangedRun(t *testing.T) {
 		t.Fatalf("after --restart: state %s (%v)", b, err)
 	}
 }
+
+// ReCoRD end to end on the demo backbone: train, then eval reports its
+// token F1 and exact match.
+func TestTrainEvalReCoRD(t *testing.T) {
+	dir, backbone, _ := demoFixture(t)
+	data := filepath.Join(dir, "ReCoRD")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	line := func(idx int, ans string) string {
+		return fmt.Sprintf(`{"idx": %d, "passage": {"text": "the film was good and the cast was great", "entities": [{"start": 4, "end": 7}, {"start": 26, "end": 29}]}, "qas": [{"query": "the @placeholder was fine", "idx": %d, "answers": [{"text": %q}]}]}`, idx, idx, ans)
+	}
+	writeLines(t, filepath.Join(data, "train.jsonl"), line(0, "film"), line(1, "cast"), line(2, "film"))
+	writeLines(t, filepath.Join(data, "val.jsonl"), line(3, "cast"), line(4, "film"))
+	out := filepath.Join(dir, "run")
+	if _, err := run(t, "train", "--model", backbone, "--method", "aot", "--task", "record", "--data", data,
+		"--out", out, "--rank", "4", "--epochs", "1", "--batch-size", "4", "--max-seq-len", "32"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := run(t, "eval", "--model", backbone, "--adapter", out, "--task", "record", "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]float64
+	if err := json.Unmarshal([]byte(res), &m); err != nil {
+		t.Fatalf("eval output %q: %v", res, err)
+	}
+	for _, k := range []string{"record_f1", "record_em"} {
+		if v, ok := m[k]; !ok || v < 0 || v > 1 {
+			t.Fatalf("eval metrics %v: want %s in [0, 1]", m, k)
+		}
+	}
+}
