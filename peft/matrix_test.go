@@ -263,16 +263,23 @@ func TestMatrixFusedUnfusedTrain(t *testing.T) {
 	})
 }
 
+// mixedFixture is a batch of matrixSeqs whose sequences belong to two
+// adapters of the method and to none, in turn.
+func mixedFixture(t *testing.T, enc *model.Encoder, mm matrixMethod) (a1, a2 *Adapter, seqs [][]int32, owner []*Adapter, b *model.Batch) {
+	t.Helper()
+	a1, a2 = newMatrixAdapter(t, enc, mm, 1), newMatrixAdapter(t, enc, mm, 2)
+	seqs = matrixSeqs(enc.Config.VocabSize)
+	owner = make([]*Adapter, len(seqs))
+	for s := range seqs {
+		owner[s] = []*Adapter{a1, a2, nil}[s%3]
+	}
+	return a1, a2, seqs, owner, model.NewBatch(seqs, nil)
+}
+
 // mixed-task batch ≡ each sequence alone with its own adapter, unfused and fused.
 func TestMatrixMixed(t *testing.T) {
 	forEachMatrixCell(t, func(t *testing.T, enc *model.Encoder, mm matrixMethod) {
-		a1, a2 := newMatrixAdapter(t, enc, mm, 1), newMatrixAdapter(t, enc, mm, 2)
-		seqs := matrixSeqs(enc.Config.VocabSize)
-		owner := make([]*Adapter, len(seqs))
-		for s := range seqs {
-			owner[s] = []*Adapter{a1, a2, nil}[s%3]
-		}
-		b := model.NewBatch(seqs, nil)
+		a1, a2, seqs, owner, b := mixedFixture(t, enc, mm)
 		C := enc.Config.HiddenSize
 		for _, fused := range []bool{false, true} {
 			if fused {
@@ -383,13 +390,7 @@ func TestMatrixZeroLastIsBackbone(t *testing.T) {
 // bit, for every method.
 func TestMatrixFirstTokens(t *testing.T) {
 	forEachMatrixCell(t, func(t *testing.T, enc *model.Encoder, mm matrixMethod) {
-		a1, a2 := newMatrixAdapter(t, enc, mm, 1), newMatrixAdapter(t, enc, mm, 2)
-		seqs := matrixSeqs(enc.Config.VocabSize)
-		owner := make([]*Adapter, len(seqs))
-		for s := range seqs {
-			owner[s] = []*Adapter{a1, a2, nil}[s%3]
-		}
-		b := model.NewBatch(seqs, nil)
+		_, _, seqs, owner, b := mixedFixture(t, enc, mm)
 		C := enc.Config.HiddenSize
 		full := forward(t, enc, b, mm.Mixed(owner), nil)
 		out, err := enc.Forward(context.Background(), b, &model.Workspace{FirstTokensOnly: true}, mm.Mixed(owner))

@@ -11,6 +11,21 @@ import (
 	"github.com/aotp/aotp/peft"
 )
 
+// forEachMethod runs fn for each adapter config on each test model, as a
+// subtest named model/method.
+func forEachMethod(t *testing.T, models []string, methods []peft.AdapterConfig, fn func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig)) {
+	for _, name := range models {
+		enc, err := model.Load(filepath.Join(golden.Dir(t), "models", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer enc.Close()
+		for _, mc := range methods {
+			t.Run(name+"/"+mc.Method+mc.Reparam, func(t *testing.T) { fn(t, enc, mc) })
+		}
+	}
+}
+
 // Every method trains on DeBERTa (v3, v2 with conv, v1): a few AdamW steps
 // through train.Stepper lower the loss of a fixed batch.
 func TestDebertaTrainSteps(t *testing.T) {
@@ -26,53 +41,44 @@ func TestDebertaTrainSteps(t *testing.T) {
 		{Method: "prompt", PromptLen: 3},
 		{Method: "full"},
 	}
-	for _, name := range []string{"deberta-v3-tiny", "deberta-v2-tiny-conv", "deberta-v1-tiny"} {
-		enc, err := model.Load(filepath.Join(golden.Dir(t), "models", name))
+	forEachMethod(t, []string{"deberta-v3-tiny", "deberta-v2-tiny-conv", "deberta-v1-tiny"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
+		cfg := mc
+		cfg.ProblemType, cfg.NumLabels, cfg.Task = model.SingleLabel, 2, "test"
+		ad, err := peft.New(enc, &cfg, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer enc.Close()
-		for _, mc := range methods {
-			t.Run(name+"/"+mc.Method+mc.Reparam, func(t *testing.T) {
-				cfg := mc
-				cfg.ProblemType, cfg.NumLabels, cfg.Task = model.SingleLabel, 2, "test"
-				ad, err := peft.New(enc, &cfg, 1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ad.Close()
-				st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head}
-				lb := &LabeledBatch{
-					Batch:  model.NewBatch([][]int32{{1, 17, 42, 2}, {1, 5, 93, 60, 61, 2, 77, 8, 2}, {1, 33, 2}}, nil),
-					Labels: []int{0, 1, 1},
-				}
-				params := st.Params()
-				opt := NewAdamW(params, 0)
-				var first, last float64
-				for step := 0; step < 8; step++ {
-					for _, p := range params {
-						p.ZeroGrad()
-					}
-					loss, _, err := st.LossAndGrad(context.Background(), lb, model.TrainOptions{Dropout: 0.1, Seed: 1, Step: uint64(step)})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if math.IsNaN(loss) || math.IsInf(loss, 0) {
-						t.Fatalf("step %d: loss %v", step, loss)
-					}
-					if step == 0 {
-						first = loss
-					}
-					last = loss
-					opt.Update(params, 1e-2)
-				}
-				if !(last < first) {
-					t.Fatalf("loss %g -> %g: did not decrease", first, last)
-				}
-				t.Logf("loss %.4f -> %.4f", first, last)
-			})
+		defer ad.Close()
+		st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head}
+		lb := &LabeledBatch{
+			Batch:  model.NewBatch([][]int32{{1, 17, 42, 2}, {1, 5, 93, 60, 61, 2, 77, 8, 2}, {1, 33, 2}}, nil),
+			Labels: []int{0, 1, 1},
 		}
-	}
+		params := st.Params()
+		opt := NewAdamW(params, 0)
+		var first, last float64
+		for step := 0; step < 8; step++ {
+			for _, p := range params {
+				p.ZeroGrad()
+			}
+			loss, _, err := st.LossAndGrad(context.Background(), lb, model.TrainOptions{Dropout: 0.1, Seed: 1, Step: uint64(step)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				t.Fatalf("step %d: loss %v", step, loss)
+			}
+			if step == 0 {
+				first = loss
+			}
+			last = loss
+			opt.Update(params, 1e-2)
+		}
+		if !(last < first) {
+			t.Fatalf("loss %g -> %g: did not decrease", first, last)
+		}
+		t.Logf("loss %.4f -> %.4f", first, last)
+	})
 }
 
 // Training at the last layer's first tokens only (the default) gives every
@@ -89,60 +95,51 @@ func TestFirstTokensTrainingEqualsFull(t *testing.T) {
 		{Method: "prompt", PromptLen: 3},
 		{Method: "full"},
 	}
-	for _, name := range []string{"roberta-tiny", "bert-tiny", "deberta-v3-tiny"} {
-		enc, err := model.Load(filepath.Join(golden.Dir(t), "models", name))
-		if err != nil {
-			t.Fatal(err)
+	forEachMethod(t, []string{"roberta-tiny", "bert-tiny", "deberta-v3-tiny"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
+		run := func(full bool) (float64, [][]float32) {
+			cfg := mc
+			cfg.ProblemType, cfg.NumLabels, cfg.Task = model.SingleLabel, 2, "test"
+			ad, err := peft.New(enc, &cfg, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ad.Close()
+			for i, p := range ad.Params() {
+				for j := range p.Data {
+					if p.Data[j] == 0 { // last factors start at zero: wake every path
+						p.Data[j] = 0.01 * float32((i+j)%7-3)
+					}
+				}
+			}
+			st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head, FullLastLayer: full}
+			lb := &LabeledBatch{
+				Batch:  model.NewBatch([][]int32{{0, 17, 42, 2}, {0, 5, 93, 60, 61, 2, 77, 8, 2}, {0, 33, 2}}, nil),
+				Labels: []int{0, 1, 1},
+			}
+			loss, _, err := st.LossAndGrad(context.Background(), lb, model.TrainOptions{Dropout: 0.1, Seed: 1, Step: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g [][]float32
+			for _, p := range st.Params() {
+				g = append(g, append([]float32(nil), p.Grad...))
+			}
+			return loss, g
 		}
-		defer enc.Close()
-		for _, mc := range methods {
-			t.Run(name+"/"+mc.Method, func(t *testing.T) {
-				run := func(full bool) (float64, [][]float32) {
-					cfg := mc
-					cfg.ProblemType, cfg.NumLabels, cfg.Task = model.SingleLabel, 2, "test"
-					ad, err := peft.New(enc, &cfg, 1)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer ad.Close()
-					for i, p := range ad.Params() {
-						for j := range p.Data {
-							if p.Data[j] == 0 { // last factors start at zero: wake every path
-								p.Data[j] = 0.01 * float32((i+j)%7-3)
-							}
-						}
-					}
-					st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head, FullLastLayer: full}
-					lb := &LabeledBatch{
-						Batch:  model.NewBatch([][]int32{{0, 17, 42, 2}, {0, 5, 93, 60, 61, 2, 77, 8, 2}, {0, 33, 2}}, nil),
-						Labels: []int{0, 1, 1},
-					}
-					loss, _, err := st.LossAndGrad(context.Background(), lb, model.TrainOptions{Dropout: 0.1, Seed: 1, Step: 3})
-					if err != nil {
-						t.Fatal(err)
-					}
-					var g [][]float32
-					for _, p := range st.Params() {
-						g = append(g, append([]float32(nil), p.Grad...))
-					}
-					return loss, g
-				}
-				lossFull, gFull := run(true)
-				lossFirst, gFirst := run(false)
-				if lossFirst != lossFull {
-					t.Fatalf("loss %v, full pass %v", lossFirst, lossFull)
-				}
-				for i := range gFull {
-					var scale, diff float64
-					for j := range gFull[i] {
-						scale = math.Max(scale, math.Abs(float64(gFull[i][j])))
-						diff = math.Max(diff, math.Abs(float64(gFirst[i][j]-gFull[i][j])))
-					}
-					if diff > 1e-5*scale {
-						t.Fatalf("gradient %d differs by %.3g (scale %.3g)", i, diff, scale)
-					}
-				}
-			})
+		lossFull, gFull := run(true)
+		lossFirst, gFirst := run(false)
+		if lossFirst != lossFull {
+			t.Fatalf("loss %v, full pass %v", lossFirst, lossFull)
 		}
-	}
+		for i := range gFull {
+			var scale, diff float64
+			for j := range gFull[i] {
+				scale = math.Max(scale, math.Abs(float64(gFull[i][j])))
+				diff = math.Max(diff, math.Abs(float64(gFirst[i][j]-gFull[i][j])))
+			}
+			if diff > 1e-5*scale {
+				t.Fatalf("gradient %d differs by %.3g (scale %.3g)", i, diff, scale)
+			}
+		}
+	})
 }
