@@ -64,6 +64,7 @@ func newBenchTrainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			enc.PackWeights() // frozen backbone, as aotp train does
 			// a non-zero last factor so the step does the full work
 			for _, p := range ad.Method.Params() {
 				for i := range p.Data {

@@ -158,6 +158,9 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 			return fmt.Errorf("--init: %w", err)
 		}
 	}
+	// the shared backbone is frozen (full fine-tuning trains its own copy):
+	// pack its weights once instead of on every forward GEMM
+	enc.PackWeights()
 	n := 0
 	for _, p := range ad.Method.Params() {
 		n += p.Numel()
