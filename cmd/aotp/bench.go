@@ -54,13 +54,24 @@ type benchResult struct {
 	AdapterMiB   float64 `json:"adapter_mib,omitempty"`
 	Packed       bool    `json:"packed"`
 	FirstTokens  bool    `json:"first_tokens,omitempty"` // last layer at the first tokens only (as serving)
+	// --lengths: an iteration is one pass over these batches (ms_per_batch is per pass)
+	Lengths *lengthsInfo `json:"lengths,omitempty"`
+}
+
+type lengthsInfo struct {
+	File         string `json:"file"`
+	Batches      int    `json:"batches"`
+	Sequences    int    `json:"sequences"`
+	Tokens       int    `json:"tokens"`
+	PaddedTokens int    `json:"padded_tokens"` // what batches padded to their longest sequence hold
 }
 
 func newBenchForwardCmd() *cobra.Command {
 	var modelName, shape, method, reparam string
 	var batch, seq, iters, warmup, threads, tasks, rank int
 	var asJSON, noPack, firstTokens bool
-	var cpuProfile string
+	var cpuProfile, lengthsFile string
+	var maxBatches int
 	cmd := &cobra.Command{
 		Use:   "forward (--model DIR | --shape NAME) --batch B --seq T",
 		Short: "Time the encoder's forward pass (median over timed iterations after warm-up)",
@@ -105,13 +116,18 @@ func newBenchForwardCmd() *cobra.Command {
 				return fmt.Errorf("--batch, --seq and --iters must be positive")
 			}
 			r := rand.New(rand.NewPCG(7, 7))
-			ids := make([][]int32, batch)
-			for b := range ids {
-				ids[b] = make([]int32, seq)
-				for t := range ids[b] {
-					// avoid the pad id so RoBERTa positions are the usual ones
-					ids[b][t] = int32(cfg.PadTokenID+1+r.IntN(cfg.VocabSize-cfg.PadTokenID-1)) % int32(cfg.VocabSize)
+			lengths := [][]int{make([]int, batch)}
+			for b := range lengths[0] {
+				lengths[0][b] = seq
+			}
+			if lengthsFile != "" {
+				if lengths, err = readLengths(lengthsFile, batch, maxBatches, cfg.MaxSequenceLength()); err != nil {
+					return err
 				}
+			}
+			var batches [][][]int32
+			for _, lens := range lengths {
+				batches = append(batches, randomBatch(r, cfg, lens))
 			}
 			ws := &model.Workspace{FirstTokensOnly: firstTokens}
 			hook, tableBytes, err := benchHook(enc, method, reparam, rank, tasks, batch)
@@ -119,14 +135,20 @@ func newBenchForwardCmd() *cobra.Command {
 				return err
 			}
 			forward := func() error {
-				// a new batch each time, as a server forms them (per-batch work is timed)
-				b := model.NewBatch(ids, nil)
-				if hook == nil {
-					_, err := enc.Forward(cmd.Context(), b, ws, nil)
-					return err
+				for _, ids := range batches {
+					// a new batch each time, as a server forms them (per-batch work is timed)
+					b := model.NewBatch(ids, nil)
+					var err error
+					if hook == nil {
+						_, err = enc.Forward(cmd.Context(), b, ws, nil)
+					} else {
+						_, err = enc.Forward(cmd.Context(), b, ws, hook)
+					}
+					if err != nil {
+						return err
+					}
 				}
-				_, err := enc.Forward(cmd.Context(), b, ws, hook)
-				return err
+				return nil
 			}
 			for i := 0; i < warmup; i++ {
 				if err := forward(); err != nil {
@@ -151,13 +173,22 @@ func newBenchForwardCmd() *cobra.Command {
 			if len(times)%2 == 0 {
 				med = (times[len(times)/2-1] + times[len(times)/2]) / 2
 			}
-			flops := forwardFLOPs(cfg, batch, seq)
+			var flops float64
+			for _, lens := range lengths {
+				for _, n := range lens {
+					flops += forwardFLOPs(cfg, 1, n)
+				}
+			}
+			nseq, tokens, padded := lengthStats(lengths)
 			res := benchResult{
 				Model: name, Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(),
 				Iters: iters, MsPerBatch: med * 1e3, MsMin: times[0] * 1e3,
-				TokensPerS: float64(batch*seq) / med, GFLOPs: flops / med / 1e9, GFLOPPerIter: flops / 1e9,
+				TokensPerS: float64(tokens) / med, GFLOPs: flops / med / 1e9, GFLOPPerIter: flops / 1e9,
 				RSSMiB: rssMiB(), Method: methodName(method), Tasks: tasks, AdapterMiB: float64(tableBytes) / (1 << 20),
 				Packed: !noPack, FirstTokens: firstTokens,
+			}
+			if lengthsFile != "" {
+				res.Lengths = &lengthsInfo{File: lengthsFile, Batches: len(lengths), Sequences: nseq, Tokens: tokens, PaddedTokens: padded}
 			}
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(res)
@@ -182,6 +213,8 @@ func newBenchForwardCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&noPack, "no-pack", false, "do not pre-pack the weights (pack B on every GEMM call, as training does)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed iterations to this file (go tool pprof)")
+	f.StringVar(&lengthsFile, "lengths", "", "real lengths: a file of one token count per line; batches of --batch consecutive sequences, an iteration is one pass over them (--seq ignored)")
+	f.IntVar(&maxBatches, "max-batches", 0, "with --lengths: use at most this many batches (0: all)")
 	f.BoolVar(&firstTokens, "first-tokens", false, "run the last layer at each sequence's first token only, as predict, eval and serve do (a task head reads nothing else)")
 	return cmd
 }

@@ -38,6 +38,8 @@ type benchTrainResult struct {
 	// heap allocated per step (should be ~0: buffers are reused)
 	AllocMiBPerStep float64 `json:"alloc_mib_per_step"`
 	FirstTokens     bool    `json:"first_tokens"` // last layer at the first tokens only (the default)
+	// --lengths: an iteration (ms_per_step) is one pass, a step per batch
+	Lengths *lengthsInfo `json:"lengths,omitempty"`
 }
 
 func newBenchTrainCmd() *cobra.Command {
@@ -45,7 +47,8 @@ func newBenchTrainCmd() *cobra.Command {
 	var batch, seq, iters, warmup, threads int
 	var aot peft.AoTConfig
 	var asJSON, fullLast bool
-	var memprofile, cpuProfile string
+	var memprofile, cpuProfile, lengthsFile string
+	var maxBatches int
 	cmd := &cobra.Command{
 		Use:   "train --shape NAME --batch B --seq T",
 		Short: "Time one AoT training step (forward, backward, AdamW) on random weights of a real shape",
@@ -74,26 +77,36 @@ func newBenchTrainCmd() *cobra.Command {
 				}
 			}
 			r := rand.New(rand.NewPCG(3, 3))
-			items := make([]train.Item, batch)
-			for i := range items {
-				ids := make([]int32, seq)
-				for t := range ids {
-					ids[t] = int32(cfg.PadTokenID + 1 + r.IntN(cfg.VocabSize-cfg.PadTokenID-1))
-				}
-				items[i] = train.Item{IDs: [][]int32{ids}, Label: r.IntN(2)}
+			lengths := [][]int{make([]int, batch)}
+			for i := range lengths[0] {
+				lengths[0][i] = seq
 			}
-			lb := train.MakeBatch(items, false)
+			if lengthsFile != "" {
+				if lengths, err = readLengths(lengthsFile, batch, maxBatches, cfg.MaxSequenceLength()); err != nil {
+					return err
+				}
+			}
+			var lbs []*train.LabeledBatch
+			for _, lens := range lengths {
+				var items []train.Item
+				for _, ids := range randomBatch(r, cfg, lens) {
+					items = append(items, train.Item{IDs: [][]int32{ids}, Label: r.IntN(2)})
+				}
+				lbs = append(lbs, train.MakeBatch(items, false))
+			}
 			st := &train.Stepper{Enc: enc, Method: ad.Method, Head: ad.Head, FullLastLayer: fullLast}
 			params := st.Params()
 			opt := train.NewAdamW(params, 0)
-			step := func() error {
-				for _, p := range params {
-					p.ZeroGrad()
+			step := func() error { // one optimizer step per batch (one pass with --lengths)
+				for _, lb := range lbs {
+					for _, p := range params {
+						p.ZeroGrad()
+					}
+					if _, _, err := st.LossAndGrad(cmd.Context(), lb, model.TrainOptions{Dropout: cfg.HiddenDropoutProb, Seed: 1}); err != nil {
+						return err
+					}
+					opt.Update(params, 1e-4)
 				}
-				if _, _, err := st.LossAndGrad(cmd.Context(), lb, model.TrainOptions{Dropout: cfg.HiddenDropoutProb, Seed: 1}); err != nil {
-					return err
-				}
-				opt.Update(params, 1e-4)
 				return nil
 			}
 			for i := 0; i < warmup; i++ {
@@ -137,10 +150,14 @@ func newBenchTrainCmd() *cobra.Command {
 			for _, p := range ad.Method.Params() {
 				n += p.Numel()
 			}
+			nseq, tokens, padded := lengthStats(lengths)
 			res := benchTrainResult{Model: shape, Method: "aot", Reparam: ad.Config.Reparam, Rank: ad.Config.Rank,
 				Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(), Iters: iters,
-				MsPerStep: med * 1e3, StepsPerS: 1 / med, TokensPerS: float64(batch*seq) / med, PeakRSSMiB: peakRSSMiB(), Trainable: n,
+				MsPerStep: med * 1e3, StepsPerS: 1 / med, TokensPerS: float64(tokens) / med, PeakRSSMiB: peakRSSMiB(), Trainable: n,
 				AllocMiBPerStep: allocPerStep / (1 << 20), FirstTokens: !fullLast}
+			if lengthsFile != "" {
+				res.Lengths = &lengthsInfo{File: lengthsFile, Batches: len(lengths), Sequences: nseq, Tokens: tokens, PaddedTokens: padded}
+			}
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(res)
 			}
@@ -162,6 +179,8 @@ func newBenchTrainCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.StringVar(&memprofile, "memprofile", "", "write an allocation profile of the timed steps")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
+	f.StringVar(&lengthsFile, "lengths", "", "real lengths: a file of one token count per line; a step per batch of --batch consecutive sequences, an iteration is one pass (--seq ignored)")
+	f.IntVar(&maxBatches, "max-batches", 0, "with --lengths: use at most this many batches (0: all)")
 	f.BoolVar(&fullLast, "full-last-layer", false, "compute the last layer at every token (by default only at the first tokens the head reads: the same loss, less work)")
 	return cmd
 }

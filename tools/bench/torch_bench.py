@@ -249,13 +249,15 @@ def embed(cfg, w, ids, p, train):
     return F.dropout(e, p, train)
 
 
-def layer(cfg, ops, lw, h, p, train):
+def layer(cfg, ops, lw, h, p, train, mask=None):
     B, T, C = h.shape
     H = cfg["NH"]
     D = C // H
     q, k, v = (ops.linear(h, wt, bs).view(B, T, H, D).permute(0, 2, 1, 3).reshape(B * H, T, D)
                for wt, bs in lw["qkv"])
     s = ops.bmm(q, k, True, 1.0 / math.sqrt(D))  # [BH, T, T]
+    if mask is not None:  # padded keys: HF's extended attention mask, added to the scores
+        s = (s.view(B, H, T, T) + mask).view(B * H, T, T)
     probs = F.dropout(torch.softmax(s, -1), p, train)
     ctx = ops.bmm(probs, v, False, 1.0).view(B, H, T, D).permute(0, 2, 1, 3).reshape(B, T, C)
     a = F.dropout(ops.linear(ctx, *lw["ao"]), p, train)
@@ -265,12 +267,12 @@ def layer(cfg, ops, lw, h, p, train):
     return F.layer_norm(o + a, (C,), *lw["ln2"], cfg["eps"])
 
 
-def forward(cfg, ops, w, ids, p=0.0, train=False, before_layer=None):
+def forward(cfg, ops, w, ids, p=0.0, train=False, before_layer=None, mask=None):
     h = embed(cfg, w, ids, p, train)
     for l, lw in enumerate(w["layers"]):
         if before_layer is not None:
             h = before_layer(l, h)
-        h = layer(cfg, ops, lw, h, p, train)
+        h = layer(cfg, ops, lw, h, p, train, mask)
     return h
 
 
@@ -406,12 +408,48 @@ def timed(fn, warmup, iters):
     return med, ts[0]
 
 
+def read_lengths(path, batch, max_batches):
+    lens = [int(x) for x in open(path) if x.strip()]
+    bs = [lens[i:i + batch] for i in range(0, len(lens), batch)]
+    return bs[:max_batches] if max_batches > 0 else bs
+
+
+def padded_batches(cfg, batches, seed):
+    """Each batch padded to its longest sequence, as HF's DataCollatorWithPadding
+    does: random ids, pad ids after each sequence's length, and the additive
+    mask [B,1,1,T] (finfo.min on padded keys)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for lens in batches:
+        T = max(lens)
+        ids = torch.randint(cfg["pad"] + 1, cfg["V"], (len(lens), T), generator=g)
+        keep = torch.arange(T).unsqueeze(0) < torch.tensor(lens).unsqueeze(1)
+        ids[~keep] = cfg["pad"]
+        mask = torch.zeros(len(lens), 1, 1, T)
+        mask[~keep.unsqueeze(1).unsqueeze(1)] = torch.finfo(torch.float32).min
+        out.append((ids, mask))
+    return out
+
+
 def random_ids(cfg, B, T, seed):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(cfg["pad"] + 1, cfg["V"], (B, T), generator=g)
 
 
 def run_forward(args, cfg, w, ops):
+    if args.lengths:
+        if cfg["model_type"] == "deberta-v2":
+            raise SystemExit("--lengths: BERT/RoBERTa shapes only")
+        batches = padded_batches(cfg, read_lengths(args.lengths, args.batch, args.max_batches), 7)
+
+        def fn():
+            with torch.inference_mode():
+                for ids, mask in batches:
+                    h = forward(cfg, ops, w, ids, mask=mask)
+                    torch.tanh(ops.linear(h[:, 0], w["pool.w"], w["pool.b"]))
+
+        med, mn = timed(fn, args.warmup, args.iters)
+        return dict(ms_per_batch=med * 1e3, ms_min=mn * 1e3, rss_mib=rss_mib(), **length_info(args, batches, med))
     ids = random_ids(cfg, args.batch, args.seq, 7)
 
     if cfg["model_type"] == "deberta-v2":
@@ -434,6 +472,13 @@ def run_forward(args, cfg, w, ops):
                 gflop_per_s=fl / med / 1e9, gflop_per_batch=fl / 1e9, rss_mib=rss_mib())
 
 
+def length_info(args, batches, med):
+    tokens = sum(int((ids != -1).sum()) - int((mask < 0).sum()) for ids, mask in batches)
+    padded = sum(ids.numel() for ids, _ in batches)
+    return dict(tokens_per_s=tokens / med, lengths=dict(file=args.lengths, batches=len(batches),
+                sequences=sum(ids.shape[0] for ids, _ in batches), tokens=tokens, padded_tokens=padded))
+
+
 def run_train(args, cfg, w, ops):
     C, r, L = cfg["C"], args.rank, cfg["L"]
     g = torch.Generator().manual_seed(5)
@@ -449,12 +494,19 @@ def run_train(args, cfg, w, ops):
     head = (uni(1 / math.sqrt(C), C, C), uni(1 / math.sqrt(C), C), uni(1 / math.sqrt(C), 2, C), uni(1 / math.sqrt(C), 2))
     params = [t for ly in aot for t in ly] + list(head)
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
-    ids = random_ids(cfg, args.batch, args.seq, 3)
-    labels = torch.randint(0, 2, (args.batch,), generator=g)
+    if args.lengths:
+        batches = padded_batches(cfg, read_lengths(args.lengths, args.batch, args.max_batches), 3)
+    else:
+        batches = [(random_ids(cfg, args.batch, args.seq, 3), None)]
+    labels = [torch.randint(0, 2, (ids.shape[0],), generator=g) for ids, _ in batches]
     E = w["word"]
     p = args.dropout
 
-    def step():
+    def steps():  # one optimizer step per batch
+        for (ids, mask), y in zip(batches, labels):
+            step(ids, mask, y)
+
+    def step(ids, mask, labels):
         opt.zero_grad(set_to_none=False)
         uniq, inv = torch.unique(ids.reshape(-1), return_inverse=True)
         xe = E[uniq]  # [U, C], frozen
@@ -464,7 +516,7 @@ def run_train(args, cfg, w, ops):
             rows = ops.linear(torch.relu(ops.linear(xe, f1w, f1b)), f2w, f2b)  # [U, C]
             return h + rows.index_select(0, inv.reshape(-1)).view_as(h)
 
-        h = forward(cfg, ops, w, ids, p, True, before)
+        h = forward(cfg, ops, w, ids, p, True, before, mask)
         x = F.dropout(h[:, 0], p, True)
         x = torch.tanh(ops.linear(x, head[0], head[1]))
         logits = ops.linear(F.dropout(x, p, True), head[2], head[3])
@@ -472,10 +524,13 @@ def run_train(args, cfg, w, ops):
         loss.backward()
         opt.step()
 
-    med, mn = timed(step, args.warmup, args.iters)
-    return dict(ms_per_step=med * 1e3, ms_min=mn * 1e3, steps_per_s=1 / med,
-                tokens_per_s=args.batch * args.seq / med, peak_rss_mib=peak_rss_mib(),
-                trainable_params=sum(t.numel() for ly in aot for t in ly))
+    med, mn = timed(steps, args.warmup, args.iters)
+    res = dict(ms_per_step=med * 1e3, ms_min=mn * 1e3, steps_per_s=1 / med,
+               tokens_per_s=args.batch * args.seq / med, peak_rss_mib=peak_rss_mib(),
+               trainable_params=sum(t.numel() for ly in aot for t in ly))
+    if args.lengths:
+        res.update(length_info(args, batches, med))
+    return res
 
 
 def gemm_probe(args):
@@ -496,6 +551,9 @@ def main():
     ap.add_argument("--shape", default="roberta-base", choices=sorted(SHAPES) + sorted(DEBERTA_SHAPES))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--lengths", help="real lengths: one token count per line; batches of --batch consecutive "
+                    "sequences padded to their longest (HF dynamic padding); an iteration is one pass")
+    ap.add_argument("--max-batches", type=int, default=0, help="with --lengths: at most this many batches")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
