@@ -7,10 +7,11 @@
 # aotp ms per pass over the batches. The fixed-shape comparison is
 # compare.sh; this one shows what packing is worth on real data.
 #
-#   tools/bench/compare_lengths.sh [ROUNDS] [MAX_BATCHES]    (default 3 rounds, 6 batches)
+#   tools/bench/compare_lengths.sh [ROUNDS] [MAX_BATCHES] [RAW_TSV]   (default 2 rounds, 4 batches;
+#   about 5 minutes a round on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rounds=${1:-3} maxb=${2:-6}
+rounds=${1:-2} maxb=${2:-4}
 data=../shared/data
 PY=/usr/bin/python3
 AOTP=/tmp/aotp-lengths
@@ -22,7 +23,8 @@ for t in SST-2 RTE; do
 done
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-raw=$work/raw.tsv
+raw=${3:-$work/raw.tsv}
+: > "$raw"
 for r in $(seq 1 "$rounds"); do
 	for t in SST-2 RTE; do
 		for mode in forward train; do
