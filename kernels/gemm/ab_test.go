@@ -15,14 +15,19 @@ import (
 // a shared machine hits all alike; it prints the median and best GFLOP/s.
 // Run with AOTP_GEMM_AB=1 go test -run ABTune -v ./kernels/gemm/
 // (AOTP_GEMM_AB_SHAPES="M,K,N;..." picks shapes, AOTP_GEMM_AB_VARIANTS=
-// "kc,mc,nc;..." adds blockings of the avx2 kernel, run with packed B).
+// "kc,mc,nc;..." adds blockings of the kernel, run with packed B;
+// AOTP_GEMM_AB_BASE names the kernel, default avx2).
 func TestABTune(t *testing.T) {
 	if os.Getenv("AOTP_GEMM_AB") == "" {
 		t.Skip("set AOTP_GEMM_AB=1")
 	}
-	base := byName("avx2")
+	name := os.Getenv("AOTP_GEMM_AB_BASE")
+	if name == "" {
+		name = "avx2"
+	}
+	base := byName(name)
 	if base == nil {
-		t.Skip("no avx2")
+		t.Skip("no " + name + " on this CPU")
 	}
 	variants := abVariants(base)
 	shapes := [][3]int{{1024, 768, 768}, {1024, 768, 3072}, {1024, 3072, 768}, {1024, 1024, 4096}, {1024, 4096, 1024}}
@@ -80,7 +85,7 @@ func abVariants(base *impl) []abVariant {
 		}
 		im := *base
 		fmt.Sscanf(s, "%d,%d,%d", &im.kc, &im.mc, &im.nc)
-		im.name = "avx2" // LinearPacked checks the impl pointer, not the name
+		im.name = base.name // LinearPacked checks the impl pointer, not the name
 		v = append(v, abVariant{"packed " + s, &im, true})
 	}
 	return v
