@@ -408,6 +408,11 @@ func splitInProj(w []float32, NH, hd int) (q, k, v Linear) {
 	return q, k, v
 }
 
+// InProjRow is the row of DeBERTa v1's in_proj.weight [3C, C] (heads of
+// hd rows interleaved: [q_h; k_h; v_h] for each head h) that row j of the
+// query (part 0), key (1) or value (2) projection comes from.
+func InProjRow(part, j, hd int) int { return (j/hd)*3*hd + part*hd + j%hd }
+
 // joinInProj is splitInProj's inverse (v1 in_proj.weight from q, k, v).
 func joinInProj(q, k, v []float32, NH, hd int) []float32 {
 	C := NH * hd

@@ -15,11 +15,12 @@ import (
 // projections (tools/reference/deberta_methods_golden.py): with
 // share_att_key (deberta-v3-tiny) the same modules project the relative
 // embeddings, and the methods change those position terms too; without it
-// (deberta-v2-tiny-noshare) they do not. L = Σ lw ⊙ last_hidden_state;
+// (deberta-v2-tiny-noshare) they do not; on v1 LoRA adapts the fused
+// in_proj [3C, C]. L = Σ lw ⊙ last_hidden_state;
 // the hidden states within 1e-5 and the methods' gradients within 1e-4 of
 // each tensor's largest entry.
 func TestDebertaMethodsGolden(t *testing.T) {
-	for _, name := range []string{"deberta-v3-tiny", "deberta-v2-tiny-noshare"} {
+	for _, name := range []string{"deberta-v3-tiny", "deberta-v2-tiny-noshare", "deberta-v1-tiny"} {
 		dir := filepath.Join(golden.Dir(t), "models", name)
 		g := golden.Load(t, filepath.Join(dir, "golden.safetensors"))
 		gm := golden.Load(t, filepath.Join(dir, "methods.safetensors"))
@@ -28,14 +29,21 @@ func TestDebertaMethodsGolden(t *testing.T) {
 		b := model.NewBatch(seqs, tts)
 		C := enc.Config.HiddenSize
 		lw := pickRows(g["loss_weight"].F32, rows, C)
-		for _, method := range []string{"lora", "bitfit"} {
+		methods := []string{"lora", "bitfit"}
+		if enc.Config.ModelType == "deberta" {
+			methods = methods[:1] // v1's q_bias/v_bias are not module biases (FD-checked only)
+		}
+		for _, method := range methods {
 			t.Run(name+"/"+method, func(t *testing.T) {
 				var m Method
 				params := map[string]*model.Param{} // golden name → parameter
 				switch method {
 				case "lora":
-					lm, err := NewLoRA(enc, &AdapterConfig{LoraConfig: LoraConfig{R: 4, LoraAlpha: 8,
-						TargetModules: TargetModules{"query_proj", "key_proj", "value_proj"}}}, 1)
+					targets := TargetModules{"query_proj", "key_proj", "value_proj"}
+					if enc.Config.ModelType == "deberta" {
+						targets = TargetModules{"in_proj"}
+					}
+					lm, err := NewLoRA(enc, &AdapterConfig{LoraConfig: LoraConfig{R: 4, LoraAlpha: 8, TargetModules: targets}}, 1)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -57,7 +65,11 @@ func TestDebertaMethodsGolden(t *testing.T) {
 					}
 					m = bm
 				}
-				if len(params) != 3*enc.Config.NumHiddenLayers*map[string]int{"lora": 2, "bitfit": 1}[method] {
+				perLayer := 3 * map[string]int{"lora": 2, "bitfit": 1}[method]
+				if enc.Config.ModelType == "deberta" {
+					perLayer = 2 // in_proj's A and B
+				}
+				if len(params) != perLayer*enc.Config.NumHiddenLayers {
 					t.Fatalf("%d parameters matched", len(params))
 				}
 				for n, p := range params {

@@ -39,7 +39,12 @@ import (
 //
 // DeBERTa. v2/v3 name the attention projections attention.self.query_proj,
 // key_proj and value_proj (PEFT's default targets: query_proj, value_proj),
-// which choose aotp's query/key/value sites; v1's single in_proj is refused.
+// which choose aotp's query/key/value sites. v1's single in_proj [3C, C]
+// (PEFT's default target there) is one LoRA target with A [r, C] and
+// B [3C, r] whose rows follow in_proj's head-interleaved layout: it acts at
+// the query, key and value sites, each with its rows of B
+// (model.InProjRow), one input dropout mask shared by the three as PEFT's
+// single call of the module draws one.
 // The task model's ContextPooler is "pooler" (not deberta.pooler). With
 // share_att_key (every v3 checkpoint) PyTorch's query_proj/key_proj also
 // project the relative embeddings, so PEFT's LoRA on them changes the
@@ -171,6 +176,21 @@ type LoraTarget struct {
 	// the last training forward pass, for the backward pass: of the
 	// tokens' rows and of DeBERTa's relative embeddings (share_att_key)
 	tok, pos loraPass
+	// fused: DeBERTa v1's in_proj, Out = 3C, at the query, key and value
+	// sites (Site is SiteQuery); hd is the head size of its row layout
+	fused bool
+	hd    int
+}
+
+// partRows is, for a fused in_proj target, the rows of B [3C, r] of part
+// (0 query, 1 key, 2 value), in the order of that projection's outputs.
+func (t *LoraTarget) partRows(part int) []int {
+	C := t.Out / 3
+	rows := make([]int, C)
+	for j := range rows {
+		rows[j] = model.InProjRow(part, j, t.hd)
+	}
+	return rows
 }
 
 // loraPass keeps what a training forward pass of one target over N rows
@@ -213,7 +233,7 @@ func NewLoRA(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*LoRA, error)
 		case "deberta-v2":
 			c.TargetModules = TargetModules{"query_proj", "value_proj"}
 		case "deberta":
-			c.TargetModules = TargetModules{"in_proj"} // refused in selectTargets
+			c.TargetModules = TargetModules{"in_proj"}
 		default:
 			c.TargetModules = TargetModules{"query", "value"}
 		}
@@ -387,9 +407,17 @@ func (m *LoRA) selectTargets(enc *model.Encoder, layers map[int]bool, robertaCls
 				continue
 			}
 			if mt == "deberta" && loraModule(mt, s) == debertaV1InProj {
-				return fmt.Errorf("lora: target_modules %v choose %s, DeBERTa v1's fused query/key/value projection [3C, C] with interleaved heads; "+
-					"LoRA on it is not supported (adapt %s instead)",
-					[]string(m.Cfg.TargetModules), path, strings.Join(projectionNames(mt), ", "))
+				if s != model.SiteQuery {
+					continue // one target for the three sites, made at the query's
+				}
+				C := mc.HiddenSize
+				name := "base_model.model." + path
+				t := &LoraTarget{Layer: l, Site: s, Path: path, In: C, Out: 3 * C, fused: true, hd: C / mc.NumAttentionHeads,
+					A: model.NewParam(name+".lora_A.weight", m.Cfg.R, C),
+					B: model.NewParam(name+".lora_B.weight", 3*C, m.Cfg.R)}
+				m.Targets = append(m.Targets, t)
+				m.bySite[l][model.SiteQuery], m.bySite[l][model.SiteKey], m.bySite[l][model.SiteValue] = t, t, t
+				continue
 			}
 			lin := linearAt(&enc.Layers[l], s)
 			name := "base_model.model." + path
@@ -431,7 +459,7 @@ func loraModule(modelType string, s model.Site) string {
 func projectionNames(modelType string) []string {
 	var n []string
 	for s := model.Site(0); s < model.NumSites; s++ {
-		if name := loraModule(modelType, s); !s.IsLayerNorm() && name != debertaV1InProj && !slices.Contains(n, name) {
+		if name := loraModule(modelType, s); !s.IsLayerNorm() && !slices.Contains(n, name) {
 			n = append(n, name)
 		}
 	}
@@ -535,6 +563,9 @@ func (m *LoRA) AfterLinear(l int, site model.Site, out, inp []float32, b *model.
 	if t == nil {
 		return nil
 	}
+	if t.fused {
+		return m.forwardPart(t, int(site-model.SiteQuery), out, inp, b)
+	}
 	return m.forward(t, &t.tok, 0, out, inp, b.N(), b)
 }
 
@@ -545,6 +576,9 @@ func (m *LoRA) LinearBackward(l int, site model.Site, dOut, inp, dInp []float32,
 	t := m.target(l, site)
 	if t == nil {
 		return nil
+	}
+	if t.fused {
+		return m.backwardPart(t, int(site-model.SiteQuery), dOut, inp, dInp, b)
 	}
 	return m.backward(t, &t.tok, dOut, inp, dInp, b.N(), b)
 }
@@ -656,6 +690,106 @@ func (m *LoRA) backward(t *LoraTarget, ps *loraPass, dOut, x, dInp []float32, N 
 	return nil
 }
 
+// forwardPart adds a fused in_proj target's share to one of its three
+// outputs out [N, C]: s·z·B_partᵀ with z = dropout(x)·Aᵀ. In training z
+// (and the dropout mask) are made at the query site and reused at the key
+// and value sites, which see the same input.
+func (m *LoRA) forwardPart(t *LoraTarget, part int, out, x []float32, b *model.Batch) error {
+	N, r, C := b.N(), m.Cfg.R, t.In
+	if N == 0 {
+		return nil
+	}
+	if len(x) != N*C || len(out) != N*C {
+		return fmt.Errorf("lora %s: got [%d]→[%d] values for %d rows of [%d]→[%d]", t.Path, len(x), len(out), N, C, C)
+	}
+	var z []float32
+	switch {
+	case m.training(b) && part == 0:
+		ps := &t.tok
+		ps.drop = model.NewMethodDropout(m.trainOpt, m.Cfg.LoraDropout, t.Layer, t.Site, 0)
+		if ps.drop.Active() {
+			ps.xd = grow(ps.xd, N*C)
+			copy(ps.xd, x)
+			ps.drop.ApplyFor(ps.xd, b)
+			x = ps.xd
+		}
+		ps.z = grow(ps.z, N*r)
+		z = ps.z
+		gemm.Sgemm(false, true, N, r, C, 1, x, C, t.A.Data, C, 0, z, r)
+	case m.training(b):
+		if len(t.tok.z) != N*r {
+			return fmt.Errorf("lora %s: key/value site before the query site", t.Path)
+		}
+		z = t.tok.z
+	default:
+		sp := m.getScratch(N * r)
+		defer m.scratch.Put(sp)
+		z = *sp
+		gemm.Sgemm(false, true, N, r, C, 1, x, C, t.A.Data, C, 0, z, r)
+	}
+	bp := m.getScratch(C * r)
+	defer m.scratch.Put(bp)
+	gatherRowsF(*bp, t.B.Data, t.partRows(part), r)
+	gemm.Sgemm(false, true, N, C, r, m.Scale, z, r, *bp, r, 1, out, C)
+	return nil
+}
+
+// backwardPart is forwardPart's backward: its rows of dB, and its share of
+// dA and of the input gradient (the three parts' shares add up).
+func (m *LoRA) backwardPart(t *LoraTarget, part int, dOut, x, dInp []float32, b *model.Batch) error {
+	N, r, C := b.N(), m.Cfg.R, t.In
+	if N == 0 {
+		return nil
+	}
+	ps := &t.tok
+	if m.trainBatch != b.Root() || len(ps.z) != N*r {
+		return fmt.Errorf("lora %s: backward without its training forward pass", t.Path)
+	}
+	if ps.drop.Active() {
+		x = ps.xd
+	}
+	rows := t.partRows(part)
+	bp := m.getScratch(C * r)
+	defer m.scratch.Put(bp)
+	gatherRowsF(*bp, t.B.Data, rows, r)
+	// dB_part = s·dOutᵀ·z, scattered into B's rows
+	db := m.getScratch(C * r)
+	defer m.scratch.Put(db)
+	gemm.Sgemm(true, false, C, r, N, m.Scale, dOut, C, ps.z, r, 0, *db, r)
+	for j, row := range rows {
+		g := t.B.Grad[row*r : (row+1)*r]
+		for k, v := range (*db)[j*r : (j+1)*r] {
+			g[k] += v
+		}
+	}
+	sp := m.getScratch(N * r)
+	defer m.scratch.Put(sp)
+	dz := *sp
+	gemm.Sgemm(false, false, N, r, C, m.Scale, dOut, C, *bp, r, 0, dz, r)
+	gemm.Sgemm(true, false, r, C, N, 1, dz, r, x, C, 1, t.A.Grad, C)
+	if dInp == nil {
+		return nil
+	}
+	dp := m.getScratch(N * C)
+	defer m.scratch.Put(dp)
+	dx := *dp
+	gemm.Sgemm(false, false, N, C, r, 1, dz, r, t.A.Data, C, 0, dx, C)
+	if ps.drop.Active() {
+		ps.drop.ApplyFor(dx, b)
+	}
+	for i, v := range dx {
+		dInp[i] += v
+	}
+	return nil
+}
+
+// gatherRowsF writes dst[j] = src[rows[j]] for rows of w floats.
+func gatherRowsF(dst, src []float32, rows []int, w int) {
+	for j, row := range rows {
+		copy(dst[j*w:(j+1)*w], src[row*w:(row+1)*w])
+	}
+}
+
 // Merge returns a copy of enc whose adapted projections have the merged
 // weights W' = W + s·B·A, for single-task serving without the hooks (the
 // result equals enc with LoRA's hooks up to float rounding). enc is left
@@ -684,6 +818,18 @@ func (m *LoRA) mergeScaled(enc *model.Encoder, s float32) (*model.Encoder, error
 	c := enc.ShallowCopy() // with share_att_key, its own position projections of the merged q/k
 	r := m.Cfg.R
 	for _, t := range m.Targets {
+		if t.fused {
+			// W_part' = W_part + s·B_part·A for the query, key and value
+			for part, site := range []model.Site{model.SiteQuery, model.SiteKey, model.SiteValue} {
+				lin := linearAt(&c.Layers[t.Layer], site)
+				bp := make([]float32, lin.Out*r)
+				gatherRowsF(bp, t.B.Data, t.partRows(part), r)
+				w := slices.Clone(lin.Weight)
+				gemm.Sgemm(false, false, lin.Out, lin.In, r, s, bp, r, t.A.Data, lin.In, 1, w, lin.In)
+				*lin = model.Linear{Weight: w, Bias: lin.Bias, In: lin.In, Out: lin.Out}
+			}
+			continue
+		}
 		lin := linearAt(&c.Layers[t.Layer], t.Site)
 		if lin.In != t.In || lin.Out != t.Out {
 			return nil, fmt.Errorf("lora %s: model projection is [%d, %d], the adapter's [%d, %d]", t.Path, lin.Out, lin.In, t.Out, t.In)

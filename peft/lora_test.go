@@ -48,18 +48,22 @@ func loraCfg(targets ...string) *AdapterConfig {
 // (share_att_key) query_proj's and key_proj's LoRA also changes the
 // position tables, and their gradients include that path.
 func TestFDLoRAEncoder(t *testing.T) {
-	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny"} {
+	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v1-tiny"} {
 		t.Run(name, func(t *testing.T) {
 			enc := loadModel(t, name)
 			sites := allSites
-			if enc.Config.ModelType == "deberta-v2" {
+			switch enc.Config.ModelType {
+			case "deberta-v2":
 				sites = append([]string{"query_proj", "key_proj", "value_proj"}, allSites[3:]...)
+			case "deberta":
+				sites = append([]string{"in_proj"}, allSites[3:]...)
 			}
 			cfg := loraCfg(sites...)
 			cfg.LoraDropout = 0.2
 			a := newLoRA(t, enc, cfg, 3)
 			m := a.Method.(*LoRA)
-			if len(m.Targets) != 6*enc.Config.NumHiddenLayers {
+			perLayer := len(sites)
+			if len(m.Targets) != perLayer*enc.Config.NumHiddenLayers {
 				t.Fatalf("%d targets, want every projection", len(m.Targets))
 			}
 			b := aotBatch(enc.Config.VocabSize)
@@ -86,7 +90,7 @@ func TestFDLoRAEncoder(t *testing.T) {
 			for _, p := range m.Params() {
 				checkFD(t, p.Name, p.Data, slices.Clone(p.Grad), loss, nil, h, fdTol)
 			}
-			t0, t1 := m.Targets[0], m.Targets[len(m.Targets)-6]
+			t0, t1 := m.Targets[0], m.Targets[perLayer] // layer 0's and layer 1's first
 			mustFailFD(t, "layer 0 query A with layer 1's query gradient", t0.A.Data, t1.A.Grad, loss, nil, h, fdTol)
 			// the dropout is in the gradient: the same gradient without it is wrong
 			m2 := a.Method.(*LoRA)
@@ -426,18 +430,21 @@ func TestLoRAPeftDirectory(t *testing.T) {
 //	AOTP_LORA_EXPORT=/tmp/lora-export go test ./peft -run TestLoRAExportForPython
 //	/usr/bin/python3 tools/reference/lora_golden.py --check-dir /tmp/lora-export/<model> --model <model>
 //
-// (deberta-v3-tiny's directory is for tools/device/hf_check.py, which loads
-// it with the real transformers + PEFT.)
+// (the DeBERTa directories are for tools/device/hf_check.py, which loads
+// them with the real transformers + PEFT.)
 func TestLoRAExportForPython(t *testing.T) {
 	root := os.Getenv("AOTP_LORA_EXPORT")
 	if root == "" {
 		t.Skip("set AOTP_LORA_EXPORT to a directory")
 	}
-	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny"} {
+	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v1-tiny"} {
 		enc := loadModel(t, name)
 		cfg := loraCfg("query", "key", "intermediate.dense", "output.dense")
-		if enc.Config.ModelType == "deberta-v2" {
+		switch enc.Config.ModelType {
+		case "deberta-v2":
 			cfg = loraCfg("query_proj", "key_proj", "intermediate.dense", "output.dense")
+		case "deberta":
+			cfg = loraCfg("in_proj", "intermediate.dense", "output.dense")
 		}
 		cfg.LayersToTransform = []any{0.0, 1.0}
 		r := rand.New(rand.NewPCG(1, 2))
@@ -475,7 +482,7 @@ type loraMethod struct{}
 
 func (loraMethod) Config() AdapterConfig {
 	return AdapterConfig{Method: "lora", LoraConfig: LoraConfig{R: 4, LoraAlpha: 8, TargetModules: TargetModules{
-		regexPrefix + `.*\.layer\.\d+\.(attention\.self\.(query|key|value)(_proj)?|attention\.output\.dense|intermediate\.dense|output\.dense)`}}}
+		regexPrefix + `.*\.layer\.\d+\.(attention\.self\.((query|key|value)(_proj)?|in_proj)|attention\.output\.dense|intermediate\.dense|output\.dense)`}}}
 }
 
 // Randomize draws A and B (PEFT's B = 0 would hide every LoRA path) and the head.
@@ -633,13 +640,36 @@ func TestLoRADeberta(t *testing.T) {
 	if _, err := New(enc, loraCfg("dense"), 1); err == nil || !strings.Contains(err.Error(), "pooler.dense") {
 		t.Errorf("\"dense\" on DeBERTa: error %v, want one naming the pooler", err)
 	}
-	// v1: in_proj (query, key and value in one module) is refused, the
-	// other projections are not
+	// v1: in_proj (query, key and value in one module, PEFT's default there)
+	// is one target of PEFT's shapes; merging it equals the hooks
 	v1 := loadModel(t, "deberta-v1-tiny")
 	for _, c := range []*AdapterConfig{loraCfg("in_proj"), loraCfg()} {
-		if _, err := New(v1, c, 1); err == nil || !strings.Contains(err.Error(), "in_proj") || !strings.Contains(err.Error(), "not supported") {
-			t.Errorf("v1 %v: error %v, want in_proj refused", c.TargetModules, err)
+		a, err := New(v1, c, 1)
+		if err != nil {
+			t.Fatalf("v1 %v: %v", c.TargetModules, err)
 		}
+		tg := a.Method.(*LoRA).Targets
+		C := v1.Config.HiddenSize
+		if len(tg) != 2 || tg[0].Path != "deberta.encoder.layer.0.attention.self.in_proj" || len(tg[0].B.Data) != 3*C*4 || len(tg[0].A.Data) != 4*C {
+			t.Fatalf("v1 %v chose %+v", c.TargetModules, tg[0])
+		}
+	}
+	ip := newLoRA(t, v1, loraCfg("in_proj", "value_proj"), 8)
+	hooked1 := logitsOf(t, v1, ip, b)
+	merged1, err := ip.Method.(*LoRA).Merge(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out1, err := merged1.Forward(context.Background(), b, &model.Workspace{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml1, err := ip.Head.Forward(out1, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(ml1, hooked1); d > 1e-5 {
+		t.Errorf("merged v1 in_proj differs from hooked by %g", d)
 	}
 	a1, err := New(v1, loraCfg("attention.output.dense"), 1)
 	if err != nil {

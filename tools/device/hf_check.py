@@ -10,8 +10,9 @@ script closes the loop with the real libraries, on CPU:
               transformers' AutoModel; its hidden states on the golden batch
               match golden.safetensors (and DeBERTa's ContextPooler +
               classifier logits, through *ForSequenceClassification).
-  2. methods  PEFT's LoRA (query/key/value_proj) and BitFit (their biases) on
-              deberta-v3-tiny (share_att_key) and deberta-v2-tiny-noshare:
+  2. methods  PEFT's LoRA (query/key/value_proj; v1: in_proj) and BitFit (their
+              biases) on deberta-v3-tiny (share_att_key), deberta-v2-tiny-noshare
+              and deberta-v1-tiny (LoRA only):
               last hidden state and gradients match methods.safetensors,
               which aotp's Go tests match.
   3. adapters LoRA directories aotp wrote (AOTP_LORA_EXPORT, see
@@ -112,8 +113,9 @@ def check_methods(name):
 
     # LoRA through PEFT's own wrapped modules
     base = AutoModel.from_pretrained(d).float().eval()
-    pm = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
-                                         target_modules=["query_proj", "key_proj", "value_proj"]))
+    v1 = cfg["model_type"] == "deberta"
+    targets = ["in_proj"] if v1 else ["query_proj", "key_proj", "value_proj"]
+    pm = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets))
     pm.eval()
     params, n = {}, 0
     for k, p in pm.named_parameters():
@@ -134,6 +136,8 @@ def check_methods(name):
            and diff <= 1e-5 * scale and gworst <= 1e-4,
            hidden_diff="%.2g" % diff, grad_rel="%.2g" % gworst, tensors=n)
 
+    if v1:
+        return  # v1's q_bias/v_bias are not module biases: no BitFit golden
     # BitFit: the same modules with their trained biases
     m = AutoModel.from_pretrained(d).float().eval()
     sd = dict(m.named_parameters())
@@ -209,7 +213,7 @@ def main():
     print("transformers", transformers.__version__, "peft", peft.__version__, "torch", torch.__version__, flush=True)
     for d in sorted(glob.glob(os.path.join(MODELS, "*"))):
         check_model(os.path.basename(d))
-    for name in ("deberta-v3-tiny", "deberta-v2-tiny-noshare"):
+    for name in ("deberta-v3-tiny", "deberta-v2-tiny-noshare", "deberta-v1-tiny"):
         check_methods(name)
     if a.export:
         for d in sorted(glob.glob(os.path.join(a.export, "*"))):

@@ -207,7 +207,7 @@ def attention_v1(r, w, p, h, mask2d, rel_pos, rel_emb):
     """v1 DisentangledSelfAttention.forward + disentangled_att_bias."""
     H, D = r["H"], r["D"]
     B, T, C = h.shape
-    qkv = F.linear(h, w[p + "in_proj.weight"])  # [B,T,3C], no bias
+    qkv = linear(w, p + "in_proj", h, bias=False)  # [B,T,3C], no bias
     # transpose_for_scores(qkv).chunk(3, -1): per head the 3D block is [q|k|v]
     qkv = qkv.view(B, T, H, 3 * D).permute(0, 2, 1, 3)
     q, k, v = qkv[..., :D], qkv[..., D : 2 * D], qkv[..., 2 * D :]

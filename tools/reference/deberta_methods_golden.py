@@ -14,7 +14,8 @@ a wrapped nn.Module would.
 For each model, on deberta_golden.py's checkpoint, batch and loss weight lw
 (L = sum(lw * last_hidden_state), eval mode):
   lora.<module>.lora_A [r, C], lora.<module>.lora_B [C, r]   r = 4, alpha = 8, on
-      query_proj, key_proj, value_proj of every layer (both factors random)
+      query_proj, key_proj, value_proj of every layer (both factors random);
+      deberta-v1-tiny: in_proj [3C, C], lora_B [3C, r] (no BitFit part)
   lora.last_hidden_state, lora.loss, grad.lora.<module>.lora_{A,B}
   lora.last_hidden_state_f64   the same forward in float64 (PyTorch's own float32 error)
   bitfit.<module>.bias [C]  the trained bias (frozen + random delta) of the same modules
@@ -41,13 +42,14 @@ import deberta_golden as DG  # noqa: E402
 
 torch.set_num_threads(1)
 
-MODELS = ["deberta-v3-tiny", "deberta-v2-tiny-noshare"]
+MODELS = ["deberta-v3-tiny", "deberta-v2-tiny-noshare", "deberta-v1-tiny"]
 R, ALPHA = 4, 8
 
 
 def modules(cfg):
-    return ["encoder.layer.%d.attention.self.%s" % (l, m)
-            for l in range(cfg["num_hidden_layers"]) for m in ("query_proj", "key_proj", "value_proj")]
+    # v1: one in_proj [3C, C] for query, key and value (PEFT's default target there)
+    names = ("in_proj",) if cfg["model_type"] == "deberta" else ("query_proj", "key_proj", "value_proj")
+    return ["encoder.layer.%d.attention.self.%s" % (l, m) for l in range(cfg["num_hidden_layers"]) for m in names]
 
 
 def run(cfg, w, ids, mask, tt, lw, params, hook):
@@ -79,8 +81,9 @@ def main():
         # LoRA: y + (x A^T) B^T * alpha/r on every call of the module
         lora = {}
         for m in mods:
+            nout = 3 * C if m.endswith("in_proj") else C
             lora[m + ".lora_A"] = torch.tensor((0.3 * rng.standard_normal((R, C))).astype(np.float32), requires_grad=True)
-            lora[m + ".lora_B"] = torch.tensor((0.3 * rng.standard_normal((C, R))).astype(np.float32), requires_grad=True)
+            lora[m + ".lora_B"] = torch.tensor((0.3 * rng.standard_normal((nout, R))).astype(np.float32), requires_grad=True)
 
         def lora_hook(p, x, y):
             if p + ".lora_A" not in lora:
@@ -95,6 +98,11 @@ def main():
         out["lora.last_hidden_state"], out["lora.loss"] = h, loss
         out.update({"grad.lora." + k: v for k, v in grads.items()})
 
+        if cfg["model_type"] == "deberta":  # v1's q_bias/v_bias are not module biases: FD-checked in Go only
+            path = os.path.join(DG.TESTDATA, "models", name, "methods.safetensors")
+            DG.save(path, out)
+            print("wrote", path)
+            continue
         # BitFit: the module's bias is the trained one, b + delta
         delta = {m + ".bias": torch.tensor((0.3 * rng.standard_normal(C)).astype(np.float32), requires_grad=True) for m in mods}
 
