@@ -65,7 +65,7 @@ func (d *DebertaEncoder) sharedPos(l int, site Site) bool {
 // a copy of it changed by the hook from rel [R,C].
 func (m *Encoder) hookPositions(p *posTables, h PositionHook, l int, site Site, base, rel []float32, b *Batch) error {
 	p.on = false
-	if h == nil || !m.Deberta.sharedPos(l, site) {
+	if h == nil || base == nil {
 		return nil
 	}
 	p.group, p.ids = p.group[:0], p.ids[:0]
@@ -133,8 +133,30 @@ func (p *posTables) backward(h PositionBackwardHook, l int, site Site, rel []flo
 
 // SharedPositionProjection reports whether DeBERTa's relative embeddings
 // are projected at layer l by the content projection at site itself
-// (SiteKey, SiteQuery with share_att_key): a PositionHook is then asked
-// for that layer and site.
+// (SiteKey, SiteQuery with share_att_key).
 func (m *Encoder) SharedPositionProjection(l int, site Site) bool {
 	return m.Deberta != nil && l >= 0 && l < len(m.Layers) && m.Deberta.sharedPos(l, site)
+}
+
+// OwnPositionProjection is layer l's own projection of the relative
+// embeddings at site (SiteKey: c2p keys, SiteQuery: p2c queries) where it is
+// not the content projection: its module path inside encoder.layer.{l}
+// (v1 attention.self.pos_proj / pos_q_proj, v2 pos_key_proj /
+// pos_query_proj) and the Linear; nil when there is none.
+func (m *Encoder) OwnPositionProjection(l int, site Site) (string, *Linear) {
+	d := m.Deberta
+	if d == nil || d.RelEmbeddings == nil || l < 0 || l >= len(d.Pos) {
+		return "", nil
+	}
+	names := [2]string{"attention.self.pos_key_proj", "attention.self.pos_query_proj"}
+	if d.v1 {
+		names = [2]string{"attention.self.pos_proj", "attention.self.pos_q_proj"}
+	}
+	switch {
+	case site == SiteKey && d.Pos[l].PosKey != nil:
+		return names[0], d.Pos[l].PosKey
+	case site == SiteQuery && d.Pos[l].PosQuery != nil:
+		return names[1], d.Pos[l].PosQuery
+	}
+	return "", nil
 }

@@ -110,13 +110,14 @@ type EmbeddingBackwardHook interface {
 	VirtualEmbeddingBackward(id int32, s int, d []float32, b *Batch) error
 }
 
-// PositionHook changes DeBERTa's projections of the relative embeddings
-// where the content projection itself makes them: v2/v3 with share_att_key
-// project them with attention.self.key_proj (c2p keys, SiteKey) and
-// query_proj (p2c queries, SiteQuery), so a method that changes those
-// modules in PyTorch (LoRA, BitFit) changes the position terms too. The
-// encoder calls it only for such models; LinearHook alone changes the
-// content projections.
+// PositionHook changes DeBERTa's projections of the relative embeddings:
+// the c2p keys (SiteKey) and p2c queries (SiteQuery) of each layer. v2/v3
+// with share_att_key make them with attention.self.key_proj and query_proj
+// themselves (Encoder.SharedPositionProjection), so a method that changes
+// those modules in PyTorch (LoRA, BitFit) changes the position terms too;
+// v1 and unshared v2 have their own modules (Encoder.OwnPositionProjection),
+// which only a method adapting those (BitFit's biases) changes. LinearHook
+// alone changes the content projections.
 //
 // Tables can differ per sequence (mixed-task batches): PositionGroup says
 // which one sequence s of b uses at layer l and site, -1 for the frozen

@@ -28,10 +28,11 @@ import (
 // attention.self.{query,key,value}_proj.bias; v1 attention.self.q_bias and
 // v_bias, its key has none). With share_att_key, query_proj and key_proj
 // also project the relative embeddings, so their trained biases shift the
-// position tables too, as in PyTorch (model.PositionHook). The biases of
-// v1's and unshared v2's own position projections (pos_q_proj,
-// pos_key_proj, pos_query_proj), of the relative embeddings' LayerNorm and
-// of v2's convolution are not trained: they are not layer sites.
+// position tables too, as in PyTorch (model.PositionHook); v1 and unshared
+// v2 train their own position projections' biases (pos_q_proj.bias,
+// pos_key_proj.bias, pos_query_proj.bias) through the same hook. Not
+// trained: the biases of the relative embeddings' LayerNorm and of v2's
+// convolution, which no hook reaches.
 //
 // Not trained: the LayerNorm scales (weights, not biases) and the pooler's
 // bias (the reference trains pooler.dense.bias too; here the pooler belongs
@@ -46,6 +47,11 @@ type BitFit struct {
 	emb0   []float32
 	params []*model.Param
 	shared positionSites // DeBERTa share_att_key
+	// DeBERTa's own position projections with a bias (v1 pos_q_proj, v2
+	// without share_att_key pos_key_proj / pos_query_proj): per layer, at
+	// [0] the p2c query's (SiteQuery) and [1] the c2p key's (SiteKey)
+	Pos  [][2]*model.Param
+	pos0 [][2][]float32
 }
 
 // NewBitFit makes BitFit for enc, every bias starting at the backbone's value.
@@ -84,8 +90,27 @@ func NewBitFit(enc *model.Encoder) (*BitFit, error) {
 			m.frozen[l][s] = b
 			m.Sites[l][s] = newBias(fmt.Sprintf("encoder.layer.%d.%s", l, biasName(cfg.ModelType, model.Site(s))), b)
 		}
+		for i, site := range []model.Site{model.SiteQuery, model.SiteKey} {
+			if name, lin := enc.OwnPositionProjection(l, site); lin != nil && lin.Bias != nil {
+				if m.Pos == nil {
+					m.Pos, m.pos0 = make([][2]*model.Param, len(enc.Layers)), make([][2][]float32, len(enc.Layers))
+				}
+				m.pos0[l][i] = lin.Bias
+				m.Pos[l][i] = newBias(fmt.Sprintf("encoder.layer.%d.%s.bias", l, name), lin.Bias)
+			}
+		}
 	}
 	return m, nil
+}
+
+// posParam is the trained bias of layer l's own position projection at
+// site (nil where there is none), with its frozen value.
+func (m *BitFit) posParam(l int, site model.Site) (*model.Param, []float32) {
+	if l < 0 || l >= len(m.Pos) || (site != model.SiteQuery && site != model.SiteKey) {
+		return nil, nil
+	}
+	i := int(site - model.SiteQuery)
+	return m.Pos[l][i], m.pos0[l][i]
 }
 
 // Params lists the biases: the embeddings' LayerNorm, then layer by layer
@@ -145,9 +170,13 @@ func (m *BitFit) EmbeddingsBackward(dOut []float32, b *model.Batch) error {
 	return nil
 }
 
-// PositionGroup: with share_att_key the trained query_proj and key_proj
-// biases also shift DeBERTa's position tables (model.PositionHook).
+// PositionGroup: DeBERTa's position tables shift with the trained bias of
+// the module that makes them — with share_att_key query_proj's and
+// key_proj's, else the layer's own pos_*_proj's (model.PositionHook).
 func (m *BitFit) PositionGroup(l int, site model.Site, s int, b *model.Batch) int {
+	if p, _ := m.posParam(l, site); p != nil {
+		return 0
+	}
 	if m.site(l, site) == nil {
 		return -1
 	}
@@ -156,11 +185,19 @@ func (m *BitFit) PositionGroup(l int, site model.Site, s int, b *model.Batch) in
 
 // AfterPositions adds (trained − frozen) bias to every row of the table.
 func (m *BitFit) AfterPositions(l int, site model.Site, g int, out, rel []float32, b *model.Batch) error {
+	if p, frozen := m.posParam(l, site); p != nil {
+		addDelta(out, p, frozen)
+		return nil
+	}
 	return m.AfterLinear(l, site, out, rel, b)
 }
 
 // PositionsBackward accumulates the bias's gradient from the table's.
 func (m *BitFit) PositionsBackward(l int, site model.Site, g int, dOut, rel []float32, b *model.Batch) error {
+	if p, _ := m.posParam(l, site); p != nil {
+		sumRows(p.Grad, dOut)
+		return nil
+	}
 	return m.LinearBackward(l, site, dOut, rel, nil, b)
 }
 

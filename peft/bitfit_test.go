@@ -38,6 +38,13 @@ func (bitfitMethod) ZeroLast(a *Adapter) {
 			}
 		}
 	}
+	for l := range m.Pos {
+		for i, p := range m.Pos[l] {
+			if p != nil {
+				copy(p.Data, m.pos0[l][i])
+			}
+		}
+	}
 }
 
 func (bitfitMethod) Hook(a *Adapter) model.Hooks      { return a.Method }
@@ -210,15 +217,18 @@ func encoderFD(t *testing.T, enc *model.Encoder, m Method, skip func(string) boo
 // amount: softmax ignores it, so its gradient is exactly 0 in exact
 // arithmetic (PyTorch's is roundoff noise too).
 // (Not so in DeBERTa: the key bias enters p2c as b·PQ_r(i,j), which varies
-// along a row, so its gradient is checked.)
-func isKeyBias(name string) bool { return strings.HasSuffix(name, "attention.self.key.bias") }
+// along a row, so its gradient is checked. But the bias of DeBERTa's own c2p
+// key projection, pos_key_proj, enters only c2p as q_i·b: zero again.)
+func isKeyBias(name string) bool {
+	return strings.HasSuffix(name, "attention.self.key.bias") || strings.HasSuffix(name, "attention.self.pos_key_proj.bias")
+}
 
 // Every bias's gradient (each linear site, each LayerNorm, the embeddings'
 // LayerNorm through the embeddings' dropout) agrees with finite differences
 // through the whole encoder; on DeBERTa-v3 the query bias's includes the
 // p2c position terms (share_att_key).
 func TestFDBitFitEncoder(t *testing.T) {
-	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny"} {
+	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v1-tiny", "deberta-v2-tiny-noshare"} {
 		t.Run(name, func(t *testing.T) {
 			enc := loadModel(t, name)
 			m, err := NewBitFit(enc)

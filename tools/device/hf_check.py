@@ -156,8 +156,9 @@ def check_methods(name):
     h = m(**inputs(g, cfg)).last_hidden_state
     (lw * h).sum().backward()
     diff, scale = maxdiff(h.detach(), gm["bitfit.last_hidden_state"], mask)
+    # pos_key_proj's bias enters c2p only, as q·b (the same for a row): its true gradient is 0
     gworst = max(maxdiff(p.grad, gm["grad.bitfit." + mod])[0] / max(maxdiff(p.grad, gm["grad.bitfit." + mod])[1], 1e-3)
-                 for mod, p in biases.items())
+                 for mod, p in biases.items() if not mod.endswith("pos_key_proj.bias"))
     record("bitfit " + name, diff <= 1e-5 * scale and gworst <= 1e-4,
            hidden_diff="%.2g" % diff, grad_rel="%.2g" % gworst, tensors=len(biases))
 

@@ -18,7 +18,8 @@ For each model, on deberta_golden.py's checkpoint, batch and loss weight lw
       deberta-v1-tiny: in_proj [3C, C], lora_B [3C, r] (no BitFit part)
   lora.last_hidden_state, lora.loss, grad.lora.<module>.lora_{A,B}
   lora.last_hidden_state_f64   the same forward in float64 (PyTorch's own float32 error)
-  bitfit.<module>.bias [C]  the trained bias (frozen + random delta) of the same modules
+  bitfit.<module>.bias [C]  the trained bias (frozen + random delta) of the same modules, and of
+      pos_key_proj / pos_query_proj where they exist (deberta-v2-tiny-noshare)
   bitfit.last_hidden_state, bitfit.loss, grad.bitfit.<module>.bias, bitfit.last_hidden_state_f64
 <module> is encoder.layer.{l}.attention.self.{query,key,value}_proj.
 Deterministic (seeded by name, single-threaded torch).
@@ -103,8 +104,13 @@ def main():
             DG.save(path, out)
             print("wrote", path)
             continue
-        # BitFit: the module's bias is the trained one, b + delta
-        delta = {m + ".bias": torch.tensor((0.3 * rng.standard_normal(C)).astype(np.float32), requires_grad=True) for m in mods}
+        # BitFit: the module's bias is the trained one, b + delta; without
+        # share_att_key also the layers' own pos_key_proj / pos_query_proj
+        bmods = list(mods)
+        if not cfg.get("share_att_key", False):
+            bmods += ["encoder.layer.%d.attention.self.%s" % (l, m)
+                      for l in range(cfg["num_hidden_layers"]) for m in ("pos_key_proj", "pos_query_proj")]
+        delta = {m + ".bias": torch.tensor((0.3 * rng.standard_normal(C)).astype(np.float32), requires_grad=True) for m in bmods}
 
         def bitfit_hook(p, x, y):
             d = delta.get(p + ".bias")
