@@ -164,6 +164,14 @@ func (u *unpickler) load() (any, error) {
 
 var errStop = errors.New("STOP")
 
+// argBytes is the size of the little-endian integer argument (an int, a
+// length or a memo index) of the opcodes that have one.
+var argBytes = [256]int{
+	'K': 1, 'M': 2, 'J': 4, // BININT1, BININT2, BININT
+	'X': 4, 0x8c: 1, 0x8d: 8, 'T': 4, 'U': 1, 'B': 4, 'C': 1, 0x8e: 8, // string and bytes lengths
+	'q': 1, 'r': 4, 'h': 1, 'j': 4, // BINPUT, LONG_BINPUT, BINGET, LONG_BINGET
+}
+
 func (u *unpickler) step(op byte) error {
 	switch op {
 	case 0x80: // PROTO
@@ -194,7 +202,7 @@ func (u *unpickler) step(op byte) error {
 	case 0x89:
 		u.push(false)
 	case 'K', 'M', 'J': // BININT1, BININT2, BININT
-		n := map[byte]int{'K': 1, 'M': 2, 'J': 4}[op]
+		n := argBytes[op]
 		v, err := u.uint(n)
 		if err != nil {
 			return err
@@ -223,7 +231,7 @@ func (u *unpickler) step(op byte) error {
 		binary.LittleEndian.PutUint64(b[:], v)
 		u.push(math.Float64frombits(binary.BigEndian.Uint64(b[:])))
 	case 'X', 0x8c, 0x8d, 'T', 'U', 'B', 'C', 0x8e: // strings and bytes
-		n := map[byte]int{'X': 4, 0x8c: 1, 0x8d: 8, 'T': 4, 'U': 1, 'B': 4, 'C': 1, 0x8e: 8}[op]
+		n := argBytes[op]
 		l, err := u.uint(n)
 		if err != nil {
 			return err
@@ -266,7 +274,7 @@ func (u *unpickler) step(op byte) error {
 	case 'q', 'r', 0x94: // BINPUT, LONG_BINPUT, MEMOIZE
 		idx := len(u.memo)
 		if op != 0x94 {
-			v, err := u.uint(map[byte]int{'q': 1, 'r': 4}[op])
+			v, err := u.uint(argBytes[op])
 			if err != nil {
 				return err
 			}
@@ -278,7 +286,7 @@ func (u *unpickler) step(op byte) error {
 		}
 		u.memo[idx] = v
 	case 'h', 'j': // BINGET, LONG_BINGET
-		i, err := u.uint(map[byte]int{'h': 1, 'j': 4}[op])
+		i, err := u.uint(argBytes[op])
 		if err != nil {
 			return err
 		}
