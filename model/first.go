@@ -23,8 +23,9 @@ import "github.com/aotp/aotp/kernels/parallel"
 type firstTokens struct {
 	rows []int     // rows[s]: the first row of sequence s
 	sub  Batch     // one token per sequence (parent: the pass's batch)
-	x    []float32 // [B,C] the layer's input at those rows (the residual)
-	tmp  []float32 // [B,C] scratch
+	x     []float32 // [B,C] the layer's input at those rows (the residual)
+	tmp   []float32 // [B,C] scratch
+	types []int32   // sub.TypeIDs' storage
 }
 
 // prepare sets f up for batch b and gathers the layer input x [N,C].
@@ -40,10 +41,11 @@ func (f *firstTokens) prepare(b *Batch, x []float32, C int) {
 		f.sub.Offsets = append(f.sub.Offsets, s+1)
 	}
 	if b.TypeIDs != nil {
-		f.sub.TypeIDs = make([]int32, B)
+		f.types = growInt32(f.types, B)
 		for s, r := range f.rows {
-			f.sub.TypeIDs[s] = b.TypeIDs[r]
+			f.types[s] = b.TypeIDs[r]
 		}
+		f.sub.TypeIDs = f.types
 	}
 	f.sub.parent, f.sub.rows = b, f.rows
 	f.x = grow(f.x, B*C)
