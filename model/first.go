@@ -21,8 +21,8 @@ import "github.com/aotp/aotp/kernels/parallel"
 
 // firstTokens is the last layer's view of a batch in a first-token pass.
 type firstTokens struct {
-	rows []int     // rows[s]: the first row of sequence s
-	sub  Batch     // one token per sequence (parent: the pass's batch)
+	rows  []int     // rows[s]: the first row of sequence s
+	sub   Batch     // one token per sequence (parent: the pass's batch)
 	x     []float32 // [B,C] the layer's input at those rows (the residual)
 	tmp   []float32 // [B,C] scratch
 	types []int32   // sub.TypeIDs' storage
