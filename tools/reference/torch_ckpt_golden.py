@@ -9,7 +9,8 @@ does (a state dict) in the formats found on the Hub:
   testdata/torch/half/pytorch_model.bin         every float tensor in float16
   testdata/torch/views/pytorch_model.bin        a transposed (non-contiguous) view, a slice
                                                 with a storage offset, two names sharing one
-                                                storage (tied weights) and an int64 position_ids;
+                                                storage (tied weights), an int64 position_ids, a
+                                                0-d and an empty tensor;
                                                 legacy.bin: the same in the legacy format
 (testdata/torch/torch211/ was written the same way by torch 2.11 on a lent
 machine: pytorch_model.bin, bf16.bin, and param.bin = {param: nn.Parameter
@@ -75,6 +76,8 @@ def main():
     views["tied.a"] = base
     views["tied.b"] = base  # the same storage under two names
     views["embeddings.position_ids"] = torch.arange(10).reshape(1, 10)
+    views["scalar"] = torch.tensor(2.5)
+    views["empty"] = torch.zeros(0, 3)
     torch.save(views, os.path.join(d, "pytorch_model.bin"))
     torch.save(views, os.path.join(d, "legacy.bin"), _use_new_zipfile_serialization=False)
     with open(os.path.join(d, "views.json"), "w") as f:
