@@ -8,8 +8,8 @@ import "github.com/aotp/aotp/kernels/parallel"
 // token attends to all) but the rest of it — attention.output, its
 // LayerNorm, the FFN and the output LayerNorm, about 3/4 of a layer's
 // multiply-adds — only at those B rows instead of N. For roberta-base at
-// sequence 128 that is ~6% of a forward pass, and of a training step: the
-// gradient reaching the last layer is zero elsewhere.
+// sequence 128 that saves ~6% of a forward pass's multiply-adds, and of a
+// training step's: the gradient reaching the last layer is zero elsewhere.
 //
 // The rows are gathered after the attention, the layer's tail runs on a
 // derived batch of one token per sequence (hooks see it; Batch.Root gives
