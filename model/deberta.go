@@ -740,36 +740,97 @@ func relWindow(relIdx []int32, maxT, T int) (lo, w int) {
 	return lo, int(relIdx[maxT-1+(T-1)]) - lo + 1
 }
 
+// relBlock is the number of query (c2p) or key (p2c) rows whose position
+// scores addRelative computes together: their distances to the other
+// tokens span T + relBlock − 1 table rows (in the exact region), not the
+// 2T − 1 of the whole sequence, so the c2p/p2c products shrink by up to a
+// half; a block of 32 keeps each product large enough for the GEMM.
+const relBlock = 32
+
 // addRelative adds the c2p and p2c terms to the content scores S [T, T]
 // (row stride ldS) of one (sequence, head): q, k [T, hd] with row stride
 // C, the head's columns of posK, posQ start at col; ext is scratch of at
-// least 2·T·(2T−1) floats.
+// least 2·T·(2T−1) floats. With r(i, j) = relIdx[maxT−1+i−j]:
+//
+//	S[i, j] += scale·q_i·posK[r(i,j)] + scale·k_j·posQ[r(i,j)]
+//
+// Each block of relBlock rows i (c2p) or j (p2c) multiplies only the table
+// rows its distances reach. The products are the same dot products as over
+// the whole window (same K order), so the blocking changes no bit.
 func (d *DebertaEncoder) addRelative(S []float32, ldS int, q, k []float32, C int, posK, posQ []float32, col, hd, T int, relIdx []int32, maxT int, ext []float32) {
 	if !d.c2p && !d.p2c {
 		return
 	}
-	lo, w := relWindow(relIdx, maxT, T)
-	A, B := ext[:T*w], ext[T*w:2*T*w]
-	if d.c2p {
-		gemm.Sgemm(false, true, T, w, hd, d.scale, q, C, posK[lo*C+col:], C, 0, A, w)
+	rel := func(i, j int) int { return int(relIdx[maxT-1+i-j]) }
+	nb := (T + relBlock - 1) / relBlock
+	type block struct{ off, lo, w int }
+	var stack [2 * 32]block
+	blocks := stack[:0]
+	if 2*nb > len(stack) {
+		blocks = make([]block, 0, 2*nb)
 	}
-	if d.p2c {
-		gemm.Sgemm(false, true, T, w, hd, d.scale, k, C, posQ[lo*C+col:], C, 0, B, w)
+	used := 0
+	// c2p: rows i0..i1 against table rows r(i0, T−1)..r(i1−1, 0)
+	// p2c: keys j0..j1 against table rows r(0, j1−1)..r(T−1, j0)
+	for term, on := range [2]bool{d.c2p, d.p2c} {
+		if !on {
+			continue
+		}
+		for b := 0; b < nb; b++ {
+			x0, x1 := b*relBlock, min(T, (b+1)*relBlock)
+			lo, hi := rel(x0, T-1), rel(x1-1, 0)
+			src, tab := q, posK
+			if term == 1 {
+				lo, hi = rel(0, x1-1), rel(T-1, x0)
+				src, tab = k, posQ
+			}
+			w := hi - lo + 1
+			gemm.Sgemm(false, true, x1-x0, w, hd, d.scale, src[x0*C:], C, tab[lo*C+col:], C, 0, ext[used:used+(x1-x0)*w], w)
+			blocks = append(blocks, block{used, lo, w})
+			used += (x1 - x0) * w
+		}
+	}
+	var aBlocks, bBlocks []block
+	switch {
+	case d.c2p && d.p2c:
+		aBlocks, bBlocks = blocks[:nb], blocks[nb:]
+	case d.c2p:
+		aBlocks = blocks
+	default:
+		bBlocks = blocks
 	}
 	for i := 0; i < T; i++ {
 		row := S[i*ldS : i*ldS+T]
-		for j := range row {
-			r := int(relIdx[maxT-1+i-j]) - lo
-			var x float32
+		var ai []float32
+		alo := 0
+		if aBlocks != nil {
+			ab := aBlocks[i/relBlock]
+			start := ab.off + (i%relBlock)*ab.w
+			ai, alo = ext[start:start+ab.w], ab.lo
+		}
+		for b := 0; b < nb; b++ {
+			j0, j1 := b*relBlock, min(T, (b+1)*relBlock)
 			switch {
-			case d.c2p && d.p2c:
-				x = A[i*w+r] + B[j*w+r]
-			case d.c2p:
-				x = A[i*w+r]
+			case ai != nil && bBlocks != nil:
+				bb := bBlocks[b]
+				bt := ext[bb.off : bb.off+(j1-j0)*bb.w]
+				for j := j0; j < j1; j++ {
+					r := rel(i, j)
+					x := ai[r-alo] + bt[(j-j0)*bb.w+r-bb.lo]
+					row[j] += x
+				}
+			case ai != nil:
+				for j := j0; j < j1; j++ {
+					row[j] += ai[rel(i, j)-alo]
+				}
 			default:
-				x = B[j*w+r]
+				bb := bBlocks[b]
+				bt := ext[bb.off : bb.off+(j1-j0)*bb.w]
+				for j := j0; j < j1; j++ {
+					r := rel(i, j)
+					row[j] += bt[(j-j0)*bb.w+r-bb.lo]
+				}
 			}
-			row[j] += x
 		}
 	}
 }

@@ -3,6 +3,8 @@ package model
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -189,5 +191,57 @@ func TestDebertaGoldenBackward(t *testing.T) {
 				closeTo(t, fmt.Sprintf("grad.hidden_states.%d", l), rec.d[l], want, rows, C, 1e-4, 1e-5)
 			}
 		})
+	}
+}
+
+// addRelative in blocks of relBlock rows equals the c2p/p2c terms written
+// out per element, on sequences of several blocks (the goldens' are
+// shorter than one), for each DeBERTa test model (log buckets or exact
+// distances) and each choice of terms.
+func TestAddRelativeBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 2))
+	for _, name := range []string{"deberta-v3-tiny", "deberta-v1-tiny"} {
+		m, _ := loadDebertaGolden(t, name)
+		d := m.Deberta
+		C := m.Config.HiddenSize
+		hd := C / m.Config.NumAttentionHeads
+		R := len(d.RelEmbeddings) / C
+		for _, T := range []int{1, 31, 33, 64} {
+			maxT := T + 3
+			relIdx := d.relIndex(nil, maxT)
+			q, k := randn(r, T*C, 1), randn(r, T*C, 1)
+			posK, posQ := randn(r, R*C, 1), randn(r, R*C, 1)
+			for _, terms := range [][2]bool{{true, true}, {true, false}, {false, true}} {
+				c2p, p2c := d.c2p, d.p2c
+				d.c2p, d.p2c = terms[0], terms[1]
+				S := randn(r, T*T, 1)
+				want := append([]float32(nil), S...)
+				for i := 0; i < T; i++ {
+					for j := 0; j < T; j++ {
+						rr := int(relIdx[maxT-1+i-j])
+						var a, b float32
+						for c := 0; c < hd; c++ {
+							a += q[i*C+hd+c] * posK[rr*C+hd+c]
+							b += k[j*C+hd+c] * posQ[rr*C+hd+c]
+						}
+						var x float32
+						if d.c2p {
+							x += d.scale * a
+						}
+						if d.p2c {
+							x += d.scale * b
+						}
+						want[i*T+j] += x
+					}
+				}
+				d.addRelative(S, T, q[hd:], k[hd:], C, posK, posQ, hd, hd, T, relIdx, maxT, make([]float32, 2*T*(2*T-1))) // head 1
+				d.c2p, d.p2c = c2p, p2c
+				for i := range S {
+					if diff := math.Abs(float64(S[i] - want[i])); diff > 1e-4*(1+math.Abs(float64(want[i]))) {
+						t.Fatalf("%s T=%d terms %v: element %d = %v, want %v", name, T, terms, i, S[i], want[i])
+					}
+				}
+			}
+		}
 	}
 }
