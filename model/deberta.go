@@ -747,6 +747,20 @@ func relWindow(relIdx []int32, maxT, T int) (lo, w int) {
 // half; a block of 32 keeps each product large enough for the GEMM.
 const relBlock = 32
 
+// relBlockSpan is block b's rows [x0, x1) and the table rows [lo, lo+w)
+// their distances reach: for c2p (term 0) the rows are queries i and the
+// distances r(i, j) over all keys j, for p2c (term 1) keys j over all
+// queries i, with r(i, j) = relIdx[maxT−1+i−j].
+func relBlockSpan(relIdx []int32, maxT, T, b, term int) (x0, x1, lo, w int) {
+	rel := func(i, j int) int { return int(relIdx[maxT-1+i-j]) }
+	x0, x1 = b*relBlock, min(T, (b+1)*relBlock)
+	lo, hi := rel(x0, T-1), rel(x1-1, 0)
+	if term == 1 {
+		lo, hi = rel(0, x1-1), rel(T-1, x0)
+	}
+	return x0, x1, lo, hi - lo + 1
+}
+
 // addRelative adds the c2p and p2c terms to the content scores S [T, T]
 // (row stride ldS) of one (sequence, head): q, k [T, hd] with row stride
 // C, the head's columns of posK, posQ start at col; ext is scratch of at
@@ -777,14 +791,11 @@ func (d *DebertaEncoder) addRelative(S []float32, ldS int, q, k []float32, C int
 			continue
 		}
 		for b := 0; b < nb; b++ {
-			x0, x1 := b*relBlock, min(T, (b+1)*relBlock)
-			lo, hi := rel(x0, T-1), rel(x1-1, 0)
+			x0, x1, lo, w := relBlockSpan(relIdx, maxT, T, b, term)
 			src, tab := q, posK
 			if term == 1 {
-				lo, hi = rel(0, x1-1), rel(T-1, x0)
 				src, tab = k, posQ
 			}
-			w := hi - lo + 1
 			gemm.Sgemm(false, true, x1-x0, w, hd, d.scale, src[x0*C:], C, tab[lo*C+col:], C, 0, ext[used:used+(x1-x0)*w], w)
 			blocks = append(blocks, block{used, lo, w})
 			used += (x1 - x0) * w

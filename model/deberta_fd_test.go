@@ -43,7 +43,7 @@ func TestFDDebertaEncoderBackward(t *testing.T) {
 				cfg := m.Config
 				C, NL := cfg.HiddenSize, cfg.NumHiddenLayers
 				r := rand.New(rand.NewPCG(11, 12))
-				b := fdBatch(r, []int{5, 9, 2}, cfg.VocabSize, max(cfg.TypeVocabSize, 1))
+				b := fdBatch(r, []int{5, 37, 2}, cfg.VocabSize, max(cfg.TypeVocabSize, 1)) // 37: two blocks of addRelative
 				N := b.N()
 				w := randn(r, N*C, 1)
 				hooks := debertaFDHooks{addAt: &addAt{d: make([]float32, N*C)}, captureDX: &captureDX{dX: make([][]float32, NL)}}
@@ -107,7 +107,7 @@ func TestFDDebertaFullFineTuning(t *testing.T) {
 			cfg := m.Config
 			C := cfg.HiddenSize
 			r := rand.New(rand.NewPCG(13, 14))
-			b := fdBatch(r, []int{6, 9, 3}, cfg.VocabSize, max(cfg.TypeVocabSize, 1))
+			b := fdBatch(r, []int{6, 40, 3}, cfg.VocabSize, max(cfg.TypeVocabSize, 1)) // 40: two blocks of addRelative
 			w := randn(r, b.N()*C, 1)
 			st := &TrainState{}
 			opt := TrainOptions{Dropout: 0.1, Seed: 5, Step: 6}

@@ -249,30 +249,77 @@ func (m *Encoder) debertaAttentionBackward(dq, dk, dv, dout []float32, a *layerA
 		if !d.c2p && !d.p2c {
 			return
 		}
-		// relative terms
-		rlo, w := relWindow(relIdx, maxT, T)
-		dA, dB := ext[:T*w], ext[T*w:2*T*w]
-		clear(dA)
-		clear(dB)
+		// dA, dB per block of relBlock query (c2p) or key (p2c) rows, over
+		// the table rows their distances reach (as addRelative)
+		nb := (T + relBlock - 1) / relBlock
+		var offs [2][]int
+		var offsBuf [2][33]int // up to 1024 tokens without allocating
+		used := 0
+		for term, on := range [2]bool{d.c2p, d.p2c} {
+			if !on {
+				continue
+			}
+			if nb+1 <= len(offsBuf[term]) {
+				offs[term] = offsBuf[term][:nb+1]
+			} else {
+				offs[term] = make([]int, nb+1)
+			}
+			for bk := 0; bk < nb; bk++ {
+				x0, x1, _, w := relBlockSpan(relIdx, maxT, T, bk, term)
+				offs[term][bk] = used
+				used += (x1 - x0) * w
+			}
+			offs[term][nb] = used
+		}
+		grads := ext[:used]
+		clear(grads)
+		span := func(term, bk int) (x0, x1, lo, w int, blk []float32) {
+			x0, x1, lo, w = relBlockSpan(relIdx, maxT, T, bk, term)
+			return x0, x1, lo, w, grads[offs[term][bk]:offs[term][bk+1]]
+		}
 		for i := 0; i < T; i++ {
 			row := dS[i*W : i*W+T] // the content block (prefix columns excluded)
-			for j, g := range row {
-				r := int(relIdx[maxT-1+i-j]) - rlo
-				dA[i*w+r] += g
-				dB[j*w+r] += g
+			var dAi []float32
+			alo := 0
+			if d.c2p {
+				x0, _, lo, w, blk := span(0, i/relBlock)
+				dAi, alo = blk[(i-x0)*w:(i-x0+1)*w], lo
+			}
+			for bk := 0; bk < nb; bk++ {
+				j0, j1 := bk*relBlock, min(T, (bk+1)*relBlock)
+				var dBb []float32
+				blo, bw := 0, 0
+				if d.p2c {
+					_, _, blo, bw, dBb = span(1, bk)
+				}
+				for j := j0; j < j1; j++ {
+					g := row[j]
+					r := int(relIdx[maxT-1+i-j])
+					if dAi != nil {
+						dAi[r-alo] += g
+					}
+					if dBb != nil {
+						dBb[(j-j0)*bw+r-blo] += g
+					}
+				}
 			}
 		}
-		col := rlo*C + h*hd
-		if d.c2p {
-			gemm.Sgemm(false, false, T, hd, w, scale, dA, w, a.hk.table(s, a.posK)[col:], C, 1, dq[base:], C)
-			if g := a.hk.grad(s, dPosK); g != nil {
-				gemm.Sgemm(true, false, w, hd, T, scale, dA, w, q[base:], C, 1, g[col:], C)
+		for bk := 0; bk < nb; bk++ {
+			if d.c2p {
+				x0, x1, lo, w, dA := span(0, bk)
+				col := lo*C + h*hd
+				gemm.Sgemm(false, false, x1-x0, hd, w, scale, dA, w, a.hk.table(s, a.posK)[col:], C, 1, dq[base+x0*C:], C)
+				if g := a.hk.grad(s, dPosK); g != nil {
+					gemm.Sgemm(true, false, w, hd, x1-x0, scale, dA, w, q[base+x0*C:], C, 1, g[col:], C)
+				}
 			}
-		}
-		if d.p2c {
-			gemm.Sgemm(false, false, T, hd, w, scale, dB, w, a.hq.table(s, a.posQ)[col:], C, 1, dk[base:], C)
-			if g := a.hq.grad(s, dPosQ); g != nil {
-				gemm.Sgemm(true, false, w, hd, T, scale, dB, w, k[base:], C, 1, g[col:], C)
+			if d.p2c {
+				x0, x1, lo, w, dB := span(1, bk)
+				col := lo*C + h*hd
+				gemm.Sgemm(false, false, x1-x0, hd, w, scale, dB, w, a.hq.table(s, a.posQ)[col:], C, 1, dk[base+x0*C:], C)
+				if g := a.hq.grad(s, dPosQ); g != nil {
+					gemm.Sgemm(true, false, w, hd, x1-x0, scale, dB, w, k[base+x0*C:], C, 1, g[col:], C)
+				}
 			}
 		}
 	}
