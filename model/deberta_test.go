@@ -76,25 +76,7 @@ func TestDebertaBatchedEqualsSingle(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			m, g := loadDebertaGolden(t, name)
 			b, _ := goldenBatch(t, g)
-			C := m.Config.HiddenSize
-			out, err := m.Forward(context.Background(), b, &Workspace{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batched := append([]float32(nil), out.LastHiddenState...)
-			for s := 0; s < b.B(); s++ {
-				lo, hi := b.Seq(s)
-				single := NewBatch([][]int32{b.IDs[lo:hi]}, [][]int32{b.TypeIDs[lo:hi]})
-				o, err := m.Forward(context.Background(), single, &Workspace{}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range o.LastHiddenState {
-					if o.LastHiddenState[i] != batched[lo*C+i] {
-						t.Fatalf("sequence %d element %d: alone %v, batched %v", s, i, o.LastHiddenState[i], batched[lo*C+i])
-					}
-				}
-			}
+			checkBatchedEqualsSingle(t, m, b)
 		})
 	}
 }

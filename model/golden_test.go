@@ -101,6 +101,31 @@ func TestGoldenForward(t *testing.T) {
 	}
 }
 
+// checkBatchedEqualsSingle runs b and each of its sequences alone: the last
+// hidden states must agree bit for bit.
+func checkBatchedEqualsSingle(t *testing.T, m *Encoder, b *Batch) {
+	t.Helper()
+	C := m.Config.HiddenSize
+	out, err := m.Forward(context.Background(), b, &Workspace{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batched := append([]float32(nil), out.LastHiddenState...)
+	for s := 0; s < b.B(); s++ {
+		lo, hi := b.Seq(s)
+		single := NewBatch([][]int32{b.IDs[lo:hi]}, [][]int32{b.TypeIDs[lo:hi]})
+		o, err := m.Forward(context.Background(), single, &Workspace{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range o.LastHiddenState {
+			if o.LastHiddenState[i] != batched[lo*C+i] {
+				t.Fatalf("sequence %d element %d: alone %v, batched %v", s, i, o.LastHiddenState[i], batched[lo*C+i])
+			}
+		}
+	}
+}
+
 // A batch gives each sequence exactly (bit for bit) what running it alone gives.
 func TestBatchedEqualsSingle(t *testing.T) {
 	for _, name := range []string{"bert-tiny", "roberta-tiny"} {
@@ -112,25 +137,7 @@ func TestBatchedEqualsSingle(t *testing.T) {
 			}
 			defer m.Close()
 			b, _ := goldenBatch(t, golden.Load(t, filepath.Join(dir, "golden.safetensors")))
-			C := m.Config.HiddenSize
-			out, err := m.Forward(context.Background(), b, &Workspace{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batched := append([]float32(nil), out.LastHiddenState...)
-			for s := 0; s < b.B(); s++ {
-				lo, hi := b.Seq(s)
-				single := NewBatch([][]int32{b.IDs[lo:hi]}, [][]int32{b.TypeIDs[lo:hi]})
-				o, err := m.Forward(context.Background(), single, &Workspace{}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range o.LastHiddenState {
-					if o.LastHiddenState[i] != batched[lo*C+i] {
-						t.Fatalf("sequence %d element %d: alone %v, batched %v", s, i, o.LastHiddenState[i], batched[lo*C+i])
-					}
-				}
-			}
+			checkBatchedEqualsSingle(t, m, b)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package peft
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -158,30 +157,12 @@ func poolerLoss(wp, pooled []float32) float64 {
 
 func encoderFD(t *testing.T, enc *model.Encoder, m Method, skip func(string) bool, kinks func(loss func() float64) func() []float32) {
 	t.Helper()
-	C := enc.Config.HiddenSize
-	b := bitfitFDBatch(enc.Config.VocabSize, enc.Config.TypeVocabSize)
-	r := rand.New(rand.NewPCG(5, 6))
-	w, wp := randn(r, b.N()*C, 1), randn(r, b.B()*C, 1)
-	if enc.Pooler == nil {
-		wp = nil
-	}
-	st := &model.TrainState{}
-	opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: 1}
-	ctx := context.Background()
-	loss := func() float64 {
-		out, err := enc.ForwardTrain(ctx, b, st, m, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dot64(w, out.LastHiddenState) + poolerLoss(wp, out.PoolerOutput)
-	}
+	loss, backward := encoderLoss(t, enc, bitfitFDBatch(enc.Config.VocabSize, enc.Config.TypeVocabSize), m, 5, 6, 1)
 	loss()
 	for _, p := range m.Params() {
 		p.ZeroGrad()
 	}
-	if err := enc.Backward(ctx, st, clone(w), clone(wp), m); err != nil {
-		t.Fatal(err)
-	}
+	backward()
 	var k func() []float32
 	if kinks != nil {
 		k = kinks(loss)

@@ -243,3 +243,33 @@ func TestFDAoTEncoder(t *testing.T) {
 		}
 	}
 }
+
+// encoderLoss is the loss of the encoder FD checks: L = Σ w ⊙
+// last_hidden_state + Σ wp ⊙ pooler_output (when the model has a pooler) of
+// a training forward of b with hooks (dropout 0.1 at the given step), w and
+// wp drawn from rand.NewPCG(seed1, seed2). backward runs the backward pass
+// of L into the hooks' gradients (after a call of loss).
+func encoderLoss(t *testing.T, enc *model.Encoder, b *model.Batch, hooks model.Hooks, seed1, seed2, step uint64) (loss func() float64, backward func()) {
+	t.Helper()
+	C := enc.Config.HiddenSize
+	r := rand.New(rand.NewPCG(seed1, seed2))
+	w, wp := randn(r, b.N()*C, 1), randn(r, b.B()*C, 1)
+	if enc.Pooler == nil {
+		wp = nil
+	}
+	st := &model.TrainState{}
+	opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: step}
+	loss = func() float64 {
+		out, err := enc.ForwardTrain(context.Background(), b, st, hooks, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dot64(w, out.LastHiddenState) + poolerLoss(wp, out.PoolerOutput)
+	}
+	backward = func() {
+		if err := enc.Backward(context.Background(), st, clone(w), clone(wp), hooks); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return loss, backward
+}

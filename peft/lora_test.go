@@ -66,26 +66,9 @@ func TestFDLoRAEncoder(t *testing.T) {
 			if len(m.Targets) != perLayer*enc.Config.NumHiddenLayers {
 				t.Fatalf("%d targets, want every projection", len(m.Targets))
 			}
-			b := aotBatch(enc.Config.VocabSize)
-			N, B, C := b.N(), b.B(), enc.Config.HiddenSize
-			r := rand.New(rand.NewPCG(7, 8))
-			w, wp := randn(r, N*C, 1), randn(r, B*C, 1)
-			if enc.Pooler == nil {
-				wp = nil
-			}
-			st := &model.TrainState{}
-			opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: 2}
-			loss := func() float64 {
-				out, err := enc.ForwardTrain(context.Background(), b, st, m, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return dot64(w, out.LastHiddenState) + poolerLoss(wp, out.PoolerOutput)
-			}
+			loss, backward := encoderLoss(t, enc, aotBatch(enc.Config.VocabSize), m, 7, 8, 2)
 			loss()
-			if err := enc.Backward(context.Background(), st, slices.Clone(w), slices.Clone(wp), m); err != nil {
-				t.Fatal(err)
-			}
+			backward()
 			const h = fdH
 			for _, p := range m.Params() {
 				checkFD(t, p.Name, p.Data, slices.Clone(p.Grad), loss, nil, h, fdTol)
@@ -99,9 +82,7 @@ func TestFDLoRAEncoder(t *testing.T) {
 				p.ZeroGrad()
 			}
 			loss()
-			if err := enc.Backward(context.Background(), st, slices.Clone(w), slices.Clone(wp), m); err != nil {
-				t.Fatal(err)
-			}
+			backward()
 			g := slices.Clone(t0.A.Grad)
 			m2.Cfg.LoraDropout = 0.2
 			mustFailFD(t, "A gradient without LoRA's dropout", t0.A.Data, g, loss, nil, h, fdTol)

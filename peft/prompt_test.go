@@ -2,7 +2,6 @@ package peft
 
 import (
 	"context"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/aotp/aotp/model"
@@ -19,22 +18,9 @@ func TestFDPromptEncoder(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := aotBatch(enc.Config.VocabSize).Prepend(m.VirtualTokens())
-			N, B, C := b.N(), b.B(), enc.Config.HiddenSize
-			r := rand.New(rand.NewPCG(9, 10))
-			w, wp := randn(r, N*C, 1), randn(r, B*C, 1)
-			st := &model.TrainState{}
-			opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: 1}
-			loss := func() float64 {
-				out, err := enc.ForwardTrain(context.Background(), b, st, m, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return dot64(w, out.LastHiddenState) + dot64(wp, out.PoolerOutput)
-			}
+			loss, backward := encoderLoss(t, enc, b, m, 9, 10, 1)
 			loss()
-			if err := enc.Backward(context.Background(), st, append([]float32(nil), w...), append([]float32(nil), wp...), m); err != nil {
-				t.Fatal(err)
-			}
+			backward()
 			const h = 0.1 // smooth in the prompt; see TestFDPTv2Encoder
 			checkFD(t, "prompt.embeddings", m.Embeddings.Data, append([]float32(nil), m.Embeddings.Grad...), loss, nil, h, fdTol)
 			// negative control: the gradient of the soft tokens in reverse order

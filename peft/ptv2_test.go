@@ -24,22 +24,9 @@ func TestFDPTv2Encoder(t *testing.T) {
 				}
 			}
 			b := aotBatch(enc.Config.VocabSize)
-			N, B, C := b.N(), b.B(), enc.Config.HiddenSize
-			r := rand.New(rand.NewPCG(7, 8))
-			w, wp := randn(r, N*C, 1), randn(r, B*C, 1)
-			st := &model.TrainState{}
-			opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: 1}
-			loss := func() float64 {
-				out, err := enc.ForwardTrain(context.Background(), b, st, m, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return dot64(w, out.LastHiddenState) + dot64(wp, out.PoolerOutput)
-			}
+			loss, backward := encoderLoss(t, enc, b, m, 7, 8, 1)
 			loss()
-			if err := enc.Backward(context.Background(), st, append([]float32(nil), w...), append([]float32(nil), wp...), m); err != nil {
-				t.Fatal(err)
-			}
+			backward()
 			// The loss is smooth in the prefixes (no ReLU on their path), so
 			// the larger step wins: roundoff dominates below it (errors
 			// ≤ 5e-4 at 0.1, up to 1.7e-3 at 0.025).
