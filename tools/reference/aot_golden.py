@@ -56,14 +56,33 @@ step 2. Everything else is as in the other cases (see hparams.json).
 def spec_of(case):
     s = dict(_BASE)
     s.update(CASES[case])
-    cfg = ck.CHECKPOINTS[s["model"]][0]
-    if s["problem_type"] == "multiple_choice":
-        s["head"] = "multichoice"
-    elif cfg["model_type"] == "roberta":
-        s["head"] = "roberta_cls"
-    else:
-        s["head"] = "bert_cls"
+    s["head"] = head_kind(s)
     return s
+
+
+def head_kind(spec):
+    """The task head of a case: multiple choice, RobertaClassificationHead,
+    or a classifier on BERT's pooler."""
+    cfg = ck.CHECKPOINTS[spec["model"]][0]
+    if spec["problem_type"] == "multiple_choice":
+        return "multichoice"
+    return "roberta_cls" if cfg["model_type"] == "roberta" else "bert_cls"
+
+
+def golden_tensors(batches, res):
+    """golden.safetensors of a training case: the batches (batch.{s}.*), the
+    losses and gradient norms of the steps, and the grad./final./logits.
+    tensors of the run."""
+    g = {}
+    for s, b in enumerate(batches):
+        for k, v in b.items():
+            g["batch.%d.%s" % (s, k)] = v
+    g["loss"] = np.array(res["loss"], dtype=np.float32)
+    g["grad_norm"] = np.array(res["grad_norm"], dtype=np.float32)
+    for k, v in res.items():
+        if k.startswith(("grad.", "final.", "logits.")):
+            g[k] = v.numpy().astype(np.float32)
+    return g
 
 
 def trainable_shapes(spec, cfg):
@@ -317,15 +336,7 @@ def part_b(testdata):
             json.dump(hparams(spec), f, indent=2, sort_keys=True)
             f.write("\n")
 
-        g = {}
-        for s, b in enumerate(batches):
-            for k, v in b.items():
-                g["batch.%d.%s" % (s, k)] = v
-        g["loss"] = np.array(res["loss"], dtype=np.float32)
-        g["grad_norm"] = np.array(res["grad_norm"], dtype=np.float32)
-        for k, v in res.items():
-            if k.startswith(("grad.", "final.", "logits.")):
-                g[k] = v.numpy().astype(np.float32)
+        g = golden_tensors(batches, res)
         a0 = {k: torch.from_numpy(v) for k, v in init.items()}
         with torch.no_grad():
             for l in range(cfg["num_hidden_layers"]):

@@ -75,13 +75,7 @@ def spec_of(method, case):
     s = dict(_BASE)
     s.update(CASES[method][case])
     s["method"] = method
-    cfg = ck.CHECKPOINTS[s["model"]][0]
-    if s["problem_type"] == "multiple_choice":
-        s["head"] = "multichoice"
-    elif cfg["model_type"] == "roberta":
-        s["head"] = "roberta_cls"
-    else:
-        s["head"] = "bert_cls"
+    s["head"] = AG.head_kind(s)
     return s
 
 
@@ -252,15 +246,7 @@ def main():
             with open(os.path.join(d, "hparams.json"), "w") as f:
                 json.dump(hparams(spec, cfg), f, indent=2, sort_keys=True)
                 f.write("\n")
-            g = {}
-            for s, b in enumerate(batches):
-                for k, v in b.items():
-                    g["batch.%d.%s" % (s, k)] = v
-            g["loss"] = np.array(res["loss"], dtype=np.float32)
-            g["grad_norm"] = np.array(res["grad_norm"], dtype=np.float32)
-            for k, v in res.items():
-                if k.startswith(("grad.", "final.", "logits.")):
-                    g[k] = v.numpy().astype(np.float32)
+            g = AG.golden_tensors(batches, res)
             st.save(os.path.join(d, "golden.safetensors"), g)
             print("wrote %s  loss %s  grad_norm[0] %.3f" % (d, " ".join("%.4f" % x for x in res["loss"]),
                                                              res["grad_norm"][0]))

@@ -161,15 +161,7 @@ def write_case(spec, cfg, init, batches, res, testdata):
     write_json(os.path.join(d, "init", "adapter_config.json"), adapter_config(spec, cfg))
     st.save(os.path.join(d, "init", "adapter_model.safetensors"), init)
     write_json(os.path.join(d, "hparams.json"), hparams(spec, cfg))
-    g = {}
-    for s, b in enumerate(batches):
-        for k, v in b.items():
-            g["batch.%d.%s" % (s, k)] = v
-    g["loss"] = np.array(res["loss"], dtype=np.float32)
-    g["grad_norm"] = np.array(res["grad_norm"], dtype=np.float32)
-    for k, v in res.items():
-        if k.startswith(("grad.", "final.", "logits.")):
-            g[k] = v.numpy().astype(np.float32)
+    g = AG.golden_tensors(batches, res)
     st.save(os.path.join(d, "golden.safetensors"), g)
     return d
 

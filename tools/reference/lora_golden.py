@@ -85,13 +85,7 @@ PEFT_DIR_CASE = dict(model="roberta-tiny", target_modules=["query", "value", "in
 def spec_of(case_spec):
     s = dict(ag._BASE)
     s.update(case_spec)
-    cfg = ck.CHECKPOINTS[s["model"]][0]
-    if s["problem_type"] == "multiple_choice":
-        s["head"] = "multichoice"
-    elif cfg["model_type"] == "roberta":
-        s["head"] = "roberta_cls"
-    else:
-        s["head"] = "bert_cls"
+    s["head"] = ag.head_kind(s)
     return s
 
 
@@ -395,15 +389,7 @@ def make_cases(testdata):
             hp["roundoff_driven"] = ["final." + PEFT_PREFIX + "classifier.bias"]
         hp["method"] = "lora"
         write_json(os.path.join(d, "hparams.json"), hp)
-        g = {}
-        for s, b in enumerate(batches):
-            for k, v in b.items():
-                g["batch.%d.%s" % (s, k)] = v
-        g["loss"] = np.array(res["loss"], dtype=np.float32)
-        g["grad_norm"] = np.array(res["grad_norm"], dtype=np.float32)
-        for k, v in res.items():
-            if k.startswith(("grad.", "final.", "logits.")):
-                g[k] = v.numpy().astype(np.float32)
+        g = ag.golden_tensors(batches, res)
         if spec.get("zero_b"):
             with torch.no_grad():
                 p0 = {k: torch.from_numpy(v) for k, v in init.items()}
