@@ -177,20 +177,22 @@ type LoraTarget struct {
 	// tokens' rows and of DeBERTa's relative embeddings (share_att_key)
 	tok, pos loraPass
 	// fused: DeBERTa v1's in_proj, Out = 3C, at the query, key and value
-	// sites (Site is SiteQuery); hd is the head size of its row layout
+	// sites (Site is SiteQuery); rows[part] are the rows of B [3C, r] of
+	// the query (0), key (1) and value (2) outputs, in their order
 	fused bool
-	hd    int
+	rows  [3][]int
 }
 
-// partRows is, for a fused in_proj target, the rows of B [3C, r] of part
-// (0 query, 1 key, 2 value), in the order of that projection's outputs.
-func (t *LoraTarget) partRows(part int) []int {
+// fusedInProj makes the rows of a fused in_proj target with head size hd.
+func (t *LoraTarget) fusedInProj(hd int) {
+	t.fused = true
 	C := t.Out / 3
-	rows := make([]int, C)
-	for j := range rows {
-		rows[j] = model.InProjRow(part, j, t.hd)
+	for part := range t.rows {
+		t.rows[part] = make([]int, C)
+		for j := range t.rows[part] {
+			t.rows[part][j] = model.InProjRow(part, j, hd)
+		}
 	}
-	return rows
 }
 
 // loraPass keeps what a training forward pass of one target over N rows
@@ -412,9 +414,10 @@ func (m *LoRA) selectTargets(enc *model.Encoder, layers map[int]bool, robertaCls
 				}
 				C := mc.HiddenSize
 				name := "base_model.model." + path
-				t := &LoraTarget{Layer: l, Site: s, Path: path, In: C, Out: 3 * C, fused: true, hd: C / mc.NumAttentionHeads,
+				t := &LoraTarget{Layer: l, Site: s, Path: path, In: C, Out: 3 * C,
 					A: model.NewParam(name+".lora_A.weight", m.Cfg.R, C),
 					B: model.NewParam(name+".lora_B.weight", 3*C, m.Cfg.R)}
+				t.fusedInProj(C / mc.NumAttentionHeads)
 				m.Targets = append(m.Targets, t)
 				m.bySite[l][model.SiteQuery], m.bySite[l][model.SiteKey], m.bySite[l][model.SiteValue] = t, t, t
 				continue
@@ -729,7 +732,7 @@ func (m *LoRA) forwardPart(t *LoraTarget, part int, out, x []float32, b *model.B
 	}
 	bp := m.getScratch(C * r)
 	defer m.scratch.Put(bp)
-	gatherRowsF(*bp, t.B.Data, t.partRows(part), r)
+	gatherRowsF(*bp, t.B.Data, t.rows[part], r)
 	gemm.Sgemm(false, true, N, C, r, m.Scale, z, r, *bp, r, 1, out, C)
 	return nil
 }
@@ -748,7 +751,7 @@ func (m *LoRA) backwardPart(t *LoraTarget, part int, dOut, x, dInp []float32, b 
 	if ps.drop.Active() {
 		x = ps.xd
 	}
-	rows := t.partRows(part)
+	rows := t.rows[part]
 	bp := m.getScratch(C * r)
 	defer m.scratch.Put(bp)
 	gatherRowsF(*bp, t.B.Data, rows, r)
@@ -823,7 +826,7 @@ func (m *LoRA) mergeScaled(enc *model.Encoder, s float32) (*model.Encoder, error
 			for part, site := range []model.Site{model.SiteQuery, model.SiteKey, model.SiteValue} {
 				lin := linearAt(&c.Layers[t.Layer], site)
 				bp := make([]float32, lin.Out*r)
-				gatherRowsF(bp, t.B.Data, t.partRows(part), r)
+				gatherRowsF(bp, t.B.Data, t.rows[part], r)
 				w := slices.Clone(lin.Weight)
 				gemm.Sgemm(false, false, lin.Out, lin.In, r, s, bp, r, t.A.Data, lin.In, 1, w, lin.In)
 				*lin = model.Linear{Weight: w, Bias: lin.Bias, In: lin.In, Out: lin.Out}

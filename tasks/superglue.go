@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -764,7 +765,7 @@ func loadReCoRD(t *Task, file, split string) ([]Example, error) {
 				return fmt.Errorf("passage.entities[%d]: span outside the %d-character passage", i, len(runes))
 			}
 			c := string(runes[*e.Start : *e.End+1])
-			if !slicesContains(cands, c) {
+			if !slices.Contains(cands, c) {
 				cands = append(cands, c)
 			}
 		}
@@ -803,7 +804,7 @@ func loadReCoRD(t *Task, file, split string) ([]Example, error) {
 				lab := unlabeled
 				if split != SplitTest {
 					lab = 0
-					if slicesContains(answers, c) {
+					if slices.Contains(answers, c) {
 						lab = 1
 					}
 				}
@@ -814,13 +815,4 @@ func loadReCoRD(t *Task, file, split string) ([]Example, error) {
 		return nil
 	})
 	return out, err
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -19,17 +19,20 @@ import (
 
 // dict is a pickled dict or OrderedDict, in insertion order.
 type dict struct {
-	keys []any
-	vals []any
+	keys  []any
+	vals  []any
+	index map[any]int // key → position (keys are hashable: checked before set)
 }
 
 func (d *dict) set(k, v any) {
-	for i, x := range d.keys {
-		if x == k {
-			d.vals[i] = v
-			return
-		}
+	if i, ok := d.index[k]; ok {
+		d.vals[i] = v
+		return
 	}
+	if d.index == nil {
+		d.index = map[any]int{}
+	}
+	d.index[k] = len(d.keys)
 	d.keys, d.vals = append(d.keys, k), append(d.vals, v)
 }
 
