@@ -62,6 +62,12 @@ func OpenModelWith(path string, opt OpenOptions) (*Model, error) {
 	return nil, fmt.Errorf("safetensors: %s: no %s and no %s in the directory", path, SingleFileName, IndexFileName)
 }
 
+// HasModel reports whether dir holds safetensors weights, single or sharded
+// (what OpenModel opens).
+func HasModel(dir string) bool {
+	return fileExists(filepath.Join(dir, SingleFileName)) || fileExists(filepath.Join(dir, IndexFileName))
+}
+
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()

@@ -62,13 +62,3 @@ func convertTorch(dir, out string) (int, error) {
 	slog.Info("converting the PyTorch checkpoint to safetensors", "files", len(files), "out", out)
 	return torchckpt.Convert(files, out)
 }
-
-// hasSafetensors reports whether dir holds safetensors weights.
-func hasSafetensors(dir string) bool {
-	for _, f := range []string{safetensors.SingleFileName, safetensors.IndexFileName} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return true
-		}
-	}
-	return false
-}

@@ -33,7 +33,7 @@ func loadModel(name string) (string, *model.Encoder, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	if !hasSafetensors(dir) {
+	if !safetensors.HasModel(dir) {
 		if files, _ := torchckpt.Files(dir); len(files) > 0 {
 			return "", nil, fmt.Errorf("%s has a PyTorch checkpoint (%s) but no %s: convert it once with `aotp convert --model %s`",
 				dir, filepath.Base(files[0]), safetensors.SingleFileName, dir)

@@ -39,7 +39,7 @@ downloaded and converted to model.safetensors in the snapshot (aotp convert).`,
 			if err != nil {
 				return err
 			}
-			if !hasSafetensors(dir) {
+			if !safetensors.HasModel(dir) {
 				// the repository ships a PyTorch checkpoint only
 				if _, err := convertTorch(dir, filepath.Join(dir, safetensors.SingleFileName)); err != nil {
 					return err
