@@ -626,15 +626,39 @@ func (m *LoRA) target(l int, site model.Site) *LoraTarget {
 // z (and the dropped x) in ps when training; salt tells the dropout masks
 // of the tokens (0) and of the relative embeddings (1) apart.
 func (m *LoRA) forward(t *LoraTarget, ps *loraPass, salt int, out, x []float32, N int, b *model.Batch) error {
+	return m.forwardWith(t, ps, salt, out, x, N, b, t.B.Data, t.Out, false)
+}
+
+// forwardPart adds a fused in_proj target's share to one of its three
+// outputs out [N, C]: s·z·B_partᵀ. In training z (and the dropout mask) are
+// made at the query site and reused at the key and value sites, which see
+// the same input.
+func (m *LoRA) forwardPart(t *LoraTarget, part int, out, x []float32, b *model.Batch) error {
+	bp := m.getScratch(t.In * m.Cfg.R)
+	defer m.scratch.Put(bp)
+	gatherRowsF(*bp, t.B.Data, t.rows[part], m.Cfg.R)
+	return m.forwardWith(t, &t.tok, 0, out, x, b.N(), b, *bp, t.In, part > 0)
+}
+
+// forwardWith is forward with the up factor Bw [outW, r]; reuse takes z from
+// the training pass's ps instead of computing it (fused in_proj's key and
+// value sites).
+func (m *LoRA) forwardWith(t *LoraTarget, ps *loraPass, salt int, out, x []float32, N int, b *model.Batch, Bw []float32, outW int, reuse bool) error {
 	r := m.Cfg.R
 	if N == 0 {
 		return nil
 	}
-	if len(x) != N*t.In || len(out) != N*t.Out {
-		return fmt.Errorf("lora %s: got [%d]→[%d] values for %d rows of [%d]→[%d]", t.Path, len(x), len(out), N, t.In, t.Out)
+	if len(x) != N*t.In || len(out) != N*outW {
+		return fmt.Errorf("lora %s: got [%d]→[%d] values for %d rows of [%d]→[%d]", t.Path, len(x), len(out), N, t.In, outW)
 	}
 	var z []float32
-	if m.training(b) {
+	switch {
+	case m.training(b) && reuse:
+		if len(ps.z) != N*r {
+			return fmt.Errorf("lora %s: key/value site before the query site", t.Path)
+		}
+		z = ps.z
+	case m.training(b):
 		ps.drop = model.NewMethodDropout(m.trainOpt, m.Cfg.LoraDropout, t.Layer, t.Site, salt)
 		if ps.drop.Active() {
 			ps.xd = grow(ps.xd, N*t.In)
@@ -644,14 +668,14 @@ func (m *LoRA) forward(t *LoraTarget, ps *loraPass, salt int, out, x []float32, 
 		}
 		ps.z = grow(ps.z, N*r)
 		z = ps.z
-	} else {
+		gemm.Sgemm(false, true, N, r, t.In, 1, x, t.In, t.A.Data, t.In, 0, z, r) // z = x·Aᵀ [N, r]
+	default:
 		sp := m.getScratch(N * r)
 		defer m.scratch.Put(sp)
 		z = *sp
+		gemm.Sgemm(false, true, N, r, t.In, 1, x, t.In, t.A.Data, t.In, 0, z, r)
 	}
-	// z = x·Aᵀ [N, r];  out += s · z·Bᵀ
-	gemm.Sgemm(false, true, N, r, t.In, 1, x, t.In, t.A.Data, t.In, 0, z, r)
-	gemm.Sgemm(false, true, N, t.Out, r, m.Scale, z, r, t.B.Data, r, 1, out, t.Out)
+	gemm.Sgemm(false, true, N, outW, r, m.Scale, z, r, Bw, r, 1, out, outW) // out += s · z·Bᵀ
 	return nil
 }
 
@@ -659,6 +683,33 @@ func (m *LoRA) forward(t *LoraTarget, ps *loraPass, salt int, out, x []float32, 
 // dA += dzᵀ·dropout(x) with dz = s·dOut·B, and, when dInp is not nil,
 // dInp += dropoutᵀ(dz·A).
 func (m *LoRA) backward(t *LoraTarget, ps *loraPass, dOut, x, dInp []float32, N int, b *model.Batch) error {
+	return m.backwardWith(t, ps, dOut, x, dInp, N, b, t.B.Data, t.B.Grad, t.Out)
+}
+
+// backwardPart is forwardPart's backward: its rows of dB, and its share of
+// dA and of the input gradient (the three parts' shares add up).
+func (m *LoRA) backwardPart(t *LoraTarget, part int, dOut, x, dInp []float32, b *model.Batch) error {
+	r, C, rows := m.Cfg.R, t.In, t.rows[part]
+	bp, db := m.getScratch(C*r), m.getScratch(C*r)
+	defer m.scratch.Put(bp)
+	defer m.scratch.Put(db)
+	gatherRowsF(*bp, t.B.Data, rows, r)
+	clear(*db)
+	if err := m.backwardWith(t, &t.tok, dOut, x, dInp, b.N(), b, *bp, *db, C); err != nil {
+		return err
+	}
+	for j, row := range rows { // B_part's gradient into B's rows
+		g := t.B.Grad[row*r : (row+1)*r]
+		for k, v := range (*db)[j*r : (j+1)*r] {
+			g[k] += v
+		}
+	}
+	return nil
+}
+
+// backwardWith is backward with the up factor Bw [outW, r] and its gradient
+// dB (accumulated).
+func (m *LoRA) backwardWith(t *LoraTarget, ps *loraPass, dOut, x, dInp []float32, N int, b *model.Batch, Bw, dB []float32, outW int) error {
 	r := m.Cfg.R
 	if N == 0 {
 		return nil
@@ -669,11 +720,11 @@ func (m *LoRA) backward(t *LoraTarget, ps *loraPass, dOut, x, dInp []float32, N 
 	if ps.drop.Active() {
 		x = ps.xd
 	}
-	gemm.Sgemm(true, false, t.Out, r, N, m.Scale, dOut, t.Out, ps.z, r, 1, t.B.Grad, r)
+	gemm.Sgemm(true, false, outW, r, N, m.Scale, dOut, outW, ps.z, r, 1, dB, r)
 	sp := m.getScratch(N * r)
 	defer m.scratch.Put(sp)
 	dz := *sp
-	gemm.Sgemm(false, false, N, r, t.Out, m.Scale, dOut, t.Out, t.B.Data, r, 0, dz, r)
+	gemm.Sgemm(false, false, N, r, outW, m.Scale, dOut, outW, Bw, r, 0, dz, r)
 	gemm.Sgemm(true, false, r, t.In, N, 1, dz, r, x, t.In, 1, t.A.Grad, t.In)
 	if dInp == nil {
 		return nil
@@ -687,99 +738,6 @@ func (m *LoRA) backward(t *LoraTarget, ps *loraPass, dOut, x, dInp []float32, N 
 	dx := *dp
 	gemm.Sgemm(false, false, N, t.In, r, 1, dz, r, t.A.Data, t.In, 0, dx, t.In)
 	ps.drop.ApplyFor(dx, b)
-	for i, v := range dx {
-		dInp[i] += v
-	}
-	return nil
-}
-
-// forwardPart adds a fused in_proj target's share to one of its three
-// outputs out [N, C]: s·z·B_partᵀ with z = dropout(x)·Aᵀ. In training z
-// (and the dropout mask) are made at the query site and reused at the key
-// and value sites, which see the same input.
-func (m *LoRA) forwardPart(t *LoraTarget, part int, out, x []float32, b *model.Batch) error {
-	N, r, C := b.N(), m.Cfg.R, t.In
-	if N == 0 {
-		return nil
-	}
-	if len(x) != N*C || len(out) != N*C {
-		return fmt.Errorf("lora %s: got [%d]→[%d] values for %d rows of [%d]→[%d]", t.Path, len(x), len(out), N, C, C)
-	}
-	var z []float32
-	switch {
-	case m.training(b) && part == 0:
-		ps := &t.tok
-		ps.drop = model.NewMethodDropout(m.trainOpt, m.Cfg.LoraDropout, t.Layer, t.Site, 0)
-		if ps.drop.Active() {
-			ps.xd = grow(ps.xd, N*C)
-			copy(ps.xd, x)
-			ps.drop.ApplyFor(ps.xd, b)
-			x = ps.xd
-		}
-		ps.z = grow(ps.z, N*r)
-		z = ps.z
-		gemm.Sgemm(false, true, N, r, C, 1, x, C, t.A.Data, C, 0, z, r)
-	case m.training(b):
-		if len(t.tok.z) != N*r {
-			return fmt.Errorf("lora %s: key/value site before the query site", t.Path)
-		}
-		z = t.tok.z
-	default:
-		sp := m.getScratch(N * r)
-		defer m.scratch.Put(sp)
-		z = *sp
-		gemm.Sgemm(false, true, N, r, C, 1, x, C, t.A.Data, C, 0, z, r)
-	}
-	bp := m.getScratch(C * r)
-	defer m.scratch.Put(bp)
-	gatherRowsF(*bp, t.B.Data, t.rows[part], r)
-	gemm.Sgemm(false, true, N, C, r, m.Scale, z, r, *bp, r, 1, out, C)
-	return nil
-}
-
-// backwardPart is forwardPart's backward: its rows of dB, and its share of
-// dA and of the input gradient (the three parts' shares add up).
-func (m *LoRA) backwardPart(t *LoraTarget, part int, dOut, x, dInp []float32, b *model.Batch) error {
-	N, r, C := b.N(), m.Cfg.R, t.In
-	if N == 0 {
-		return nil
-	}
-	ps := &t.tok
-	if m.trainBatch != b.Root() || len(ps.z) != N*r {
-		return fmt.Errorf("lora %s: backward without its training forward pass", t.Path)
-	}
-	if ps.drop.Active() {
-		x = ps.xd
-	}
-	rows := t.rows[part]
-	bp := m.getScratch(C * r)
-	defer m.scratch.Put(bp)
-	gatherRowsF(*bp, t.B.Data, rows, r)
-	// dB_part = s·dOutᵀ·z, scattered into B's rows
-	db := m.getScratch(C * r)
-	defer m.scratch.Put(db)
-	gemm.Sgemm(true, false, C, r, N, m.Scale, dOut, C, ps.z, r, 0, *db, r)
-	for j, row := range rows {
-		g := t.B.Grad[row*r : (row+1)*r]
-		for k, v := range (*db)[j*r : (j+1)*r] {
-			g[k] += v
-		}
-	}
-	sp := m.getScratch(N * r)
-	defer m.scratch.Put(sp)
-	dz := *sp
-	gemm.Sgemm(false, false, N, r, C, m.Scale, dOut, C, *bp, r, 0, dz, r)
-	gemm.Sgemm(true, false, r, C, N, 1, dz, r, x, C, 1, t.A.Grad, C)
-	if dInp == nil {
-		return nil
-	}
-	dp := m.getScratch(N * C)
-	defer m.scratch.Put(dp)
-	dx := *dp
-	gemm.Sgemm(false, false, N, C, r, 1, dz, r, t.A.Data, C, 0, dx, C)
-	if ps.drop.Active() {
-		ps.drop.ApplyFor(dx, b)
-	}
 	for i, v := range dx {
 		dInp[i] += v
 	}
