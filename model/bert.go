@@ -424,7 +424,9 @@ func (m *Encoder) Forward(ctx context.Context, b *Batch, ws *Workspace, hooks Ho
 			return Output{}, err
 		}
 		if l == 0 && deb != nil && m.Deberta.Conv != nil {
-			m.convForward(ws.H[:N*C], deb, b)
+			if err := m.convForward(ws.H[:N*C], deb, b, &hs); err != nil {
+				return Output{}, err
+			}
 		}
 	}
 	out := Output{LastHiddenState: ws.H[:N*C]}

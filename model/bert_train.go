@@ -165,7 +165,9 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 			return Output{}, err
 		}
 		if l == 0 && m.Deberta != nil && m.Deberta.Conv != nil {
-			m.convForwardTrain(a.out, a.x, st)
+			if err := m.convForwardTrain(a.out, a.x, st, &hs); err != nil {
+				return Output{}, err
+			}
 		}
 	}
 	last := st.outs[len(m.Layers)][:N*C]
@@ -204,7 +206,10 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		dOutL, dx0 := dOut, []float32(nil)
 		if l == 0 && m.Deberta != nil && m.Deberta.Conv != nil {
 			// DeBERTa's convolution after layer 0 reads layer 0's input too
-			dOutL, dx0 = m.convBackward(dOut, st.layers[0].x, st)
+			var err error
+			if dOutL, dx0, err = m.convBackward(dOut, st.layers[0].x, st, &hs); err != nil {
+				return err
+			}
 		}
 		first := st.last
 		if l != len(m.Layers)-1 {
@@ -400,10 +405,10 @@ func (m *Encoder) layerBackward(l int, a *layerActs, dX, dOut []float32, st *Tra
 		}
 		if a.hk.on || a.hq.on {
 			relIn := m.trainRelInput(l, st)
-			if err := a.hk.backward(hs.posBk, l, SiteKey, relIn, b); err != nil {
+			if err := a.hk.backward(hs, l, SiteKey, relIn, b); err != nil {
 				return err
 			}
-			if err := a.hq.backward(hs.posBk, l, SiteQuery, relIn, b); err != nil {
+			if err := a.hq.backward(hs, l, SiteQuery, relIn, b); err != nil {
 				return err
 			}
 		}

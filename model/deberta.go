@@ -647,8 +647,9 @@ func (m *Encoder) layerPositions(l int, s *debertaScratch) (posK, posQ []float32
 }
 
 // convForward runs encoder.conv after layer 0 (inference): H [N,C] holds
-// layer 0's output and becomes LayerNorm(H + act(conv(x0))).
-func (m *Encoder) convForward(H []float32, s *debertaScratch, b *Batch) {
+// layer 0's output and becomes LayerNorm(H + act(conv(x0))), with the
+// ConvHook's changes.
+func (m *Encoder) convForward(H []float32, s *debertaScratch, b *Batch, hs *hookSet) error {
 	cv := m.Deberta.Conv
 	N, C := b.N(), m.Config.HiddenSize
 	s.conv = grow(s.conv, N*C)
@@ -659,12 +660,16 @@ func (m *Encoder) convForward(H []float32, s *debertaScratch, b *Batch) {
 		taps = s.taps
 	}
 	cv.conv(s.conv, s.x0, b, C, taps)
+	if err := hs.afterConv(s.conv, b); err != nil {
+		return err
+	}
 	parallel.For(N, rowGrain, func(lo, hi int) {
 		c := s.conv[lo*C : hi*C]
 		cv.act(c)
 		vec.Add(c, H[lo*C:hi*C], c)
 		vec.LayerNorm(H[lo*C:hi*C], nil, nil, c, cv.LayerNorm.Weight, cv.LayerNorm.Bias, hi-lo, C, cv.LayerNorm.Eps)
 	})
+	return hs.afterConvLayerNorm(H, b)
 }
 
 // conv writes out[N,C] = conv1d(x) per sequence (zero padding of (k−1)/2
@@ -728,10 +733,10 @@ func (m *Encoder) inferencePositionHooks(l int, a *layerActs, s *debertaScratch,
 	if m.Deberta.trainable() {
 		rel = s.rel
 	}
-	if err := m.hookPositions(&a.hk, hs.pos, l, SiteKey, a.posK, rel, b); err != nil {
+	if err := m.hookPositions(&a.hk, hs, l, SiteKey, a.posK, rel, b, dropSite{}); err != nil {
 		return err
 	}
-	return m.hookPositions(&a.hq, hs.pos, l, SiteQuery, a.posQ, rel, b)
+	return m.hookPositions(&a.hq, hs, l, SiteQuery, a.posQ, rel, b, dropSite{})
 }
 
 // relWindow is the range [lo, lo+w) of table rows a sequence of T tokens uses.

@@ -3,6 +3,9 @@ package model
 import (
 	"fmt"
 	"slices"
+
+	"github.com/aotp/aotp/kernels/gemm"
+	"github.com/aotp/aotp/kernels/vec"
 )
 
 // Position tables a PositionHook changes (hooks.go): with share_att_key,
@@ -23,6 +26,12 @@ type posTables struct {
 	ids   []int       // the hook's group numbers
 	tabs  [][]float32 // per group: its table [R,C]
 	dtabs [][]float32 // training: per group, the gradient of its table [R,C]
+	// the RelativeShiftHook's shift per group (empty: none), the projection
+	// and dropout it goes through, scratch
+	shift           [][]float32
+	proj            *Linear
+	drop            dropSite
+	scratch, dshift []float32
 }
 
 // table is the table sequence s uses, def when no hook changed any.
@@ -61,10 +70,13 @@ func (d *DebertaEncoder) sharedPos(l int, site Site) bool {
 }
 
 // hookPositions fills p with layer l's tables at site for the batch: the
-// frozen table base [R,C] for sequences the hook leaves alone, and per group
-// a copy of it changed by the hook from rel [R,C].
-func (m *Encoder) hookPositions(p *posTables, h PositionHook, l int, site Site, base, rel []float32, b *Batch) error {
+// frozen table base [R,C] for sequences the hooks leave alone, and per group
+// a copy of it changed by the hooks: shifted by the projection of the
+// RelativeShiftHook's row (through drop, the layer's dropout of the
+// relative embeddings), then changed by the PositionHook from rel [R,C].
+func (m *Encoder) hookPositions(p *posTables, hs *hookSet, l int, site Site, base, rel []float32, b *Batch, drop dropSite) error {
 	p.on = false
+	h := hs.pos
 	if h == nil || base == nil {
 		return nil
 	}
@@ -83,12 +95,23 @@ func (m *Encoder) hookPositions(p *posTables, h PositionHook, l int, site Site, 
 		return nil
 	}
 	p.on = true
+	p.proj, p.drop = m.posProj(l, site == SiteKey), drop
 	for len(p.tabs) < len(p.ids) {
-		p.tabs = append(p.tabs, nil)
+		p.tabs, p.shift = append(p.tabs, nil), append(p.shift, nil)
 	}
 	for k, g := range p.ids {
 		p.tabs[k] = grow(p.tabs[k], len(base))
 		copy(p.tabs[k], base)
+		p.shift[k] = p.shift[k][:0]
+		if hs.shift != nil {
+			if d := hs.shift.RelativeShift(g); d != nil {
+				if len(d) != p.proj.In {
+					return fmt.Errorf("layer %d %s (relative positions): shift of %d values, not %d", l, site, len(d), p.proj.In)
+				}
+				p.shift[k] = append(p.shift[k], d...)
+				p.shiftForward(p.tabs[k], p.shift[k])
+			}
+		}
 		if err := h.AfterPositions(l, site, g, p.tabs[k], rel, b); err != nil {
 			return fmt.Errorf("layer %d %s (relative positions): %w", l, site, err)
 		}
@@ -102,6 +125,65 @@ func (m *Encoder) hookPositions(p *posTables, h PositionHook, l int, site Site, 
 		}
 	}
 	return nil
+}
+
+// shiftForward adds to tab [R,C] the projection (without bias) of the
+// relative embeddings' shift: every row of them gets + d [C], then the
+// layer's dropout. Without dropout that is one row W·d added to every row,
+// else drop(d broadcast)·Wᵀ, an R×C×C product (as PyTorch projects the
+// shifted embeddings anew).
+func (p *posTables) shiftForward(tab, d []float32) {
+	W, C, O := p.proj.Weight, p.proj.In, p.proj.Out // W [O, C], d [C], tab [R, O]
+	R := len(tab) / O
+	if p.drop.p == 0 {
+		p.scratch = grow(p.scratch, O)
+		v := p.scratch[:O]
+		for o := range v {
+			v[o] = vec.Dot(W[o*C:(o+1)*C], d)
+		}
+		for r := 0; r < R; r++ {
+			vec.AddInPlace(tab[r*O:(r+1)*O], v)
+		}
+		return
+	}
+	p.scratch = grow(p.scratch, R*C)
+	D := p.scratch[:R*C]
+	for r := 0; r < R; r++ {
+		copy(D[r*C:(r+1)*C], d)
+	}
+	p.drop.apply(D)
+	gemm.Sgemm(false, true, R, O, C, 1, D, C, W, C, 1, tab, O)
+}
+
+// shiftBackward is the gradient [C] of the shift from dtab [R,C], the
+// gradient of the table: Σ_rows drop(dtab·W) (without dropout (Σ_rows
+// dtab)·W).
+func (p *posTables) shiftBackward(dtab []float32) []float32 {
+	W, C, O := p.proj.Weight, p.proj.In, p.proj.Out
+	R := len(dtab) / O
+	p.dshift = grow(p.dshift, C)
+	dd := p.dshift[:C]
+	clear(dd)
+	if p.drop.p == 0 {
+		p.scratch = grow(p.scratch, O)
+		s := p.scratch[:O]
+		clear(s)
+		for r := 0; r < R; r++ {
+			vec.AddInPlace(s, dtab[r*O:(r+1)*O])
+		}
+		for o, so := range s {
+			vec.Axpy(dd, so, W[o*C:(o+1)*C])
+		}
+		return dd
+	}
+	p.scratch = grow(p.scratch, R*C)
+	DD := p.scratch[:R*C]
+	gemm.Sgemm(false, false, R, C, O, 1, dtab, O, W, C, 0, DD, C)
+	p.drop.apply(DD)
+	for r := 0; r < R; r++ {
+		vec.AddInPlace(dd, DD[r*C:(r+1)*C])
+	}
+	return dd
 }
 
 // zeroGrads readies one zeroed gradient buffer per group (training).
@@ -118,14 +200,21 @@ func (p *posTables) zeroGrads() {
 	}
 }
 
-// backward hands each group's gradient to the hook.
-func (p *posTables) backward(h PositionBackwardHook, l int, site Site, rel []float32, b *Batch) error {
-	if !p.on || h == nil {
+// backward hands each group's gradient to the hooks.
+func (p *posTables) backward(hs *hookSet, l int, site Site, rel []float32, b *Batch) error {
+	if !p.on {
 		return nil
 	}
 	for k, g := range p.ids {
-		if err := h.PositionsBackward(l, site, g, p.dtabs[k], rel, b); err != nil {
-			return fmt.Errorf("layer %d %s (relative positions) backward: %w", l, site, err)
+		if hs.posBk != nil {
+			if err := hs.posBk.PositionsBackward(l, site, g, p.dtabs[k], rel, b); err != nil {
+				return fmt.Errorf("layer %d %s (relative positions) backward: %w", l, site, err)
+			}
+		}
+		if hs.shiftBk != nil && len(p.shift[k]) > 0 {
+			if err := hs.shiftBk.RelativeShiftBackward(g, p.shiftBackward(p.dtabs[k])); err != nil {
+				return fmt.Errorf("layer %d %s (relative positions) backward: %w", l, site, err)
+			}
 		}
 	}
 	return nil

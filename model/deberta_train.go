@@ -93,10 +93,11 @@ func (m *Encoder) debertaTrainPrepare(st *TrainState, maxT int, hs *hookSet) err
 		if hs.pos == nil {
 			continue
 		}
-		if err := m.hookPositions(&a.hk, hs.pos, l, SiteKey, a.posK, relIn, st.batch); err != nil {
+		drop := st.drop.layer(l).site(siteRelEmb)
+		if err := m.hookPositions(&a.hk, hs, l, SiteKey, a.posK, relIn, st.batch, drop); err != nil {
 			return err
 		}
-		if err := m.hookPositions(&a.hq, hs.pos, l, SiteQuery, a.posQ, relIn, st.batch); err != nil {
+		if err := m.hookPositions(&a.hq, hs, l, SiteQuery, a.posQ, relIn, st.batch, drop); err != nil {
 			return err
 		}
 	}
@@ -125,7 +126,7 @@ func (m *Encoder) trainRelInput(l int, st *TrainState) []float32 {
 // convForwardTrain is convForward keeping what the backward needs: out
 // [N,C] holds layer 0's output and becomes the convolution block's; x0 is
 // the encoder input (layer 0's, after the LayerHook).
-func (m *Encoder) convForwardTrain(out, x0 []float32, st *TrainState) {
+func (m *Encoder) convForwardTrain(out, x0 []float32, st *TrainState, hs *hookSet) error {
 	cv, t, b := m.Deberta.Conv, st.deb, st.batch
 	N, C := b.N(), m.Config.HiddenSize
 	for _, p := range []*[]float32{&t.r0, &t.convIn, &t.convSum} {
@@ -137,6 +138,9 @@ func (m *Encoder) convForwardTrain(out, x0 []float32, st *TrainState) {
 		cv.makeTaps(C) // trained: the weights may have changed
 	}
 	cv.conv(t.convIn, x0, b, C, cv.taps)
+	if err := hs.afterConv(t.convIn, b); err != nil {
+		return err
+	}
 	st.drop.layer(0).site(siteConv).apply(t.convIn)
 	parallel.For(N, rowGrain, func(lo, hi int) {
 		s := t.convSum[lo*C : hi*C]
@@ -145,13 +149,14 @@ func (m *Encoder) convForwardTrain(out, x0 []float32, st *TrainState) {
 		vec.Add(s, s, t.r0[lo*C:hi*C])
 		vec.LayerNorm(out[lo*C:hi*C], t.mean[lo:hi], t.rstd[lo:hi], s, cv.LayerNorm.Weight, cv.LayerNorm.Bias, hi-lo, C, cv.LayerNorm.Eps)
 	})
+	return hs.afterConvLayerNorm(out[:N*C], b)
 }
 
 // convBackward takes dOut [N,C], the gradient of the convolution block's
 // output, and returns the gradient of layer 0's output (t.dr0) and the
 // convolution's contribution to the gradient of x0 (t.dx0), accumulating
 // the convolution's weight gradients when it is trained.
-func (m *Encoder) convBackward(dOut, x0 []float32, st *TrainState) (dr0, dx0 []float32) {
+func (m *Encoder) convBackward(dOut, x0 []float32, st *TrainState, hs *hookSet) (dr0, dx0 []float32, err error) {
 	cv, t, b := m.Deberta.Conv, st.deb, st.batch
 	N, C := b.N(), m.Config.HiddenSize
 	t.dr0, t.dx0 = grow(t.dr0, N*C), grow(t.dx0, N*C)
@@ -163,13 +168,18 @@ func (m *Encoder) convBackward(dOut, x0 []float32, st *TrainState) (dr0, dx0 []f
 		cv.actBack(dc[lo*C:hi*C], t.convIn[lo*C:hi*C], t.dr0[lo*C:hi*C])
 	})
 	st.drop.layer(0).site(siteConv).apply(dc[:N*C])
+	if hs.convBk != nil {
+		if err := hs.convBk.ConvBackward(dc[:N*C], dOut[:N*C], b); err != nil {
+			return nil, nil, fmt.Errorf("encoder.conv backward: %w", err)
+		}
+	}
 	if cv.WGrad != nil {
 		cv.weightGrads(dc, x0, b, C)
 	}
 	// dx0[i + t − pad] += dc[i] · W_t
 	clear(t.dx0)
 	cv.inputGrad(t.dx0, dc, b, C)
-	return t.dr0, t.dx0
+	return t.dr0, t.dx0, nil
 }
 
 // inputGrad adds convᵀ(dc) into dx: dx[i + t − pad] += dc[i] · W_t.

@@ -19,6 +19,10 @@ import "fmt"
 //	EmbeddingsOutputBackwardHook  its gradient, before the embeddings' dropout
 //	PositionHook        DeBERTa's projections of the relative embeddings made by a hooked q/k projection
 //	PositionBackwardHook  their gradients
+//	RelativeShiftHook   DeBERTa's normalised relative embeddings (BitFit's encoder.LayerNorm.bias)
+//	RelativeShiftBackwardHook  its gradient
+//	ConvHook            DeBERTa v2's convolution block (BitFit's encoder.conv biases)
+//	ConvBackwardHook    its gradients
 type Hooks = any
 
 // Site names a projection or LayerNorm inside a layer.
@@ -139,6 +143,39 @@ type PositionBackwardHook interface {
 	PositionsBackward(l int, site Site, g int, dOut, rel []float32, b *Batch) error
 }
 
+// RelativeShiftHook shifts DeBERTa's normalised relative embeddings (after
+// encoder.LayerNorm, before each layer's dropout) by the row d [C] for the
+// sequences of position group g (PositionHook.PositionGroup, which must give
+// them a group at every layer and site with a position table): every row
+// of rel gets + d, so every position table of the group changes by the
+// projection of d. d nil: no shift. Only a hooks value that is also a
+// PositionHook is asked.
+type RelativeShiftHook interface {
+	RelativeShift(g int) []float32
+}
+
+// RelativeShiftBackwardHook receives, per layer and site, the gradient
+// [C] of group g's shift (to accumulate; reused afterwards).
+type RelativeShiftBackwardHook interface {
+	RelativeShiftBackward(g int, d []float32) error
+}
+
+// ConvHook changes DeBERTa v2's convolution block (encoder.conv, after
+// layer 0) in place: AfterConv its convolution's output [N,C] (bias
+// included, before dropout and the activation), AfterConvLayerNorm the
+// block's output [N,C] (its LayerNorm's).
+type ConvHook interface {
+	AfterConv(out []float32, b *Batch) error
+	AfterConvLayerNorm(out []float32, b *Batch) error
+}
+
+// ConvBackwardHook receives the gradients w.r.t. what ConvHook changed:
+// dConv [N,C] of the convolution's output, dNorm [N,C] of the block's
+// output (to read only).
+type ConvBackwardHook interface {
+	ConvBackward(dConv, dNorm []float32, b *Batch) error
+}
+
 // PassHook is told which kind of pass runs next: ForwardTrain calls
 // BeginPass(&opt) before its first hook call, Forward calls BeginPass(nil)
 // (inference). A method with its own dropout (LoRA's, on its input) draws
@@ -185,7 +222,8 @@ const (
 	HookPrefix                           // PrefixHook, PrefixBackwardHook
 	HookEmbedding                        // EmbeddingHook, EmbeddingBackwardHook
 	HookEmbeddingsOutput                 // EmbeddingsOutputHook, EmbeddingsOutputBackwardHook
-	HookPosition                         // PositionHook, PositionBackwardHook
+	HookPosition                         // PositionHook, PositionBackwardHook, RelativeShiftHook, RelativeShiftBackwardHook
+	HookConv                             // ConvHook, ConvBackwardHook
 )
 
 // HookFilter is implemented by a hooks value that implements more kinds
@@ -212,6 +250,10 @@ type hookSet struct {
 	pass     PassHook
 	pos      PositionHook
 	posBk    PositionBackwardHook
+	shift    RelativeShiftHook
+	shiftBk  RelativeShiftBackwardHook
+	conv     ConvHook
+	convBk   ConvBackwardHook
 }
 
 // prefixes collects layer l's prefixes into p (reused); nil when the hooks
@@ -258,6 +300,10 @@ func resolveHooks(h Hooks) hookSet {
 	s.pass, _ = h.(PassHook)
 	s.pos, _ = h.(PositionHook)
 	s.posBk, _ = h.(PositionBackwardHook)
+	s.shift, _ = h.(RelativeShiftHook)
+	s.shiftBk, _ = h.(RelativeShiftBackwardHook)
+	s.conv, _ = h.(ConvHook)
+	s.convBk, _ = h.(ConvBackwardHook)
 	if f, ok := h.(HookFilter); ok {
 		if !f.Uses(HookLayer) {
 			s.layer, s.back = nil, nil
@@ -275,7 +321,10 @@ func resolveHooks(h Hooks) hookSet {
 			s.embOut, s.embOutBk = nil, nil
 		}
 		if !f.Uses(HookPosition) {
-			s.pos, s.posBk = nil, nil
+			s.pos, s.posBk, s.shift, s.shiftBk = nil, nil, nil, nil
+		}
+		if !f.Uses(HookConv) {
+			s.conv, s.convBk = nil, nil
 		}
 	}
 	return s
@@ -286,6 +335,28 @@ func (h *hookSet) begin(opt *TrainOptions) {
 	if h.pass != nil {
 		h.pass.BeginPass(opt)
 	}
+}
+
+// afterConv runs the ConvHook on the convolution's output.
+func (h *hookSet) afterConv(out []float32, b *Batch) error {
+	if h.conv == nil {
+		return nil
+	}
+	if err := h.conv.AfterConv(out, b); err != nil {
+		return fmt.Errorf("encoder.conv: %w", err)
+	}
+	return nil
+}
+
+// afterConvLayerNorm runs the ConvHook on the convolution block's output.
+func (h *hookSet) afterConvLayerNorm(out []float32, b *Batch) error {
+	if h.conv == nil {
+		return nil
+	}
+	if err := h.conv.AfterConvLayerNorm(out, b); err != nil {
+		return fmt.Errorf("encoder.conv.LayerNorm: %w", err)
+	}
+	return nil
 }
 
 // after runs the LinearHook at a site, wrapping its error with the place.

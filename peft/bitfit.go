@@ -3,6 +3,7 @@ package peft
 import (
 	"fmt"
 
+	"github.com/aotp/aotp/kernels/vec"
 	"github.com/aotp/aotp/model"
 )
 
@@ -30,9 +31,12 @@ import (
 // also project the relative embeddings, so their trained biases shift the
 // position tables too, as in PyTorch (model.PositionHook); v1 and unshared
 // v2 train their own position projections' biases (pos_q_proj.bias,
-// pos_key_proj.bias, pos_query_proj.bias) through the same hook. Not
-// trained: the biases of the relative embeddings' LayerNorm and of v2's
-// convolution, which no hook reaches.
+// pos_key_proj.bias, pos_query_proj.bias) through the same hook. The
+// relative embeddings' LayerNorm (v2/v3 norm_rel_ebd, encoder.LayerNorm.bias)
+// shifts every relative embedding, so every position table of every layer
+// (model.RelativeShiftHook); v2's convolution block trains
+// encoder.conv.conv.bias and encoder.conv.LayerNorm.bias (model.ConvHook).
+// These come last in Params.
 //
 // Not trained: the LayerNorm scales (weights, not biases) and the pooler's
 // bias (the reference trains pooler.dense.bias too; here the pooler belongs
@@ -52,6 +56,11 @@ type BitFit struct {
 	// [0] the p2c query's (SiteQuery) and [1] the c2p key's (SiteKey)
 	Pos  [][2]*model.Param
 	pos0 [][2][]float32
+	// DeBERTa v2/v3: encoder.LayerNorm.bias (relative embeddings), and
+	// encoder.conv's conv.bias and LayerNorm.bias; nil where the model has none
+	Rel, Conv, ConvNorm *model.Param
+	rel0, conv0, convN0 []float32
+	relShift            []float32
 }
 
 // NewBitFit makes BitFit for enc, every bias starting at the backbone's value.
@@ -98,6 +107,17 @@ func NewBitFit(enc *model.Encoder) (*BitFit, error) {
 				m.pos0[l][i] = lin.Bias
 				m.Pos[l][i] = newBias(fmt.Sprintf("encoder.layer.%d.%s.bias", l, name), lin.Bias)
 			}
+		}
+	}
+	if d := enc.Deberta; d != nil {
+		if d.RelEmbeddings != nil && d.LayerNorm != nil && d.LayerNorm.Bias != nil {
+			m.rel0 = d.LayerNorm.Bias
+			m.Rel = newBias("encoder.LayerNorm.bias", m.rel0)
+		}
+		if d.Conv != nil {
+			m.conv0, m.convN0 = d.Conv.Bias, d.Conv.LayerNorm.Bias
+			m.Conv = newBias("encoder.conv.conv.bias", m.conv0)
+			m.ConvNorm = newBias("encoder.conv.LayerNorm.bias", m.convN0)
 		}
 	}
 	return m, nil
@@ -174,8 +194,8 @@ func (m *BitFit) EmbeddingsBackward(dOut []float32, b *model.Batch) error {
 // the module that makes them — with share_att_key query_proj's and
 // key_proj's, else the layer's own pos_*_proj's (model.PositionHook).
 func (m *BitFit) PositionGroup(l int, site model.Site, s int, b *model.Batch) int {
-	if p, _ := m.posParam(l, site); p != nil {
-		return 0
+	if p, _ := m.posParam(l, site); p != nil || m.Rel != nil {
+		return 0 // (a shifted LayerNorm changes every table)
 	}
 	if m.site(l, site) == nil {
 		return -1
@@ -199,6 +219,50 @@ func (m *BitFit) PositionsBackward(l int, site model.Site, g int, dOut, rel []fl
 		return nil
 	}
 	return m.LinearBackward(l, site, dOut, rel, nil, b)
+}
+
+// RelativeShift is the trained − frozen encoder.LayerNorm.bias, which
+// every relative embedding gets (model.RelativeShiftHook).
+func (m *BitFit) RelativeShift(g int) []float32 {
+	if m.Rel == nil {
+		return nil
+	}
+	m.relShift = grow(m.relShift, len(m.rel0))
+	for i, b := range m.Rel.Data {
+		m.relShift[i] = b - m.rel0[i]
+	}
+	return m.relShift
+}
+
+// RelativeShiftBackward accumulates encoder.LayerNorm.bias's gradient.
+func (m *BitFit) RelativeShiftBackward(g int, d []float32) error {
+	vec.AddInPlace(m.Rel.Grad, d)
+	return nil
+}
+
+// AfterConv replaces encoder.conv.conv.bias by its trained value (model.ConvHook).
+func (m *BitFit) AfterConv(out []float32, b *model.Batch) error {
+	if m.Conv != nil {
+		addDelta(out, m.Conv, m.conv0)
+	}
+	return nil
+}
+
+// AfterConvLayerNorm replaces encoder.conv.LayerNorm.bias by its trained value.
+func (m *BitFit) AfterConvLayerNorm(out []float32, b *model.Batch) error {
+	if m.ConvNorm != nil {
+		addDelta(out, m.ConvNorm, m.convN0)
+	}
+	return nil
+}
+
+// ConvBackward accumulates the two biases' gradients (model.ConvBackwardHook).
+func (m *BitFit) ConvBackward(dConv, dNorm []float32, b *model.Batch) error {
+	if m.Conv != nil {
+		sumRows(m.Conv.Grad, dConv)
+		sumRows(m.ConvNorm.Grad, dNorm)
+	}
+	return nil
 }
 
 // biasName is the checkpoint name of a site's bias inside encoder.layer.{l}.

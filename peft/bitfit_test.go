@@ -1,6 +1,7 @@
 package peft
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -42,6 +43,14 @@ func (bitfitMethod) ZeroLast(a *Adapter) {
 			if p != nil {
 				copy(p.Data, m.pos0[l][i])
 			}
+		}
+	}
+	for _, pb := range []struct {
+		p *model.Param
+		b []float32
+	}{{m.Rel, m.rel0}, {m.Conv, m.conv0}, {m.ConvNorm, m.convN0}} {
+		if pb.p != nil {
+			copy(pb.p.Data, pb.b)
 		}
 	}
 }
@@ -209,7 +218,7 @@ func isKeyBias(name string) bool {
 // through the whole encoder; on DeBERTa-v3 the query bias's includes the
 // p2c position terms (share_att_key).
 func TestFDBitFitEncoder(t *testing.T) {
-	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v1-tiny", "deberta-v2-tiny-noshare"} {
+	for _, name := range []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v1-tiny", "deberta-v2-tiny-noshare", "deberta-v2-tiny-conv"} {
 		t.Run(name, func(t *testing.T) {
 			enc := loadModel(t, name)
 			m, err := NewBitFit(enc)
@@ -253,4 +262,72 @@ func TestBitFitBackwardLeavesGradient(t *testing.T) {
 			t.Fatalf("grad[%d] = %g, want Σ rows = %g", i, p.Grad[i], want)
 		}
 	}
+}
+
+// BitFit's DeBERTa-only biases (the relative embeddings' LayerNorm, v2's
+// convolution block) act as the backbone with those biases replaced would:
+// in a training pass with dropout (the shift goes through the relative
+// embeddings' dropout mask, the conv bias through the conv's) and in
+// inference.
+func TestBitFitDebertaBiasesEqualReplaced(t *testing.T) {
+	for _, name := range []string{"deberta-v3-tiny", "deberta-v2-tiny-conv"} {
+		t.Run(name, func(t *testing.T) {
+			enc, ref := loadModel(t, name), loadModel(t, name)
+			m, err := NewBitFit(enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(11, 12))
+			d := ref.Deberta
+			replaced := 0
+			for _, pb := range []struct {
+				p   *model.Param
+				dst *[]float32
+			}{{m.Rel, &d.LayerNorm.Bias}, {m.Conv, convField(d, false)}, {m.ConvNorm, convField(d, true)}} {
+				if pb.p == nil {
+					continue
+				}
+				for i, v := range randn(r, pb.p.Numel(), 0.5) {
+					pb.p.Data[i] += v
+				}
+				*pb.dst = clone(pb.p.Data) // the checkpoint's tensor may be read-only
+				replaced++
+			}
+			if want := map[string]int{"deberta-v3-tiny": 1, "deberta-v2-tiny-conv": 3}[name]; replaced != want {
+				t.Fatalf("%d DeBERTa-only biases, want %d", replaced, want)
+			}
+			b := bitfitFDBatch(enc.Config.VocabSize, enc.Config.TypeVocabSize)
+			opt := model.TrainOptions{Dropout: 0.1, Seed: 3, Step: 2}
+			got, err := enc.ForwardTrain(context.Background(), b, &model.TrainState{}, m, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ref.ForwardTrain(context.Background(), b, &model.TrainState{}, nil, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gradClose(t, "training (dropout) last_hidden_state", got.LastHiddenState, want.LastHiddenState, 1e-5)
+			got, err = enc.Forward(context.Background(), b, &model.Workspace{}, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err = ref.Forward(context.Background(), b, &model.Workspace{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gradClose(t, "inference last_hidden_state", got.LastHiddenState, want.LastHiddenState, 1e-5)
+		})
+	}
+}
+
+// convField is where ref's conv.bias (norm false) or conv.LayerNorm.bias
+// lives; a dummy for models without the convolution.
+func convField(d *model.DebertaEncoder, norm bool) *[]float32 {
+	if d.Conv == nil {
+		return new([]float32)
+	}
+	if norm {
+		return &d.Conv.LayerNorm.Bias
+	}
+	return &d.Conv.Bias
 }

@@ -17,11 +17,13 @@ import (
 // share_att_key (deberta-v3-tiny) the same modules project the relative
 // embeddings, and the methods change those position terms too; without it
 // (deberta-v2-tiny-noshare) they do not; on v1 LoRA adapts the fused
-// in_proj [3C, C]. L = Σ lw ⊙ last_hidden_state;
+// in_proj [3C, C]. BitFit also trains embeddings.LayerNorm.bias, the
+// relative embeddings' encoder.LayerNorm.bias (v3-tiny, v2-tiny-conv: every
+// position table moves) and v2's encoder.conv biases (v2-tiny-conv). L = Σ lw ⊙ last_hidden_state;
 // the hidden states within 1e-5 and the methods' gradients within 1e-4 of
 // each tensor's largest entry.
 func TestDebertaMethodsGolden(t *testing.T) {
-	for _, name := range []string{"deberta-v3-tiny", "deberta-v2-tiny-noshare", "deberta-v1-tiny"} {
+	for _, name := range []string{"deberta-v3-tiny", "deberta-v2-tiny-noshare", "deberta-v1-tiny", "deberta-v2-tiny-conv"} {
 		dir := filepath.Join(golden.Dir(t), "models", name)
 		g := golden.Load(t, filepath.Join(dir, "golden.safetensors"))
 		gm := golden.Load(t, filepath.Join(dir, "methods.safetensors"))
@@ -38,6 +40,7 @@ func TestDebertaMethodsGolden(t *testing.T) {
 			t.Run(name+"/"+method, func(t *testing.T) {
 				var m Method
 				params := map[string]*model.Param{} // golden name → parameter
+				extra := 0                          // parameters outside the layers
 				switch method {
 				case "lora":
 					targets := TargetModules{"query_proj", "key_proj", "value_proj"}
@@ -69,6 +72,13 @@ func TestDebertaMethodsGolden(t *testing.T) {
 							}
 						}
 					}
+					// the checkpoint's own bias tensors outside the layers
+					for _, p := range []*model.Param{bm.Emb, bm.Rel, bm.Conv, bm.ConvNorm} {
+						if p != nil {
+							params[p.Name[len("deberta."):]] = p
+							extra++
+						}
+					}
 					m = bm
 				}
 				perLayer := 3 * map[string]int{"lora": 2, "bitfit": 1}[method]
@@ -78,7 +88,7 @@ func TestDebertaMethodsGolden(t *testing.T) {
 				case method == "bitfit" && !enc.Config.ShareAttKey:
 					perLayer = 5 // and the own position projections' biases
 				}
-				if len(params) != perLayer*enc.Config.NumHiddenLayers {
+				if len(params) != perLayer*enc.Config.NumHiddenLayers+extra {
 					t.Fatalf("%d parameters matched", len(params))
 				}
 				for n, p := range params {

@@ -72,10 +72,8 @@ func (m *mixedLinear) AfterLinear(l int, site model.Site, out, inp []float32, b 
 	return nil
 }
 
-// AfterEmbeddings runs the embeddings-output hook of each run's method that
-// has one (BitFit's embeddings.LayerNorm.bias) on its rows
-// (model.EmbeddingsOutputHook).
-func (m *mixedLinear) AfterEmbeddings(out []float32, b *model.Batch) error {
+// eachRun calls f with each run's rows of out [N, W] and its sub-batch.
+func (m *mixedLinear) eachRun(out []float32, b *model.Batch, f func(h model.LinearHook, rows []float32, sub *model.Batch) error) error {
 	m.prepare(b)
 	N := b.N()
 	if N == 0 {
@@ -84,13 +82,43 @@ func (m *mixedLinear) AfterEmbeddings(out []float32, b *model.Batch) error {
 	W := len(out) / N
 	for i := range m.runs {
 		r := &m.runs[i]
-		if h, ok := r.hook.(model.EmbeddingsOutputHook); ok {
-			if err := h.AfterEmbeddings(out[r.lo*W:r.hi*W], &r.sub); err != nil {
-				return err
-			}
+		if err := f(r.hook, out[r.lo*W:r.hi*W], &r.sub); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// AfterEmbeddings runs the embeddings-output hook of each run's method that
+// has one (BitFit's embeddings.LayerNorm.bias) on its rows
+// (model.EmbeddingsOutputHook).
+func (m *mixedLinear) AfterEmbeddings(out []float32, b *model.Batch) error {
+	return m.eachRun(out, b, func(h model.LinearHook, rows []float32, sub *model.Batch) error {
+		if e, ok := h.(model.EmbeddingsOutputHook); ok {
+			return e.AfterEmbeddings(rows, sub)
+		}
+		return nil
+	})
+}
+
+// AfterConv and AfterConvLayerNorm run each run's method's ConvHook (BitFit's
+// encoder.conv biases) on its rows (model.ConvHook).
+func (m *mixedLinear) AfterConv(out []float32, b *model.Batch) error {
+	return m.eachRun(out, b, func(h model.LinearHook, rows []float32, sub *model.Batch) error {
+		if c, ok := h.(model.ConvHook); ok {
+			return c.AfterConv(rows, sub)
+		}
+		return nil
+	})
+}
+
+func (m *mixedLinear) AfterConvLayerNorm(out []float32, b *model.Batch) error {
+	return m.eachRun(out, b, func(h model.LinearHook, rows []float32, sub *model.Batch) error {
+		if c, ok := h.(model.ConvHook); ok {
+			return c.AfterConvLayerNorm(rows, sub)
+		}
+		return nil
+	})
 }
 
 // PositionGroup gives each task whose method changes DeBERTa's position
@@ -115,6 +143,14 @@ func (m *mixedLinear) PositionGroup(l int, site model.Site, s int, b *model.Batc
 // AfterPositions asks group g's method for its table.
 func (m *mixedLinear) AfterPositions(l int, site model.Site, g int, out, rel []float32, b *model.Batch) error {
 	return m.Seq[g].(model.PositionHook).AfterPositions(l, site, 0, out, rel, b)
+}
+
+// RelativeShift asks group g's method (model.RelativeShiftHook).
+func (m *mixedLinear) RelativeShift(g int) []float32 {
+	if h, ok := m.Seq[g].(model.RelativeShiftHook); ok {
+		return h.RelativeShift(0)
+	}
+	return nil
 }
 
 // mixedPrefix gives each sequence of a mixed-task batch its own task's

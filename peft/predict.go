@@ -52,8 +52,8 @@ func (h *mixedAll) Uses(k model.HookKind) bool {
 	switch k {
 	case model.HookLayer:
 		return h.aot
-	case model.HookLinear, model.HookEmbeddingsOutput, model.HookPosition:
-		return h.linear // mixedLinear also dispatches the embeddings-output and position hooks
+	case model.HookLinear, model.HookEmbeddingsOutput, model.HookPosition, model.HookConv:
+		return h.linear // mixedLinear also dispatches the embeddings-output, position and conv hooks
 	case model.HookPrefix:
 		return h.prefix
 	case model.HookEmbedding:

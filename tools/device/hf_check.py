@@ -11,8 +11,9 @@ script closes the loop with the real libraries, on CPU:
               match golden.safetensors (and DeBERTa's ContextPooler +
               classifier logits, through *ForSequenceClassification).
   2. methods  PEFT's LoRA (query/key/value_proj; v1: in_proj) and BitFit (their
-              biases) on deberta-v3-tiny (share_att_key), deberta-v2-tiny-noshare
-              and deberta-v1-tiny (LoRA only):
+              biases, and the embeddings', relative embeddings' and conv block's)
+              on deberta-v3-tiny (share_att_key), deberta-v2-tiny-noshare,
+              deberta-v2-tiny-conv and deberta-v1-tiny (LoRA only):
               last hidden state and gradients match methods.safetensors,
               which aotp's Go tests match.
   3. adapters LoRA directories aotp wrote (AOTP_LORA_EXPORT, see
@@ -214,7 +215,7 @@ def main():
     print("transformers", transformers.__version__, "peft", peft.__version__, "torch", torch.__version__, flush=True)
     for d in sorted(glob.glob(os.path.join(MODELS, "*"))):
         check_model(os.path.basename(d))
-    for name in ("deberta-v3-tiny", "deberta-v2-tiny-noshare", "deberta-v1-tiny"):
+    for name in ("deberta-v3-tiny", "deberta-v2-tiny-noshare", "deberta-v1-tiny", "deberta-v2-tiny-conv"):
         check_methods(name)
     if a.export:
         for d in sorted(glob.glob(os.path.join(a.export, "*"))):

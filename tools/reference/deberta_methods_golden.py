@@ -19,7 +19,10 @@ For each model, on deberta_golden.py's checkpoint, batch and loss weight lw
   lora.last_hidden_state, lora.loss, grad.lora.<module>.lora_{A,B}
   lora.last_hidden_state_f64   the same forward in float64 (PyTorch's own float32 error)
   bitfit.<module>.bias [C]  the trained bias (frozen + random delta) of the same modules, and of
-      pos_key_proj / pos_query_proj where they exist (deberta-v2-tiny-noshare)
+      pos_key_proj / pos_query_proj where they exist (deberta-v2-tiny-noshare); also
+      bitfit.<name> for the biases outside the projections that BitFit trains: embeddings.LayerNorm.bias,
+      encoder.LayerNorm.bias (the relative embeddings', norm_rel_ebd: every position table moves),
+      encoder.conv.conv.bias and encoder.conv.LayerNorm.bias (deberta-v2-tiny-conv)
   bitfit.last_hidden_state, bitfit.loss, grad.bitfit.<module>.bias, bitfit.last_hidden_state_f64
 <module> is encoder.layer.{l}.attention.self.{query,key,value}_proj.
 Deterministic (seeded by name, single-threaded torch).
@@ -43,7 +46,10 @@ import deberta_golden as DG  # noqa: E402
 
 torch.set_num_threads(1)
 
-MODELS = ["deberta-v3-tiny", "deberta-v2-tiny-noshare", "deberta-v1-tiny"]
+MODELS = ["deberta-v3-tiny", "deberta-v2-tiny-noshare", "deberta-v1-tiny", "deberta-v2-tiny-conv"]
+# BitFit's biases that are tensors of the checkpoint rather than outputs of a
+# hooked projection: passed to deberta.encode as the trained tensors themselves
+FULL = ("embeddings.LayerNorm.bias", "encoder.LayerNorm.bias", "encoder.conv.conv.bias", "encoder.conv.LayerNorm.bias")
 R, ALPHA = 4, 8
 
 
@@ -60,6 +66,7 @@ def run(cfg, w, ids, mask, tt, lw, params, hook):
         W = {k: torch.from_numpy(v) for k, v in w.items()}
         if next(iter(params.values())).dtype == torch.float64:
             W = {k: v.double() for k, v in W.items()}
+        W.update({k: v for k, v in params.items() if k in FULL})
         ti, tm, tty = (torch.from_numpy(x) for x in (ids, mask, tt))
         hs = D.encode(cfg, W, ti, tm, tty)
         loss = (torch.from_numpy(lw).to(hs[-1].dtype) * hs[-1]).sum()
@@ -111,13 +118,18 @@ def main():
             bmods += ["encoder.layer.%d.attention.self.%s" % (l, m)
                       for l in range(cfg["num_hidden_layers"]) for m in ("pos_key_proj", "pos_query_proj")]
         delta = {m + ".bias": torch.tensor((0.3 * rng.standard_normal(C)).astype(np.float32), requires_grad=True) for m in bmods}
+        # the trained values of the checkpoint's own bias tensors (drawn after the
+        # deltas above, so those keep their values)
+        for k in FULL:
+            if k in w:
+                delta[k] = torch.tensor(w[k] + (0.3 * rng.standard_normal(C)).astype(np.float32), requires_grad=True)
 
         def bitfit_hook(p, x, y):
             d = delta.get(p + ".bias")
             return y if d is None else y + d
 
         h, loss, grads = run(cfg, w, ids, mask, tt, lw, delta, bitfit_hook)
-        out.update({"bitfit." + k: w[k] + v.detach().numpy() for k, v in delta.items()})
+        out.update({"bitfit." + k: (v.detach().numpy() if k in FULL else w[k] + v.detach().numpy()) for k, v in delta.items()})
         delta = {k: v.detach().double().requires_grad_() for k, v in delta.items()}
         out["bitfit.last_hidden_state_f64"] = run(cfg, w, ids, mask, tt, lw, delta, bitfit_hook)[0]
         out["bitfit.last_hidden_state"], out["bitfit.loss"] = h, loss
