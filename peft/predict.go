@@ -47,6 +47,19 @@ type mixedAll struct {
 	aot, linear, prefix, embed bool
 }
 
+// mixedAll must expose every kind it dispatches (an ambiguous embedded
+// method would silently not be promoted).
+var (
+	_ model.LayerHook            = (*mixedAll)(nil)
+	_ model.LinearHook           = (*mixedAll)(nil)
+	_ model.EmbeddingsOutputHook = (*mixedAll)(nil)
+	_ model.PositionHook         = (*mixedAll)(nil)
+	_ model.RelativeShiftHook    = (*mixedAll)(nil)
+	_ model.ConvHook             = (*mixedAll)(nil)
+	_ model.PrefixHook           = (*mixedAll)(nil)
+	_ model.EmbeddingHook        = (*mixedAll)(nil)
+)
+
 // Uses reports the hook kinds some sequence of the batch needs.
 func (h *mixedAll) Uses(k model.HookKind) bool {
 	switch k {
