@@ -134,7 +134,7 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 	if err := hs.afterEmbeddings(H, b); err != nil {
 		return Output{}, err
 	}
-	st.drop.site(siteEmbeddings).apply(H)
+	st.drop.site(siteEmbeddings).applyRows(H[:N*C], nil, C)
 	for l := range m.Layers {
 		if err := ctx.Err(); err != nil {
 			return Output{}, err
@@ -237,7 +237,7 @@ func (m *Encoder) Backward(ctx context.Context, st *TrainState, dHidden, dPooled
 		// is free by now)
 		d := st.dB[:N*C]
 		copy(d, dOut[:N*C])
-		st.drop.site(siteEmbeddings).apply(d)
+		st.drop.site(siteEmbeddings).applyRows(d, nil, C)
 		if err := hs.embOutBk.EmbeddingsBackward(d, b); err != nil {
 			return fmt.Errorf("embeddings backward: %w", err)
 		}
@@ -255,7 +255,7 @@ func (m *Encoder) embeddingsBackward(st *TrainState, dH0 []float32, hs *hookSet)
 	b := st.batch
 	N, C := b.N(), m.Config.HiddenSize
 	e := &st.emb
-	st.drop.site(siteEmbeddings).apply(dH0[:N*C])
+	st.drop.site(siteEmbeddings).applyRows(dH0[:N*C], nil, C)
 	e.dsum = grow(e.dsum, N*C)
 	layerNormBackward(&m.Embeddings.LayerNorm, e.dsum, dH0, e.sum, e.mean, e.rstd, N, C)
 	E := &m.Embeddings

@@ -80,7 +80,8 @@ func BenchmarkBackward(b *testing.B) {
 }
 
 // BenchmarkAttention: per-head shapes, T=128, head dim 64: S = Q·Kᵀ (NT,
-// 128×128×64) and O = P·V (NN, 128×64×128). "nested" runs single-threaded,
+// 128×128×64), O = P·V (NN, 128×64×128) and the backward's dV = Pᵀ·dO (TN,
+// 128×64×128; dK = dSᵀ·Q has the same shape). "nested" runs single-threaded,
 // as a call from inside a parallel.For over heads does.
 func BenchmarkAttention(b *testing.B) {
 	for _, th := range []int{1, 0} {
@@ -90,6 +91,7 @@ func BenchmarkAttention(b *testing.B) {
 		}
 		b.Run("QK_NT_128x128x64/"+name, func(b *testing.B) { benchGemm(b, false, true, 128, 128, 64, th) })
 		b.Run("PV_NN_128x64x128/"+name, func(b *testing.B) { benchGemm(b, false, false, 128, 64, 128, th) })
+		b.Run("PtdO_TN_128x64x128/"+name, func(b *testing.B) { benchGemm(b, true, false, 128, 64, 128, th) })
 	}
 }
 

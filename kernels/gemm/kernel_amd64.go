@@ -33,6 +33,12 @@ func packT8AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int)
 //go:noescape
 func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alpha float32)
 
+// packAT6AVX2 packs six columns of n rows of src, scaled by alpha:
+// dst[p*dstStride+r] = alpha·src[p*lds+r] for r < 6, p < n.
+//
+//go:noescape
+func packAT6AVX2(dst *float32, dstStride int, src *float32, lds int, n int, alpha float32)
+
 var (
 	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, kern: kernAVX2, asmPack: true}
 	// Untuned (no AVX-512 machine at hand): the kc×32 B micro-panel is

@@ -486,3 +486,34 @@ pa6_loop:
 pa6_done:
 	VZEROUPPER
 	RET
+
+// func packAT6AVX2(dst *float32, dstStride int, src *float32, lds int, n int, alpha float32)
+//
+// dst[p*dstStride+r] = alpha·src[p*lds+r] for r < 6, p < n: six floats of
+// each of n runs (4 + 2, in xmm registers).
+TEXT ·packAT6AVX2(SB), NOSPLIT, $0-44
+	MOVQ         dst+0(FP), DI
+	MOVQ         dstStride+8(FP), R8
+	SHLQ         $2, R8
+	MOVQ         src+16(FP), SI
+	MOVQ         lds+24(FP), DX
+	SHLQ         $2, DX
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS alpha+40(FP), X2
+	TESTQ        CX, CX
+	JZ           pat6_done
+
+pat6_loop:
+	VMOVUPS (SI), X0
+	VMOVSD  16(SI), X1
+	VMULPS  X2, X0, X0
+	VMULPS  X2, X1, X1
+	VMOVUPS X0, (DI)
+	VMOVSD  X1, 16(DI)
+	ADDQ    DX, SI
+	ADDQ    R8, DI
+	DECQ    CX
+	JNZ     pat6_loop
+
+pat6_done:
+	RET

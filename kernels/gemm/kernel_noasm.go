@@ -20,3 +20,7 @@ func packT8AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int) {
 func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alpha float32) {
 	panic("gemm: no assembly packing in this build")
 }
+
+func packAT6AVX2(dst *float32, dstStride int, src *float32, lds int, n int, alpha float32) {
+	panic("gemm: no assembly packing in this build")
+}

@@ -5,24 +5,14 @@ package gemm
 // dst[ip*mr*kc + p*mr + r] = alpha·op(A)[i0+ip*mr+r, p0+p]. Rows past mc are
 // zero so the micro-kernel can always compute whole tiles.
 func packA(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int, alpha float32, asm bool) {
+	if trans {
+		packAT(dst, a, lda, i0, mc, p0, kc, mr, alpha, asm)
+		return
+	}
 	for ip := 0; ip*mr < mc; ip++ {
 		d := dst[ip*mr*kc : (ip+1)*mr*kc]
 		rows := min(mr, mc-ip*mr)
 		r0 := i0 + ip*mr
-		if trans {
-			// op(A)[i,p] = a[p*lda+i]: each k step is a contiguous run.
-			for p := 0; p < kc; p++ {
-				src := a[(p0+p)*lda+r0:][:rows]
-				o := d[p*mr : p*mr+mr]
-				for r, v := range src {
-					o[r] = v * alpha
-				}
-				for r := rows; r < mr; r++ {
-					o[r] = 0
-				}
-			}
-			continue
-		}
 		// op(A)[i,p] = a[i*lda+p]: interleave mr row streams.
 		if asm && rows == mr && mr%6 == 0 && kc >= 8 {
 			k8 := kc &^ 7
@@ -110,6 +100,33 @@ func packB(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr, jlo, jhi i
 			for p := 0; p < kc; p++ {
 				clear(d[p*nr+cols : p*nr+nr])
 			}
+		}
+	}
+}
+
+// packAT is packA for op(A) = aᵀ: op(A)[i,p] = a[p*lda+i], so each panel
+// takes mr contiguous floats from each of kc runs of a. In Go this loop
+// spills registers and checks bounds at ~6 ns a step (the attention
+// backward's Pᵀ·dO and dSᵀ·Q at T = 128 spent a third of their time
+// packing); whole panels of mr = 6k rows take the assembly loop.
+func packAT(dst, a []float32, lda, i0, mc, p0, kc, mr int, alpha float32, asm bool) {
+	for ip := 0; ip*mr < mc; ip++ {
+		rows := min(mr, mc-ip*mr)
+		d := dst[ip*mr*kc : (ip+1)*mr*kc]
+		col := p0*lda + i0 + ip*mr
+		if asm && rows == mr && mr%6 == 0 && kc > 0 {
+			_ = a[col+(kc-1)*lda+mr-1] // the last element read
+			for g := 0; g < mr; g += 6 {
+				packAT6AVX2(&d[g], mr, &a[col+g], lda, kc, alpha)
+			}
+			continue
+		}
+		for p := 0; p < kc; p++ {
+			o := d[p*mr : p*mr+mr]
+			for r, v := range a[col+p*lda:][:rows] {
+				o[r] = v * alpha
+			}
+			clear(o[rows:])
 		}
 	}
 }
