@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Tensor is one tensor to write: raw little-endian row-major bytes.
@@ -30,6 +31,17 @@ func F32Tensor(name string, shape []int, data []float32) Tensor {
 	for i, v := range data {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 	}
+	return Tensor{Name: name, Dtype: F32, Shape: append([]int(nil), shape...), Data: b}
+}
+
+// F32View is F32Tensor without the copy on little-endian hosts (the
+// format's byte order): Data aliases data, which must not change until the
+// tensor is written.
+func F32View(name string, shape []int, data []float32) Tensor {
+	if !littleEndian || len(data) == 0 {
+		return F32Tensor(name, shape, data)
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 4*len(data))
 	return Tensor{Name: name, Dtype: F32, Shape: append([]int(nil), shape...), Data: b}
 }
 

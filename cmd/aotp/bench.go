@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
@@ -91,7 +93,7 @@ func newBenchForwardCmd() *cobra.Command {
 				if err2 != nil {
 					return err2
 				}
-				enc, err = model.NewRandom(cfg, 1)
+				enc, err = randomEncoder(cfg)
 			case modelName != "":
 				var dir string
 				if dir, err = resolveModel(modelName); err == nil {
@@ -279,6 +281,19 @@ func benchHook(enc *model.Encoder, method, reparam string, rank, tasks, batch in
 		mixed.Seq = append(mixed.Seq, aots[i%tasks])
 	}
 	return mixed, bytes, nil
+}
+
+// randomEncoder builds random weights of cfg's shape the way a real
+// checkpoint loads (mapped from a scratch file, model.NewRandomMapped), so
+// resident memory reads as it would with real weights; on the heap when no
+// file can be used (then the packed copy comes on top of it).
+func randomEncoder(cfg *model.Config) (*model.Encoder, error) {
+	enc, err := model.NewRandomMapped(cfg, 1, "")
+	if errors.Is(err, model.ErrNoMappedRandom) {
+		slog.Warn("random weights kept on the heap: resident memory counts them besides the packed copy", "reason", err)
+		return model.NewRandom(cfg, 1)
+	}
+	return enc, err
 }
 
 func shapeNames() string {

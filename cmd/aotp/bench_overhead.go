@@ -77,7 +77,7 @@ values per task; the gather per token is the same whichever task it is).`,
 			} else {
 				var cfg *model.Config
 				if cfg, err = model.ShapeConfig(shape); err == nil {
-					enc, err = model.NewRandom(cfg, 1)
+					enc, err = randomEncoder(cfg)
 				}
 			}
 			if err != nil {

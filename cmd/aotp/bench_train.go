@@ -59,7 +59,7 @@ func newBenchTrainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc, err := model.NewRandom(cfg, 1)
+			enc, err := randomEncoder(cfg)
 			if err != nil {
 				return err
 			}
