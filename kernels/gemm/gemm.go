@@ -140,6 +140,10 @@ type job struct {
 	mPanels           int      // micro-panels in M
 	ncStep, kcStep    int      // block sizes of B
 	pb                *PackedB // pre-packed B (LinearPacked), or nil
+	// op(A) packed once for the whole call when the threads split columns
+	// (small M): depth block pc at apre[pc·mPanels·mr:]; nil otherwise,
+	// each piece then packs its rows of A itself
+	apre []float32
 	blk               block    // current block of B (packing per call)
 	packFn, computeFn func(lo, hi int)
 	packedFn          func(lo, hi int)
@@ -192,6 +196,20 @@ func (j *job) run() {
 		// Split the dimension whose micro-panels divide more evenly among
 		// the threads; prefer rows (each thread packs only its own A).
 		j.splitM = imbalance(j.m, mr, nt) <= imbalance(min(j.ncStep, j.n), nr, nt)+0.1
+	}
+	if nt > 1 && !j.splitM && j.mPanels*mr*j.k <= maxPrepackA {
+		// Every column piece reads all of A: pack it once here, not once
+		// per piece and block (for M = 32 that repacking took a tenth of
+		// a forward pass)
+		buf := aPrePool.get(j.mPanels * mr * j.k)
+		for pc := 0; pc < j.k; pc += j.kcStep {
+			packA(buf[pc*j.mPanels*mr:], j.a, j.lda, j.transA, 0, j.m, pc, min(j.kcStep, j.k-pc), mr, j.alpha, im.asmPack)
+		}
+		j.apre = buf
+		defer func() {
+			aPrePool.put(buf)
+			j.apre = nil
+		}()
 	}
 
 	if j.pb != nil {
@@ -300,6 +318,13 @@ func (j *job) compute(bl *block, mlo, mhi, nlo, nhi int) {
 	buf := aPool.get(im.mc*im.kc + mr*nr + nr)
 	ap := buf[:mcStep*bl.kc]
 	tmp := buf[len(buf)-mr*nr-nr:]
+	if j.apre != nil {
+		// all of A is packed already (column split: every row)
+		ap = j.apre[bl.pc*j.mPanels*mr:][:j.mPanels*mr*bl.kc]
+		j.macro(bl, ap[mlo*mr*bl.kc:], tmp, rowLo, rowHi-rowLo, nlo, nhi)
+		aPool.put(buf)
+		return
+	}
 	for ic := rowLo; ic < rowHi; ic += mcStep {
 		mc := min(mcStep, rowHi-ic)
 		packA(ap, j.a, j.lda, j.transA, ic, mc, bl.pc, bl.kc, mr, j.alpha, im.asmPack)
@@ -393,7 +418,10 @@ type bufPool struct {
 	free [][]float32
 }
 
-var aPool, bPool bufPool
+var aPool, bPool, aPrePool bufPool
+
+// maxPrepackA bounds the A a call packs whole (floats): 64 rows × 4096.
+const maxPrepackA = 64 * 4096
 
 func (p *bufPool) get(n int) []float32 {
 	var b []float32

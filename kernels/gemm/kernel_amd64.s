@@ -112,9 +112,18 @@ avx2_start:
 	JZ   avx2_tail
 
 avx2_loop4:
+	// Prefetch B 1 KiB (four iterations) ahead: the first row panel to
+	// use a B micro-panel streams it from memory when M is small (a
+	// batch of one: every weight is read for ~32 rows), and the packed
+	// panels are contiguous, so the last iterations fetch the next one.
+	// Lines already in L1 (later row panels) cost a load slot each.
+	PREFETCHT0 1024(BX)
 	AVX2_STEP(0, 0)
+	PREFETCHT0 1088(BX)
 	AVX2_STEP(24, 64)
+	PREFETCHT0 1152(BX)
 	AVX2_STEP(48, 128)
+	PREFETCHT0 1216(BX)
 	AVX2_STEP(72, 192)
 	ADDQ $96, AX
 	ADDQ $256, BX
