@@ -384,9 +384,17 @@ func (j *job) macro(bl *block, ap, tmp []float32, ic, mc, nlo, nhi int) {
 					kern(kc, &apan[0], &bpan[0], &c[off], ldc, beta, bptr)
 					continue
 				}
-				// Edge tile: compute the whole tile into tmp, merge the
-				// part inside C.
-				kern(kc, &apan[0], &bpan[0], &tmp[0], nr, 0, bptr)
+				ek := kern
+				if rows <= 4 && im.kern4 != nil {
+					if rows == 4 && cols == nr {
+						im.kern4(kc, &apan[0], &bpan[0], &c[off], ldc, beta, bptr)
+						continue
+					}
+					ek = im.kern4
+				}
+				// Edge tile: compute the tile (or its top 4 rows) into tmp,
+				// merge the part inside C.
+				ek(kc, &apan[0], &bpan[0], &tmp[0], nr, 0, bptr)
 				for r := 0; r < rows; r++ {
 					t := tmp[r*nr : r*nr+cols]
 					cr := c[off+r*ldc : off+r*ldc+cols]

@@ -218,8 +218,24 @@ func TestKernels(t *testing.T) {
 						}
 					}
 					want := append([]float32(nil), c...)
+					c4 := append([]float32(nil), c...)
+					orig := append([]float32(nil), c...)
 					im.kern(kc, &a[0], &b[0], &c[0], ldc, beta, bp)
 					ref(kc, &a[0], &b[0], &want[0], ldc, beta, bp)
+					if im.kern4 != nil {
+						// the 4-row edge kernel: the full kernel's top 4 rows
+						// bit for bit, nothing written below them
+						im.kern4(kc, &a[0], &b[0], &c4[0], ldc, beta, bp)
+						for i := range c4 {
+							if i < 4*ldc && i%ldc < nr {
+								if !same(c4[i], c[i]) {
+									t.Fatalf("%s kern4 kc=%d beta=%v: c[%d]=%v, the 6-row kernel's %v", im.name, kc, beta, i, c4[i], c[i])
+								}
+							} else if !same(c4[i], orig[i]) {
+								t.Fatalf("%s kern4 kc=%d: wrote outside its 4 rows at %d", im.name, kc, i)
+							}
+						}
+					}
 					for i := range c {
 						if i%ldc >= nr {
 							if !same(c[i], want[i]) {

@@ -10,6 +10,12 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func kernAVX2(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
+// kernAVX2x4 is kernAVX2 for the top 4 rows of its A panel (edge tiles of
+// at most 4 rows).
+//
+//go:noescape
+func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+
 // kernAVX512 is the 12×32 AVX-512F micro-kernel (24 zmm accumulators).
 //
 //go:noescape
@@ -40,7 +46,7 @@ func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alph
 func packAT6AVX2(dst *float32, dstStride int, src *float32, lds int, n int, alpha float32)
 
 var (
-	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, kern: kernAVX2, asmPack: true}
+	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, kern: kernAVX2, kern4: kernAVX2x4, asmPack: true}
 	// Untuned (no AVX-512 machine at hand): the kc×32 B micro-panel is
 	// 24 KiB at kc=192, half of the 48 KiB L1d of Zen 4/5 and Sapphire Rapids.
 	avx512Impl = &impl{name: "avx512", mr: 12, nr: 32, kc: 192, mc: 240, nc: 3072, kern: kernAVX512, asmPack: true}

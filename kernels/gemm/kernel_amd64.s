@@ -165,6 +165,112 @@ avx2_beta:
 	VZEROUPPER
 	RET
 
+// ------------------------------------------------------- AVX2 4×16 (edge)
+//
+// The top 4 rows of a 6-row packed A panel (it still advances 24 bytes a
+// k step): for edge tiles of 1–4 rows, which the 6×16 kernel would compute
+// with zero rows (a third or more of its work). 8 accumulators still keep
+// both FMA pipes busy (latency 4). Each element is summed in the same order
+// as by the 6×16 kernel: the result is the same bit for bit.
+
+#define AVX2_STEP4(ao, bo) \
+	VMOVUPS      bo(BX), Y12;     \
+	VMOVUPS      bo+32(BX), Y13;  \
+	VBROADCASTSS ao(AX), Y14;     \
+	VFMADD231PS  Y12, Y14, Y0;    \
+	VFMADD231PS  Y13, Y14, Y1;    \
+	VBROADCASTSS ao+4(AX), Y15;   \
+	VFMADD231PS  Y12, Y15, Y2;    \
+	VFMADD231PS  Y13, Y15, Y3;    \
+	VBROADCASTSS ao+8(AX), Y14;   \
+	VFMADD231PS  Y12, Y14, Y4;    \
+	VFMADD231PS  Y13, Y14, Y5;    \
+	VBROADCASTSS ao+12(AX), Y15;  \
+	VFMADD231PS  Y12, Y15, Y6;    \
+	VFMADD231PS  Y13, Y15, Y7
+
+// func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+TEXT ·kernAVX2x4(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ bias+48(FP), DX
+
+	TESTQ DX, DX
+	JZ    x4_zero
+	VMOVUPS (DX), Y0
+	VMOVUPS 32(DX), Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y1, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y1, Y5
+	VMOVAPS Y0, Y6
+	VMOVAPS Y1, Y7
+	JMP     x4_start
+
+x4_zero:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+x4_start:
+	MOVQ CX, DX
+	SHRQ $2, DX
+	JZ   x4_tail
+
+x4_loop4:
+	PREFETCHT0 1024(BX)
+	AVX2_STEP4(0, 0)
+	PREFETCHT0 1088(BX)
+	AVX2_STEP4(24, 64)
+	PREFETCHT0 1152(BX)
+	AVX2_STEP4(48, 128)
+	PREFETCHT0 1216(BX)
+	AVX2_STEP4(72, 192)
+	ADDQ $96, AX
+	ADDQ $256, BX
+	DECQ DX
+	JNZ  x4_loop4
+
+x4_tail:
+	ANDQ $3, CX
+	JZ   x4_store
+
+x4_loop1:
+	AVX2_STEP4(0, 0)
+	ADDQ $24, AX
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  x4_loop1
+
+x4_store:
+	MOVL beta+40(FP), DX
+	ANDL $0x7fffffff, DX // beta == ±0: do not read C
+	JNZ  x4_beta
+	AVX2_STORE_ROW(Y0, Y1)
+	AVX2_STORE_ROW(Y2, Y3)
+	AVX2_STORE_ROW(Y4, Y5)
+	AVX2_STORE_ROW(Y6, Y7)
+	VZEROUPPER
+	RET
+
+x4_beta:
+	VBROADCASTSS beta+40(FP), Y15
+	AVX2_BETA_ROW(Y0, Y1)
+	AVX2_BETA_ROW(Y2, Y3)
+	AVX2_BETA_ROW(Y4, Y5)
+	AVX2_BETA_ROW(Y6, Y7)
+	VZEROUPPER
+	RET
+
 // ------------------------------------------------------------- AVX-512 12×32
 
 // One k step: B row in Z24:Z25, A broadcasts in Z26/Z27, 24 FMAs into
