@@ -9,9 +9,10 @@
 
 // ---------------------------------------------------------------- AVX2 6×16
 
-// One k step: B row in Y12:Y13, A broadcasts in Y14/Y15, 12 FMAs into
-// Y0..Y11 (row r in Y(2r):Y(2r+1)). ao, bo: byte offsets of the step.
-#define AVX2_STEP(ao, bo) \
+// One k step of the top 4 rows: B row in Y12:Y13, A broadcasts in Y14/Y15,
+// 8 FMAs into Y0..Y7 (row r in Y(2r):Y(2r+1)). ao, bo: byte offsets of the
+// step.
+#define AVX2_STEP4(ao, bo) \
 	VMOVUPS      bo(BX), Y12;     \
 	VMOVUPS      bo+32(BX), Y13;  \
 	VBROADCASTSS ao(AX), Y14;     \
@@ -25,7 +26,11 @@
 	VFMADD231PS  Y13, Y14, Y5;    \
 	VBROADCASTSS ao+12(AX), Y15;  \
 	VFMADD231PS  Y12, Y15, Y6;    \
-	VFMADD231PS  Y13, Y15, Y7;    \
+	VFMADD231PS  Y13, Y15, Y7
+
+// One k step of all 6 rows: 12 FMAs into Y0..Y11.
+#define AVX2_STEP(ao, bo) \
+	AVX2_STEP4(ao, bo);           \
 	VBROADCASTSS ao+16(AX), Y14;  \
 	VFMADD231PS  Y12, Y14, Y8;    \
 	VFMADD231PS  Y13, Y14, Y9;    \
@@ -46,15 +51,40 @@
 	VMOVUPS     r1, 32(DI);       \
 	ADDQ        R8, DI
 
+// The kernels' arguments: CX kc, AX a, BX b, DI c, R8 ldc in bytes, DX bias.
+#define AVX2_ARGS \
+	MOVQ kc+0(FP), CX;    \
+	MOVQ a+8(FP), AX;     \
+	MOVQ b+16(FP), BX;    \
+	MOVQ c+24(FP), DI;    \
+	MOVQ ldc+32(FP), R8;  \
+	SHLQ $2, R8;          \
+	MOVQ bias+48(FP), DX
+
+// Rows 0–3 of the accumulators start at the bias row (DX), or at zero.
+#define AVX2_BIAS4 \
+	VMOVUPS (DX), Y0;    \
+	VMOVUPS 32(DX), Y1;  \
+	VMOVAPS Y0, Y2;      \
+	VMOVAPS Y1, Y3;      \
+	VMOVAPS Y0, Y4;      \
+	VMOVAPS Y1, Y5;      \
+	VMOVAPS Y0, Y6;      \
+	VMOVAPS Y1, Y7
+
+#define AVX2_ZERO4 \
+	VXORPS Y0, Y0, Y0;  \
+	VXORPS Y1, Y1, Y1;  \
+	VXORPS Y2, Y2, Y2;  \
+	VXORPS Y3, Y3, Y3;  \
+	VXORPS Y4, Y4, Y4;  \
+	VXORPS Y5, Y5, Y5;  \
+	VXORPS Y6, Y6, Y6;  \
+	VXORPS Y7, Y7, Y7
+
 // func kernAVX2(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX2(SB), NOSPLIT, $0-56
-	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DI
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-	MOVQ bias+48(FP), DX
+	AVX2_ARGS
 
 	// Prefetch the C tile (6 rows of 64 bytes, possibly straddling lines).
 	MOVQ       DI, R9
@@ -78,14 +108,7 @@ TEXT ·kernAVX2(SB), NOSPLIT, $0-56
 
 	TESTQ DX, DX
 	JZ    avx2_zero
-	VMOVUPS (DX), Y0
-	VMOVUPS 32(DX), Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y1, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y1, Y5
-	VMOVAPS Y0, Y6
-	VMOVAPS Y1, Y7
+	AVX2_BIAS4
 	VMOVAPS Y0, Y8
 	VMOVAPS Y1, Y9
 	VMOVAPS Y0, Y10
@@ -93,14 +116,7 @@ TEXT ·kernAVX2(SB), NOSPLIT, $0-56
 	JMP     avx2_start
 
 avx2_zero:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	AVX2_ZERO4
 	VXORPS Y8, Y8, Y8
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
@@ -173,53 +189,17 @@ avx2_beta:
 // both FMA pipes busy (latency 4). Each element is summed in the same order
 // as by the 6×16 kernel: the result is the same bit for bit.
 
-#define AVX2_STEP4(ao, bo) \
-	VMOVUPS      bo(BX), Y12;     \
-	VMOVUPS      bo+32(BX), Y13;  \
-	VBROADCASTSS ao(AX), Y14;     \
-	VFMADD231PS  Y12, Y14, Y0;    \
-	VFMADD231PS  Y13, Y14, Y1;    \
-	VBROADCASTSS ao+4(AX), Y15;   \
-	VFMADD231PS  Y12, Y15, Y2;    \
-	VFMADD231PS  Y13, Y15, Y3;    \
-	VBROADCASTSS ao+8(AX), Y14;   \
-	VFMADD231PS  Y12, Y14, Y4;    \
-	VFMADD231PS  Y13, Y14, Y5;    \
-	VBROADCASTSS ao+12(AX), Y15;  \
-	VFMADD231PS  Y12, Y15, Y6;    \
-	VFMADD231PS  Y13, Y15, Y7
-
 // func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX2x4(SB), NOSPLIT, $0-56
-	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DI
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-	MOVQ bias+48(FP), DX
+	AVX2_ARGS
 
 	TESTQ DX, DX
 	JZ    x4_zero
-	VMOVUPS (DX), Y0
-	VMOVUPS 32(DX), Y1
-	VMOVAPS Y0, Y2
-	VMOVAPS Y1, Y3
-	VMOVAPS Y0, Y4
-	VMOVAPS Y1, Y5
-	VMOVAPS Y0, Y6
-	VMOVAPS Y1, Y7
+	AVX2_BIAS4
 	JMP     x4_start
 
 x4_zero:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	AVX2_ZERO4
 
 x4_start:
 	MOVQ CX, DX
