@@ -7,6 +7,10 @@ type Param struct {
 	Shape []int
 	Data  []float32
 	Grad  []float32
+	// Optional: a saved adapter may lack it, and it then keeps its initial
+	// value (a parameter a method gained after such files were written,
+	// whose initial value is what those files were trained with).
+	Optional bool
 }
 
 // NewParam allocates a zeroed parameter and gradient.

@@ -115,8 +115,9 @@ func (c *AdapterConfig) SetBase(cfg *model.Config) {
 }
 
 // LoadParams fills params from DIR/adapter_model.safetensors; every param
-// must be present with its shape, and every tensor in the file must be a
-// param (the error names the tensor).
+// must be present with its shape (an Optional one may be absent: it keeps
+// its value), and every tensor in the file must be a param (the error
+// names the tensor).
 func LoadParams(dir string, params []*model.Param) error {
 	path := filepath.Join(dir, WeightsFile)
 	f, err := safetensors.Open(path)
@@ -136,6 +137,9 @@ func loadParamsFrom(f *safetensors.File, path string, params []*model.Param, oth
 		data, shape, err := f.Float32(p.Name)
 		if err != nil {
 			if _, ok := f.Info(p.Name); !ok {
+				if p.Optional {
+					continue
+				}
 				return fmt.Errorf("%s: tensor %q is missing", path, p.Name)
 			}
 			return fmt.Errorf("%s: tensor %q: %w", path, p.Name, err)

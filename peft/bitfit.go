@@ -109,15 +109,19 @@ func NewBitFit(enc *model.Encoder) (*BitFit, error) {
 			}
 		}
 	}
+	// DeBERTa's biases outside the layers came to BitFit after adapters
+	// had been saved without them (trained with the backbone's values): such
+	// files still load, with those values (Param.Optional)
+	optional := func(p *model.Param) *model.Param { p.Optional = true; return p }
 	if d := enc.Deberta; d != nil {
 		if d.RelEmbeddings != nil && d.LayerNorm != nil && d.LayerNorm.Bias != nil {
 			m.rel0 = d.LayerNorm.Bias
-			m.Rel = newBias("encoder.LayerNorm.bias", m.rel0)
+			m.Rel = optional(newBias("encoder.LayerNorm.bias", m.rel0))
 		}
 		if d.Conv != nil {
 			m.conv0, m.convN0 = d.Conv.Bias, d.Conv.LayerNorm.Bias
-			m.Conv = newBias("encoder.conv.conv.bias", m.conv0)
-			m.ConvNorm = newBias("encoder.conv.LayerNorm.bias", m.convN0)
+			m.Conv = optional(newBias("encoder.conv.conv.bias", m.conv0))
+			m.ConvNorm = optional(newBias("encoder.conv.LayerNorm.bias", m.convN0))
 		}
 	}
 	return m, nil

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aotp/aotp/model"
+	"github.com/aotp/aotp/safetensors"
 )
 
 // bitfitMethod is BitFit in the equivalence matrix (matrix_test.go).
@@ -330,4 +332,58 @@ func convField(d *model.DebertaEncoder, norm bool) *[]float32 {
 		return &d.Conv.LayerNorm.Bias
 	}
 	return &d.Conv.Bias
+}
+
+// A DeBERTa BitFit adapter saved before BitFit trained the biases outside
+// the layers (no encoder.LayerNorm.bias, no encoder.conv biases) still
+// loads, with the backbone's values there, as it was trained; a missing
+// layer bias is still an error.
+func TestBitFitLoadsAdaptersWithoutDebertaExtras(t *testing.T) {
+	enc := loadModel(t, "deberta-v2-tiny-conv")
+	a, err := New(enc, &AdapterConfig{Method: "bitfit", Task: "t", ProblemType: model.SingleLabel, NumLabels: 2}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bitfitMethod{}.Randomize(a, 3)
+	m := a.Method.(*BitFit)
+	extras := map[string]bool{m.Rel.Name: true, m.Conv.Name: true, m.ConvNorm.Name: true}
+	write := func(dir string, skip func(string) bool) {
+		var ts []safetensors.Tensor
+		for _, p := range a.Params() {
+			if !skip(p.Name) {
+				ts = append(ts, safetensors.F32Tensor(p.Name, p.Shape, p.Data))
+			}
+		}
+		if err := Save(dir, a.Config, a.Params()); err != nil {
+			t.Fatal(err)
+		}
+		if err := safetensors.Write(filepath.Join(dir, WeightsFile), ts, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := t.TempDir()
+	write(old, func(n string) bool { return extras[n] })
+	back, err := Load(enc, old)
+	if err != nil {
+		t.Fatalf("an adapter without the DeBERTa extras: %v", err)
+	}
+	defer back.Close()
+	bm := back.Method.(*BitFit)
+	for _, pb := range []struct {
+		p *model.Param
+		b []float32
+	}{{bm.Rel, enc.Deberta.LayerNorm.Bias}, {bm.Conv, enc.Deberta.Conv.Bias}, {bm.ConvNorm, enc.Deberta.Conv.LayerNorm.Bias}} {
+		if !identical(pb.p.Data, pb.b) {
+			t.Errorf("%s: not the backbone's value after loading a file without it", pb.p.Name)
+		}
+	}
+	if !identical(bm.Sites[1][model.SiteValue].Data, m.Sites[1][model.SiteValue].Data) {
+		t.Error("the layer biases in the file were not loaded")
+	}
+	broken := t.TempDir()
+	missing := m.Sites[0][model.SiteQuery].Name
+	write(broken, func(n string) bool { return n == missing })
+	if _, err := Load(enc, broken); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("a file without %s: got %v, want an error naming it", missing, err)
+	}
 }
