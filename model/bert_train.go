@@ -465,6 +465,10 @@ func (st *TrainState) prefixGrads(p *prefixes) (dk, dv [][]float32) {
 // linearBackwardInput computes dinp[N,In] = beta·dinp + dout[N,Out] · W[Out,In]
 // (the frozen layer's input gradient; no weight gradient).
 func linearBackwardInput(l *Linear, dinp, dout []float32, N int, beta float32) {
+	if pb := l.packedNN; pb != nil && pb.Impl() == gemm.Impl() {
+		gemm.MulPacked(dinp, l.In, dout, l.Out, pb, N, beta)
+		return
+	}
 	gemm.Sgemm(false, false, N, l.In, l.Out, 1, dout, l.Out, l.Weight, l.In, beta, dinp, l.In)
 }
 

@@ -18,6 +18,8 @@ type Linear struct {
 	In, Out int
 
 	packed *gemm.PackedB // Weight packed for the GEMM kernel (PackWeights), or nil
+	// Weight packed as the backward's operand (dX = dY·W, PackBackwardWeights), or nil
+	packedNN *gemm.PackedB
 
 	// Gradients, when the weights are trained (full fine-tuning; nil when frozen).
 	WGrad []float32 // [Out, In]

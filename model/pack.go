@@ -51,14 +51,55 @@ func (m *Encoder) PackWeights() int64 {
 	return total
 }
 
-// Unpack drops the packed weights (PackWeights): Forward uses Weight again.
-func (m *Encoder) Unpack() {
+// PackBackwardWeights packs each layer Linear's weight a second time, as
+// the backward pass's operand (dX[N,In] = dY[N,Out]·W: the NN form, which
+// Backward otherwise repacks on every call, ~2 % of an adapter training
+// step), for a frozen backbone that trains adapters. Same results, bit
+// for bit (gemm.MulPacked). Only weights that are views into the mapped
+// checkpoint are packed, and their pages are given back again: the
+// backward then never reads them, so resident memory stays at two copies
+// (today's packed forward copy plus what the backward faulted back in).
+// Weights on the heap are left to the per-call path, which adds no third
+// copy. Returns the bytes packed; call after PackWeights, and again after
+// gemm.SetImpl.
+func (m *Encoder) PackBackwardWeights() int64 {
+	rel, ok := m.closer.(interface {
+		ReleaseView(v []float32) (int64, error)
+	})
+	if !ok {
+		return 0
+	}
+	var total int64
+	for _, l := range m.layerLinears() {
+		if l.Weight == nil || l.WGrad != nil {
+			continue // trained weights change: nothing to pack once
+		}
+		if n, err := rel.ReleaseView(l.Weight); err != nil || n == 0 {
+			continue // not mapped: packing would be a third copy
+		}
+		l.packedNN = gemm.PackBN(l.Weight, l.Out, l.In)
+		total += int64(l.packedNN.Bytes())
+		_, _ = rel.ReleaseView(l.Weight) // packing read the pages back
+	}
+	return total
+}
+
+// layerLinears lists every encoder layer's Linears, in forward order.
+func (m *Encoder) layerLinears() []*Linear {
+	var ls []*Linear
 	for i := range m.Layers {
 		L := &m.Layers[i]
-		for _, l := range []*Linear{&L.Attention.Self.Query, &L.Attention.Self.Key, &L.Attention.Self.Value,
-			&L.Attention.Output.Dense, &L.Intermediate.Dense, &L.Output.Dense} {
-			l.packed = nil
-		}
+		ls = append(ls, &L.Attention.Self.Query, &L.Attention.Self.Key, &L.Attention.Self.Value,
+			&L.Attention.Output.Dense, &L.Intermediate.Dense, &L.Output.Dense)
+	}
+	return ls
+}
+
+// Unpack drops the packed weights (PackWeights, PackBackwardWeights):
+// Forward and Backward use Weight again.
+func (m *Encoder) Unpack() {
+	for _, l := range m.layerLinears() {
+		l.packed, l.packedNN = nil, nil
 	}
 	if m.Pooler != nil {
 		m.Pooler.Dense.packed = nil

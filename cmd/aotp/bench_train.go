@@ -68,6 +68,7 @@ func newBenchTrainCmd() *cobra.Command {
 				return err
 			}
 			enc.PackWeights() // frozen backbone, as aotp train does
+			enc.PackBackwardWeights()
 			// a non-zero last factor so the step does the full work
 			for _, p := range ad.Method.Params() {
 				for i := range p.Data {

@@ -159,8 +159,10 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		}
 	}
 	// the shared backbone is frozen (full fine-tuning trains its own copy):
-	// pack its weights once instead of on every forward GEMM
+	// pack its weights once instead of on every forward GEMM, and the
+	// backward's form too (where the checkpoint's pages can be given back)
 	enc.PackWeights()
+	enc.PackBackwardWeights()
 	n := 0
 	for _, p := range ad.Method.Params() {
 		n += p.Numel()

@@ -46,7 +46,7 @@ func TestABTune(t *testing.T) {
 		inp, w, out := randSlice(r, M*K), randSlice(r, N*K), make([]float32, M*N)
 		pws := make([]*PackedB, len(variants))
 		for i, v := range variants {
-			pws[i] = packBFor(v.im, w, N, K)
+			pws[i] = packBFor(v.im, w, N, K, true)
 		}
 		times := make([][]float64, len(variants))
 		for round := 0; round < rounds; round++ {

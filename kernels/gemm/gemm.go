@@ -128,23 +128,23 @@ const chunksPerThread = 4
 // job is one Sgemm/Linear call. Jobs are recycled so that a call allocates
 // nothing: the method values handed to parallel.For are bound once.
 type job struct {
-	im                *impl
-	transA, transB    bool
-	m, n, k           int
-	alpha, beta       float32
-	a, b, c           []float32
-	lda, ldb, ldc     int
-	bias              []float32
-	act               func([]float32)
-	splitM            bool     // threads split rows (else columns) of C
-	mPanels           int      // micro-panels in M
-	ncStep, kcStep    int      // block sizes of B
-	pb                *PackedB // pre-packed B (LinearPacked), or nil
+	im             *impl
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	bias           []float32
+	act            func([]float32)
+	splitM         bool     // threads split rows (else columns) of C
+	mPanels        int      // micro-panels in M
+	ncStep, kcStep int      // block sizes of B
+	pb             *PackedB // pre-packed B (LinearPacked), or nil
 	// op(A) packed once for the whole call when the threads split columns
 	// (small M): depth block pc at apre[pc·mPanels·mr:]; nil otherwise,
 	// each piece then packs its rows of A itself
-	apre []float32
-	blk               block    // current block of B (packing per call)
+	apre              []float32
+	blk               block // current block of B (packing per call)
 	packFn, computeFn func(lo, hi int)
 	packedFn          func(lo, hi int)
 }

@@ -27,23 +27,39 @@ type PackedB struct {
 	im     *impl
 	n, k   int
 	kcStep int
-	np     int // N rounded up to whole micro-panels
+	np     int  // N rounded up to whole micro-panels
+	nn     bool // packed from b [K,N] as is (PackBN), not from weight [N,K]
 	data   []float32
 }
 
 // PackB packs weight [N,K] (row-major, PyTorch's nn.Linear layout: the
 // operand Linear uses transposed) for the implementation selected now.
 func PackB(weight []float32, N, K int) *PackedB {
-	return packBFor(cur.Load(), weight, N, K)
+	return packBFor(cur.Load(), weight, N, K, true)
 }
 
-func packBFor(im *impl, weight []float32, N, K int) *PackedB {
+// PackBN packs b [K,N] (row-major) used as it is, op(B) = b, for MulPacked:
+// the NN form, e.g. a Linear's weight [Out,In] in its backward, dX[M,In] =
+// dY[M,Out]·W (K = Out, N = In).
+func PackBN(b []float32, K, N int) *PackedB {
+	return packBFor(cur.Load(), b, N, K, false)
+}
+
+// packBFor packs op(B) [K,N] for im: from weight [N,K] (trans, op(B) =
+// weightᵀ) or from b [K,N] (op(B) = b).
+func packBFor(im *impl, b []float32, N, K int, trans bool) *PackedB {
 	if N < 0 || K < 0 {
 		panic(fmt.Sprintf("gemm: PackB: negative size N=%d K=%d", N, K))
 	}
-	checkMat("weight", weight, N, K, K)
+	ldb := K
+	if trans {
+		checkMat("weight", b, N, K, K)
+	} else {
+		checkMat("b", b, K, N, N)
+		ldb = N
+	}
 	nr := im.nr
-	pb := &PackedB{im: im, n: N, k: K, np: ceilDiv(N, nr) * nr}
+	pb := &PackedB{im: im, n: N, k: K, np: ceilDiv(N, nr) * nr, nn: !trans}
 	if N == 0 || K == 0 {
 		return pb
 	}
@@ -54,10 +70,44 @@ func packBFor(im *impl, weight []float32, N, K int) *PackedB {
 		kb := min(pb.kcStep, K-pc)
 		dst := pb.data[pc*pb.np : pc*pb.np+kb*pb.np]
 		parallel.For(nPanels, 8, func(lo, hi int) {
-			packB(dst, weight, K, true, pc, kb, 0, N, nr, lo, hi, im.asmPack)
+			packB(dst, b, ldb, trans, pc, kb, 0, N, nr, lo, hi, im.asmPack)
 		})
 	}
 	return pb
+}
+
+// MulPacked computes c[M,N] = a[M,K]·op(B) + beta·c (row strides lda, ldc)
+// with B pre-packed by PackB (op(B) = weightᵀ) or PackBN (op(B) = b): the
+// same kernel over the same blocks as Sgemm(false, trans, ...) on the
+// unpacked operand, so the result is Sgemm's bit for bit. It panics if the
+// implementation selected now is not the one pb was packed for.
+func MulPacked(c []float32, ldc int, a []float32, lda int, pb *PackedB, M int, beta float32) {
+	N, K := pb.n, pb.k
+	if M < 0 {
+		panic(fmt.Sprintf("gemm: MulPacked: negative size M=%d", M))
+	}
+	if M == 0 || N == 0 {
+		return
+	}
+	checkMat("c", c, M, N, ldc)
+	if K == 0 {
+		scaleC(c, M, N, ldc, beta, nil, nil)
+		return
+	}
+	checkMat("a", a, M, K, lda)
+	j := getJob()
+	if j.im != pb.im {
+		im := j.im
+		putJob(j)
+		panic(fmt.Sprintf("gemm: MulPacked: B packed for %q but %q is selected; pack again after SetImpl", pb.im.name, im.name))
+	}
+	j.transA, j.transB = false, !pb.nn
+	j.m, j.n, j.k = M, N, K
+	j.alpha, j.beta = 1, beta
+	j.a, j.lda, j.c, j.ldc = a, lda, c, ldc
+	j.pb = pb
+	j.run()
+	putJob(j)
 }
 
 // N is the number of output features (rows of the packed weight).
@@ -103,6 +153,9 @@ func LinearPacked(out, inp []float32, pw *PackedB, bias []float32, M int, act fu
 		return
 	}
 	checkMat("inp", inp, M, K, K)
+	if pw.nn {
+		panic("gemm: LinearPacked: B was packed by PackBN (op(B) = b); use MulPacked")
+	}
 	j := getJob()
 	if j.im != pw.im {
 		im := j.im

@@ -148,3 +148,57 @@ func TestLinearPackedDegenerate(t *testing.T) {
 	LinearPacked(nil, nil, PackB(nil, 0, 5), nil, 4, nil)
 	LinearPacked(nil, nil, PackB(make([]float32, 10), 2, 5), nil, 0, nil)
 }
+
+// MulPacked with B packed by PackBN (op(B) = b, the backward's dY·W) or by
+// PackB (op(B) = weightᵀ) gives Sgemm's result on the unpacked operand bit
+// for bit: every implementation, odd sizes, strided A and C, beta 0 (NaN
+// in C), 1 and other, 1–3 threads.
+func TestMulPackedBitIdentical(t *testing.T) {
+	defer parallel.SetThreads(parallel.Threads())
+	r := rand.New(rand.NewSource(8))
+	sizes := [][3]int{ // M, K, N
+		{1, 1, 1}, {1, 5, 17}, {7, 33, 29}, {13, 300, 70}, {40, 257, 100},
+		{61, 64, 48}, {3, 700, 1000}, {130, 513, 95}, {250, 96, 301},
+	}
+	for _, im := range testImpls() {
+		withImpl(t, im, func() {
+			for _, sz := range sizes {
+				M, K, N := sz[0], sz[1], sz[2]
+				lda, ldc := K+r.Intn(3), N+r.Intn(3)
+				a := randSlice(r, (M-1)*lda+K)
+				b := randSlice(r, K*N) // [K,N] for PackBN, [N,K] for PackB
+				for _, nn := range []bool{true, false} {
+					pb := PackB(b, N, K)
+					if nn {
+						pb = PackBN(b, K, N)
+					}
+					ldb := K
+					if nn {
+						ldb = N
+					}
+					for _, th := range []int{1, 2, 3} {
+						parallel.SetThreads(th)
+						for _, beta := range []float32{0, 1, -0.5} {
+							c0 := randSlice(r, (M-1)*ldc+N)
+							if beta == 0 {
+								for i := range c0 {
+									c0[i] = float32(math.NaN())
+								}
+							}
+							want := append([]float32(nil), c0...)
+							Sgemm(false, !nn, M, N, K, 1, a, lda, b, ldb, beta, want, ldc)
+							got := append([]float32(nil), c0...)
+							MulPacked(got, ldc, a, lda, pb, M, beta)
+							for i := range got {
+								if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+									t.Fatalf("%s nn=%v M=%d K=%d N=%d threads=%d beta=%v: c[%d]=%v, Sgemm gives %v",
+										im.name, nn, M, K, N, th, beta, i, got[i], want[i])
+								}
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
