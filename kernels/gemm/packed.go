@@ -95,12 +95,7 @@ func MulPacked(c []float32, ldc int, a []float32, lda int, pb *PackedB, M int, b
 		return
 	}
 	checkMat("a", a, M, K, lda)
-	j := getJob()
-	if j.im != pb.im {
-		im := j.im
-		putJob(j)
-		panic(fmt.Sprintf("gemm: MulPacked: B packed for %q but %q is selected; pack again after SetImpl", pb.im.name, im.name))
-	}
+	j := packedJob(pb, "MulPacked")
 	j.transA, j.transB = false, !pb.nn
 	j.m, j.n, j.k = M, N, K
 	j.alpha, j.beta = 1, beta
@@ -108,6 +103,18 @@ func MulPacked(c []float32, ldc int, a []float32, lda int, pb *PackedB, M int, b
 	j.pb = pb
 	j.run()
 	putJob(j)
+}
+
+// packedJob is a job for a call on pb, which must have been packed for the
+// implementation selected now (else it panics naming the call).
+func packedJob(pb *PackedB, call string) *job {
+	j := getJob()
+	if j.im != pb.im {
+		im := j.im
+		putJob(j)
+		panic(fmt.Sprintf("gemm: %s: B packed for %q but %q is selected; pack again after SetImpl", call, pb.im.name, im.name))
+	}
+	return j
 }
 
 // N is the number of output features (rows of the packed weight).
@@ -156,12 +163,7 @@ func LinearPacked(out, inp []float32, pw *PackedB, bias []float32, M int, act fu
 	if pw.nn {
 		panic("gemm: LinearPacked: B was packed by PackBN (op(B) = b); use MulPacked")
 	}
-	j := getJob()
-	if j.im != pw.im {
-		im := j.im
-		putJob(j)
-		panic(fmt.Sprintf("gemm: LinearPacked: weight packed for %q but %q is selected; PackB again after SetImpl", pw.im.name, im.name))
-	}
+	j := packedJob(pw, "LinearPacked")
 	j.transA, j.transB = false, true
 	j.m, j.n, j.k = M, N, K
 	j.alpha, j.beta = 1, 0

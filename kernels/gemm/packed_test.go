@@ -14,6 +14,13 @@ import (
 // tiny blocks, so that odd sizes cross several kc, mc and nc boundaries),
 // bias or not, activation or not, one thread and several (rows and column
 // splits), and NaN in out (it is written, never read).
+// packedSizes are the M, K, N of the bit-identity tests: odd sizes around
+// the tiles and blocks.
+var packedSizes = [][3]int{
+	{1, 1, 1}, {1, 5, 17}, {7, 33, 29}, {13, 300, 70}, {40, 257, 100},
+	{61, 64, 48}, {3, 700, 1000}, {130, 513, 95}, {250, 96, 301},
+}
+
 func TestLinearPackedBitIdentical(t *testing.T) {
 	defer parallel.SetThreads(parallel.Threads())
 	r := rand.New(rand.NewSource(7))
@@ -22,13 +29,9 @@ func TestLinearPackedBitIdentical(t *testing.T) {
 			x[i] = v * float32(math.Tanh(float64(v)))
 		}
 	}
-	sizes := [][3]int{ // M, K, N
-		{1, 1, 1}, {1, 5, 17}, {7, 33, 29}, {13, 300, 70}, {40, 257, 100},
-		{61, 64, 48}, {3, 700, 1000}, {130, 513, 95}, {250, 96, 301},
-	}
 	for _, im := range testImpls() {
 		withImpl(t, im, func() {
-			for _, sz := range sizes {
+			for _, sz := range packedSizes {
 				M, K, N := sz[0], sz[1], sz[2]
 				inp, w, bias := randSlice(r, M*K), randSlice(r, N*K), randSlice(r, N)
 				pw := PackB(w, N, K)
@@ -156,13 +159,9 @@ func TestLinearPackedDegenerate(t *testing.T) {
 func TestMulPackedBitIdentical(t *testing.T) {
 	defer parallel.SetThreads(parallel.Threads())
 	r := rand.New(rand.NewSource(8))
-	sizes := [][3]int{ // M, K, N
-		{1, 1, 1}, {1, 5, 17}, {7, 33, 29}, {13, 300, 70}, {40, 257, 100},
-		{61, 64, 48}, {3, 700, 1000}, {130, 513, 95}, {250, 96, 301},
-	}
 	for _, im := range testImpls() {
 		withImpl(t, im, func() {
-			for _, sz := range sizes {
+			for _, sz := range packedSizes {
 				M, K, N := sz[0], sz[1], sz[2]
 				lda, ldc := K+r.Intn(3), N+r.Intn(3)
 				a := randSlice(r, (M-1)*lda+K)
