@@ -1,5 +1,7 @@
 package model
 
+import "github.com/aotp/aotp/kernels/vec"
+
 // Dropout in training draws its keep/drop decisions from a counter-based
 // hash of (seed, step, layer, site, element index) instead of a stateful
 // RNG: the backward pass recomputes the same mask instead of storing it, the
@@ -50,62 +52,18 @@ func (d *dropout) site(s int) dropSite {
 }
 
 // mix is splitmix64's finaliser.
-func mix(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
-// Each hash gives 64 bits: four elements draw 16 bits each, so p is used
-// with a resolution of 2⁻¹⁶ (0.1 becomes 6554/65536 = 0.100006).
-
-// threshold is p in units of 2⁻¹⁶: an element is dropped when its 16 bits
-// are below it.
-func (s dropSite) threshold() uint64 { return uint64(s.p*65536 + 0.5) }
+func mix(z uint64) uint64 { return vec.Mix(z) }
 
 // keep reports whether element i survives.
-func (s dropSite) keep(i int) bool {
-	h := mix(s.key ^ uint64(i>>2))
-	return (h>>(uint(i&3)*16))&0xffff >= s.threshold()
-}
+func (s dropSite) keep(i int) bool { return vec.DropKeep(s.key, i, s.p) }
 
 // apply drops x[i] (element index off+i) and scales the rest by 1/(1-p);
-// the backward pass applies the same to the gradient.
+// the backward pass applies the same to the gradient (vec.DropoutAt: the
+// masks are a hash of the key and the element index, 16 bits an element, so
+// p is used with a resolution of 2⁻¹⁶).
 func (s dropSite) apply(x []float32) { s.applyAt(x, 0) }
 
-func (s dropSite) applyAt(x []float32, off int) {
-	if s.p == 0 {
-		return
-	}
-	scale := 1 / (1 - s.p)
-	thr := s.threshold()
-	i := 0
-	// up to the first whole group of four
-	for ; i < len(x) && (off+i)&3 != 0; i++ {
-		x[i] = keepOrZero(x[i], scale, mix(s.key^uint64((off+i)>>2))>>(uint((off+i)&3)*16), thr)
-	}
-	// whole groups: one hash each, no branches (the 10% drops would
-	// mispredict)
-	for ; i+4 <= len(x); i += 4 {
-		h := mix(s.key ^ uint64((off+i)>>2))
-		g := x[i : i+4 : i+4]
-		g[0] = keepOrZero(g[0], scale, h, thr)
-		g[1] = keepOrZero(g[1], scale, h>>16, thr)
-		g[2] = keepOrZero(g[2], scale, h>>32, thr)
-		g[3] = keepOrZero(g[3], scale, h>>48, thr)
-	}
-	for ; i < len(x); i++ {
-		x[i] = keepOrZero(x[i], scale, mix(s.key^uint64((off+i)>>2))>>(uint((off+i)&3)*16), thr)
-	}
-}
-
-// keepOrZero is v·scale when the low 16 bits of h are at least thr, else
-// v·0 (as PyTorch's x·mask·scale: a signed zero), without a branch.
-func keepOrZero(v, scale float32, h, thr uint64) float32 {
-	keep := (((h & 0xffff) - thr) >> 63) ^ 1 // 0 when h&0xffff < thr
-	return v * (scale * float32(keep))
-}
+func (s dropSite) applyAt(x []float32, off int) { vec.DropoutAt(x, s.key, off, s.p) }
 
 // Dropout is a dropout site for a method's own dropout (LoRA's on its
 // input), with the encoder's counter-based masks: the same (options, layer,
