@@ -138,36 +138,44 @@ func (r *pbReader) next() (num int, wt int, v uint64, data []byte, ok bool) {
 	return num, wt, v, data, true
 }
 
+// pbFields calls f with each field of message b (number, wire type,
+// varint/fixed value, length-delimited bytes) until f fails or b ends; a
+// malformed b is an error.
+func pbFields(b []byte, f func(num, wt int, v uint64, data []byte) error) error {
+	r := pbReader{b: b}
+	for {
+		num, wt, v, data, ok := r.next()
+		if !ok {
+			return r.err
+		}
+		if err := f(num, wt, v, data); err != nil {
+			return err
+		}
+	}
+}
+
 // parseSPModel decodes a serialized sentencepiece ModelProto.
 func parseSPModel(b []byte) (*spProto, error) {
 	p := &spProto{modelType: spUnigram, unkID: 0, bosID: 1, eosID: 2, padID: -1,
 		norm: spNormSpec{addDummyPrefix: true, removeExtraWS: true, escapeWS: true}}
-	r := pbReader{b: b}
-	for {
-		num, wt, _, data, ok := r.next()
-		if !ok {
-			break
-		}
+	err := pbFields(b, func(num, wt int, _ uint64, data []byte) error {
 		if wt != 2 {
-			continue
+			return nil
 		}
-		var err error
 		switch num {
 		case 1:
-			var pc spPiece
-			pc, err = parseSPPiece(data)
+			pc, err := parseSPPiece(data)
 			p.pieces = append(p.pieces, pc)
+			return err
 		case 2:
-			err = parseSPTrainer(data, p)
+			return parseSPTrainer(data, p)
 		case 3:
-			err = parseSPNormalizer(data, &p.norm)
+			return parseSPNormalizer(data, &p.norm)
 		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if r.err != nil {
-		return nil, r.err
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(p.pieces) == 0 {
 		return nil, errors.New("sentencepiece model has no pieces")
@@ -177,12 +185,7 @@ func parseSPModel(b []byte) (*spProto, error) {
 
 func parseSPPiece(b []byte) (spPiece, error) {
 	pc := spPiece{typ: spNormal}
-	r := pbReader{b: b}
-	for {
-		num, wt, v, data, ok := r.next()
-		if !ok {
-			break
-		}
+	err := pbFields(b, func(num, wt int, v uint64, data []byte) error {
 		switch {
 		case num == 1 && wt == 2:
 			pc.text = string(data)
@@ -191,22 +194,18 @@ func parseSPPiece(b []byte) (spPiece, error) {
 		case num == 3 && wt == 0:
 			pc.typ = uint8(v)
 			if v < spNormal || v > spByte {
-				return pc, fmt.Errorf("piece %q: unknown type %d", pc.text, v)
+				return fmt.Errorf("piece %q: unknown type %d", pc.text, v)
 			}
 		}
-	}
-	return pc, r.err
+		return nil
+	})
+	return pc, err
 }
 
 func parseSPTrainer(b []byte, p *spProto) error {
-	r := pbReader{b: b}
-	for {
-		num, wt, v, _, ok := r.next()
-		if !ok {
-			break
-		}
+	return pbFields(b, func(num, wt int, v uint64, _ []byte) error {
 		if wt != 0 {
-			continue
+			return nil
 		}
 		switch num {
 		case 3:
@@ -226,17 +225,12 @@ func parseSPTrainer(b []byte, p *spProto) error {
 		case 43:
 			p.padID = int32(v)
 		}
-	}
-	return r.err
+		return nil
+	})
 }
 
 func parseSPNormalizer(b []byte, n *spNormSpec) error {
-	r := pbReader{b: b}
-	for {
-		num, wt, v, data, ok := r.next()
-		if !ok {
-			break
-		}
+	return pbFields(b, func(num, wt int, v uint64, data []byte) error {
 		switch {
 		case num == 1 && wt == 2:
 			n.name = string(data)
@@ -249,8 +243,8 @@ func parseSPNormalizer(b []byte, n *spNormSpec) error {
 		case num == 5 && wt == 0:
 			n.escapeWS = v != 0
 		}
-	}
-	return r.err
+		return nil
+	})
 }
 
 // spModel is a loaded sentencepiece model: the equivalent of
