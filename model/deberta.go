@@ -739,6 +739,10 @@ func (m *Encoder) inferencePositionHooks(l int, a *layerActs, s *debertaScratch,
 	return m.hookPositions(&a.hq, hs, l, SiteQuery, a.posQ, rel, b, dropSite{})
 }
 
+// relLinearRuns lets addRelative gather the exact region's distances as
+// runs (tests switch it off to compare with the per-element gather).
+var relLinearRuns = true
+
 // relWindow is the range [lo, lo+w) of table rows a sequence of T tokens uses.
 func relWindow(relIdx []int32, maxT, T int) (lo, w int) {
 	lo = int(relIdx[maxT-1-(T-1)])
@@ -815,6 +819,17 @@ func (d *DebertaEncoder) addRelative(S []float32, ldS int, q, k []float32, C int
 	default:
 		bBlocks = blocks
 	}
+	// Distances d with |d| ≤ lin are in the exact region: r(i, j) = r0 + i − j
+	// there, and the gathers below become runs (c2p reversed, p2c strided)
+	// without a table lookup per element: the same sums, bit for bit.
+	r0 := int(relIdx[maxT-1])
+	lin := 0
+	for lin < T-1 && int(relIdx[maxT+lin]) == r0+lin+1 && int(relIdx[maxT-2-lin]) == r0-lin-1 {
+		lin++
+	}
+	if !relLinearRuns {
+		lin = -1
+	}
 	for i := 0; i < T; i++ {
 		row := S[i*ldS : i*ldS+T]
 		var ai []float32
@@ -826,6 +841,39 @@ func (d *DebertaEncoder) addRelative(S []float32, ldS int, q, k []float32, C int
 		}
 		for b := 0; b < nb; b++ {
 			j0, j1 := b*relBlock, min(T, (b+1)*relBlock)
+			if i-j0 <= lin && j1-1-i <= lin {
+				seg := row[j0:j1]
+				n := len(seg)
+				// c2p: ai[r0 + i − j − alo], j = j0 + t: a reversed run
+				var aw []float32
+				if ai != nil {
+					hi := r0 + i - j0 - alo + 1
+					aw = ai[hi-n : hi]
+				}
+				var bw []float32
+				stride, boff := 0, 0
+				if bBlocks != nil {
+					// p2c: bt[t·w + r0 + i − j − lo] = bt[t·(w−1) + r0 + i − j0 − lo]
+					bb := bBlocks[b]
+					stride, boff = bb.w-1, r0+i-j0-bb.lo
+					bw = ext[bb.off : bb.off+n*bb.w]
+				}
+				switch {
+				case aw != nil && bw != nil:
+					for t := range seg {
+						seg[t] += aw[n-1-t] + bw[t*stride+boff]
+					}
+				case aw != nil:
+					for t := range seg {
+						seg[t] += aw[n-1-t]
+					}
+				default:
+					for t := range seg {
+						seg[t] += bw[t*stride+boff]
+					}
+				}
+				continue
+			}
 			switch {
 			case ai != nil && bBlocks != nil:
 				bb := bBlocks[b]

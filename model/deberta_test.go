@@ -227,3 +227,42 @@ func TestAddRelativeBlocks(t *testing.T) {
 		}
 	}
 }
+
+// The exact region's runs (relLinearRuns) give the per-element gather's
+// sums bit for bit: buckets wide enough that whole blocks are linear
+// (v3's 256 at T = 128, here 64 at T up to 100), narrow ones, and none
+// (a plain clamp at ±8), each choice of terms.
+func TestAddRelativeLinearRuns(t *testing.T) {
+	defer func(v bool) { relLinearRuns = v }(relLinearRuns)
+	r := rand.New(rand.NewPCG(8, 3))
+	for _, name := range []string{"deberta-v3-tiny", "deberta-v1-tiny"} {
+		m, _ := loadDebertaGolden(t, name)
+		C := m.Config.HiddenSize
+		hd := C / m.Config.NumAttentionHeads
+		for _, shape := range [][2]int{{64, 128}, {8, 16}, {0, 0}} { // buckets, max_relative_positions
+			d := *m.Deberta
+			d.buckets, d.maxRel, d.span = shape[0], shape[1], max(shape[0], shape[1], 8)
+			R := 2 * d.span
+			for _, T := range []int{5, 33, 64, 100} {
+				relIdx := d.relIndex(nil, T)
+				q, k := randn(r, T*C, 1), randn(r, T*C, 1)
+				posK, posQ := randn(r, R*C, 1), randn(r, R*C, 1)
+				for _, terms := range [][2]bool{{true, true}, {true, false}, {false, true}} {
+					d.c2p, d.p2c = terms[0], terms[1]
+					S0 := randn(r, T*T, 1)
+					var got [2][]float32
+					for v, runs := range []bool{false, true} {
+						relLinearRuns = runs
+						got[v] = append([]float32(nil), S0...)
+						d.addRelative(got[v], T, q, k, C, posK, posQ, 0, hd, T, relIdx, T, make([]float32, 2*T*(2*T-1)))
+					}
+					for i := range got[0] {
+						if math.Float32bits(got[0][i]) != math.Float32bits(got[1][i]) {
+							t.Fatalf("%s buckets %v T=%d terms %v: element %d = %v with runs, %v per element", name, shape, T, terms, i, got[1][i], got[0][i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
