@@ -739,9 +739,25 @@ func (m *Encoder) inferencePositionHooks(l int, a *layerActs, s *debertaScratch,
 	return m.hookPositions(&a.hq, hs, l, SiteQuery, a.posQ, rel, b, dropSite{})
 }
 
-// relLinearRuns lets addRelative gather the exact region's distances as
-// runs (tests switch it off to compare with the per-element gather).
+// relLinearRuns lets addRelative and its backward gather and scatter the
+// exact region's distances as runs (tests switch it off to compare with the
+// per-element loops).
 var relLinearRuns = true
+
+// relLinear returns r0 = r(i, i) and lin, the largest distance such that
+// every |i − j| ≤ lin is in the exact region, r(i, j) = r0 + i − j (lin < 0
+// when relLinearRuns is off). At T ≤ position_buckets/2 that is every
+// distance of the sequence.
+func relLinear(relIdx []int32, maxT, T int) (r0, lin int) {
+	r0 = int(relIdx[maxT-1])
+	if !relLinearRuns {
+		return r0, -1
+	}
+	for lin < T-1 && int(relIdx[maxT+lin]) == r0+lin+1 && int(relIdx[maxT-2-lin]) == r0-lin-1 {
+		lin++
+	}
+	return r0, lin
+}
 
 // relWindow is the range [lo, lo+w) of table rows a sequence of T tokens uses.
 func relWindow(relIdx []int32, maxT, T int) (lo, w int) {
@@ -819,17 +835,9 @@ func (d *DebertaEncoder) addRelative(S []float32, ldS int, q, k []float32, C int
 	default:
 		bBlocks = blocks
 	}
-	// Distances d with |d| ≤ lin are in the exact region: r(i, j) = r0 + i − j
-	// there, and the gathers below become runs (c2p reversed, p2c strided)
-	// without a table lookup per element: the same sums, bit for bit.
-	r0 := int(relIdx[maxT-1])
-	lin := 0
-	for lin < T-1 && int(relIdx[maxT+lin]) == r0+lin+1 && int(relIdx[maxT-2-lin]) == r0-lin-1 {
-		lin++
-	}
-	if !relLinearRuns {
-		lin = -1
-	}
+	// the exact region's blocks are gathered as runs (c2p reversed, p2c
+	// strided) without a table lookup per element: the same sums
+	r0, lin := relLinear(relIdx, maxT, T)
 	for i := 0; i < T; i++ {
 		row := S[i*ldS : i*ldS+T]
 		var ai []float32

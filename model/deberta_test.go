@@ -240,8 +240,8 @@ func TestAddRelativeLinearRuns(t *testing.T) {
 		C := m.Config.HiddenSize
 		hd := C / m.Config.NumAttentionHeads
 		for _, shape := range [][2]int{{64, 128}, {8, 16}, {0, 0}} { // buckets, max_relative_positions
-			d := *m.Deberta
-			d.buckets, d.maxRel, d.span = shape[0], shape[1], max(shape[0], shape[1], 8)
+			md := m.Deberta
+			d := &DebertaEncoder{scale: md.scale, buckets: shape[0], maxRel: shape[1], span: max(shape[0], shape[1], 8)}
 			R := 2 * d.span
 			for _, T := range []int{5, 33, 64, 100} {
 				relIdx := d.relIndex(nil, T)
@@ -262,6 +262,45 @@ func TestAddRelativeLinearRuns(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// The backward's scatter as runs (relLinearRuns) gives the per-element
+// scatter's gradients bit for bit: every layer's input gradient, with
+// dropout, on a v3-style model whose buckets make whole blocks linear.
+func TestAddRelativeLinearRunsBackward(t *testing.T) {
+	defer func(v bool) { relLinearRuns = v }(relLinearRuns)
+	cfg, err := LoadConfig(filepath.Join(golden.Dir(t), "models", "deberta-v3-tiny", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PositionBuckets, cfg.MaxRelativePositions, cfg.MaxPositionEmbeddings = 64, 128, 128
+	m, err := NewRandom(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(6, 7))
+	b := fdBatch(r, []int{70, 9, 40}, cfg.VocabSize, cfg.TypeVocabSize)
+	var grads [2][][]float32
+	for v, runs := range []bool{false, true} {
+		relLinearRuns = runs
+		st := &TrainState{}
+		out, err := m.ForwardTrain(context.Background(), b, st, nil, TrainOptions{Dropout: 0.1, Seed: 1, Step: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &layerGrads{}
+		if err := m.Backward(context.Background(), st, randn(rand.New(rand.NewPCG(1, 1)), len(out.LastHiddenState), 1), nil, h); err != nil {
+			t.Fatal(err)
+		}
+		grads[v] = h.d
+	}
+	for l := range grads[0] {
+		for i := range grads[0][l] {
+			if math.Float32bits(grads[0][l][i]) != math.Float32bits(grads[1][l][i]) {
+				t.Fatalf("layer gradient %d [%d] = %g with runs, %g per element", l, i, grads[1][l][i], grads[0][l][i])
 			}
 		}
 	}

@@ -287,6 +287,9 @@ func (m *Encoder) debertaAttentionBackward(dq, dk, dv, dout []float32, a *layerA
 			x0, x1, lo, w = relBlockSpan(relIdx, maxT, T, bk, term)
 			return x0, x1, lo, w, grads[offs[term][bk]:offs[term][bk+1]]
 		}
+		// exact-region blocks scatter as runs (addRelative's gather in
+		// reverse): each table entry gets one addend per row either way
+		r0, lin := relLinear(relIdx, maxT, T)
 		for i := 0; i < T; i++ {
 			row := dS[i*W : i*W+T] // the content block (prefix columns excluded)
 			var dAi []float32
@@ -301,6 +304,25 @@ func (m *Encoder) debertaAttentionBackward(dq, dk, dv, dout []float32, a *layerA
 				blo, bw := 0, 0
 				if d.p2c {
 					_, _, blo, bw, dBb = span(1, bk)
+				}
+				if i-j0 <= lin && j1-1-i <= lin {
+					seg := row[j0:j1]
+					n := len(seg)
+					if dAi != nil {
+						hi := r0 + i - j0 - alo + 1
+						aw := dAi[hi-n : hi]
+						for t, g := range seg {
+							aw[n-1-t] += g
+						}
+					}
+					if dBb != nil {
+						stride, boff := bw-1, r0+i-j0-blo
+						bwin := dBb[:n*bw]
+						for t, g := range seg {
+							bwin[t*stride+boff] += g
+						}
+					}
+					continue
 				}
 				for j := j0; j < j1; j++ {
 					g := row[j]
