@@ -1,7 +1,10 @@
 // Package vec holds aotp's vectorised element-wise and row kernels, forward
 // and backward: activations (GELU, GELUTanh, SiLU, Tanh, ReLU), Exp, softmax,
 // LayerNorm and BLAS-1 helpers (Add, AddInPlace, AddBias, BiasBackward,
-// Scale, Axpy, Dot, Sum, Max).
+// Scale, Axpy, Dot, Sum, Max), the widening adds of fused tables (AddF16,
+// AddBF16, AddI8Scaled) and counter-based dropout (DropoutAt: splitmix64 of
+// the element index, hashed 16 elements a step in AVX2 with 32-bit
+// multiplies, bit for bit the generic loop).
 //
 // # Design
 //
