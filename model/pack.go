@@ -58,7 +58,9 @@ func (m *Encoder) PackWeights() int64 {
 // for bit (gemm.MulPacked). Only weights that are views into the mapped
 // checkpoint are packed, and their pages are given back again: the
 // backward then never reads them, so resident memory stays at two copies
-// (today's packed forward copy plus what the backward faulted back in).
+// (the packed forward copy plus what the backward faulted back in before),
+// though the second is now process memory, not page cache the kernel may
+// reclaim under pressure.
 // Weights on the heap are left to the per-call path, which adds no third
 // copy. Returns the bytes packed; call after PackWeights, and again after
 // gemm.SetImpl.
