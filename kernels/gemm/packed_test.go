@@ -201,3 +201,31 @@ func TestMulPackedBitIdentical(t *testing.T) {
 		})
 	}
 }
+
+// A call allocates nothing in steady state (package doc): the packed path
+// with rows or columns split (small M packs A once per call), Sgemm, and
+// a transposed A, on 2 threads.
+func TestNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	defer parallel.SetThreads(parallel.Threads())
+	parallel.SetThreads(2)
+	r := rand.New(rand.NewSource(9))
+	const K, N = 256, 512
+	w := randSlice(r, N*K)
+	pw, pn := PackB(w, N, K), PackBN(w, N, K) // pn: op(B) = w as [N, K]
+	for _, M := range []int{32, 300} {
+		a, c := randSlice(r, M*N), make([]float32, M*N) // big enough for both forms
+		for name, f := range map[string]func(){
+			"LinearPacked": func() { LinearPacked(c, a, pw, nil, M, nil) },
+			"MulPacked":    func() { MulPacked(c, K, a, N, pn, M, 1) },
+			"Sgemm":        func() { Sgemm(false, true, M, N, K, 1, a, K, w, K, 0, c, N) },
+			"SgemmTN":      func() { Sgemm(true, false, M, N, K, 1, a, M, w, N, 0, c, N) },
+		} {
+			if n := testing.AllocsPerRun(20, f); n != 0 {
+				t.Errorf("%s M=%d: %v allocations per call", name, M, n)
+			}
+		}
+	}
+}

@@ -25,13 +25,38 @@ type pool struct {
 	tasks   chan task
 	workers int // goroutines started (threads-1: the caller works too)
 	wg      sync.WaitGroup
+
+	// ForChunks' pieces (set while it holds mu), and chunkLoop bound once:
+	// a closure over a local counter would escape to the workers and cost
+	// two allocations a call
+	next      atomic.Int32
+	n, chunks int
+	chunkFn   func(lo, hi int)
+	runChunks func(lo, hi int)
+}
+
+// chunkLoop runs pieces of the current ForChunks until none is left.
+func (p *pool) chunkLoop(_, _ int) {
+	for {
+		i := int(p.next.Add(1)) - 1
+		if i >= p.chunks {
+			return
+		}
+		p.chunkFn(i*p.n/p.chunks, (i+1)*p.n/p.chunks)
+	}
 }
 
 var (
-	p       = &pool{tasks: make(chan task, 256)}
+	p       = newPool()
 	threads atomic.Int32
 	startMu sync.Mutex
 )
+
+func newPool() *pool {
+	p := &pool{tasks: make(chan task, 256)}
+	p.runChunks = p.chunkLoop
+	return p
+}
 
 func init() { SetThreads(runtime.GOMAXPROCS(0)) }
 
@@ -109,21 +134,14 @@ func ForChunks(n, chunks int, fn func(lo, hi int)) {
 		return
 	}
 	defer p.mu.Unlock()
-	var next atomic.Int32
-	run := func(_, _ int) {
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= chunks {
-				return
-			}
-			fn(i*n/chunks, (i+1)*n/chunks)
-		}
-	}
+	p.next.Store(0)
+	p.n, p.chunks, p.chunkFn = n, chunks, fn
 	wg := &p.wg
 	wg.Add(nt - 1)
 	for i := 1; i < nt; i++ {
-		p.tasks <- task{fn: run, wg: wg}
+		p.tasks <- task{fn: p.runChunks, wg: wg}
 	}
-	run(0, 0)
+	p.chunkLoop(0, 0)
 	wg.Wait()
+	p.chunkFn = nil
 }
