@@ -27,7 +27,7 @@ func newDropout(p float64, seed, step uint64) *dropout {
 	if p <= 0 {
 		return nil
 	}
-	return &dropout{p: float32(p), key: mix(mix(seed) ^ step)}
+	return &dropout{p: float32(p), key: vec.Mix(vec.Mix(seed) ^ step)}
 }
 
 // layer derives the dropout of layer l.
@@ -35,7 +35,7 @@ func (d *dropout) layer(l int) *dropout {
 	if d == nil {
 		return nil
 	}
-	return &dropout{p: d.p, key: mix(d.key ^ uint64(l+1)*0x9e3779b97f4a7c15)}
+	return &dropout{p: d.p, key: vec.Mix(d.key ^ uint64(l+1)*0x9e3779b97f4a7c15)}
 }
 
 // dropSite is one dropout site; its zero value keeps everything.
@@ -48,11 +48,8 @@ func (d *dropout) site(s int) dropSite {
 	if d == nil {
 		return dropSite{}
 	}
-	return dropSite{p: d.p, key: mix(d.key + uint64(s)*0xbf58476d1ce4e5b9)}
+	return dropSite{p: d.p, key: vec.Mix(d.key + uint64(s)*0xbf58476d1ce4e5b9)}
 }
-
-// mix is splitmix64's finaliser.
-func mix(z uint64) uint64 { return vec.Mix(z) }
 
 // keep reports whether element i survives.
 func (s dropSite) keep(i int) bool { return vec.DropKeep(s.key, i, s.p) }

@@ -36,14 +36,8 @@ func (m *Encoder) PackWeights() int64 {
 			_, _ = rel.ReleaseView(l.Weight)
 		}
 	}
-	for i := range m.Layers {
-		L := &m.Layers[i]
-		pack(&L.Attention.Self.Query)
-		pack(&L.Attention.Self.Key)
-		pack(&L.Attention.Self.Value)
-		pack(&L.Attention.Output.Dense)
-		pack(&L.Intermediate.Dense)
-		pack(&L.Output.Dense)
+	for _, l := range m.layerLinears() {
+		pack(l)
 	}
 	if m.Pooler != nil {
 		pack(&m.Pooler.Dense)
@@ -53,8 +47,9 @@ func (m *Encoder) PackWeights() int64 {
 
 // PackBackwardWeights packs each layer Linear's weight a second time, as
 // the backward pass's operand (dX[N,In] = dY[N,Out]·W: the NN form, which
-// Backward otherwise repacks on every call, ~2 % of an adapter training
-// step), for a frozen backbone that trains adapters. Same results, bit
+// Backward otherwise repacks on every call, with a barrier per k block:
+// roberta-base AoT step 5759 → 5200 ms measured), for a frozen backbone
+// that trains adapters. Same results, bit
 // for bit (gemm.MulPacked). Only weights that are views into the mapped
 // checkpoint are packed, and their pages are given back again: the
 // backward then never reads them, so resident memory stays at two copies
