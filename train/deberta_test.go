@@ -42,13 +42,7 @@ func TestDebertaTrainSteps(t *testing.T) {
 		{Method: "full"},
 	}
 	forEachMethod(t, []string{"deberta-v3-tiny", "deberta-v2-tiny-conv", "deberta-v1-tiny"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
-		cfg := mc
-		cfg.ProblemType, cfg.NumLabels, cfg.Task = model.SingleLabel, 2, "test"
-		ad, err := peft.New(enc, &cfg, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ad.Close()
+		ad := newTestAdapter(t, enc, mc)
 		st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head}
 		lb := &LabeledBatch{
 			Batch:  model.NewBatch([][]int32{{1, 17, 42, 2}, {1, 5, 93, 60, 61, 2, 77, 8, 2}, {1, 33, 2}}, nil),
@@ -97,13 +91,7 @@ func TestFirstTokensTrainingEqualsFull(t *testing.T) {
 	}
 	forEachMethod(t, []string{"roberta-tiny", "bert-tiny", "deberta-v3-tiny"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
 		run := func(full bool) (float64, [][]float32) {
-			cfg := mc
-			cfg.ProblemType, cfg.NumLabels, cfg.Task = model.SingleLabel, 2, "test"
-			ad, err := peft.New(enc, &cfg, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ad.Close()
+			ad := newTestAdapter(t, enc, mc)
 			for i, p := range ad.Params() {
 				for j := range p.Data {
 					if p.Data[j] == 0 { // last factors start at zero: wake every path
@@ -142,4 +130,18 @@ func TestFirstTokensTrainingEqualsFull(t *testing.T) {
 			}
 		}
 	})
+}
+
+// newTestAdapter makes a 2-class adapter of method config mc on enc
+// (closed at the end of the test).
+func newTestAdapter(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) *peft.Adapter {
+	t.Helper()
+	cfg := mc
+	cfg.ProblemType, cfg.NumLabels, cfg.Task = model.SingleLabel, 2, "test"
+	ad, err := peft.New(enc, &cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ad.Close() })
+	return ad
 }
