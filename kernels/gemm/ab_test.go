@@ -15,7 +15,8 @@ import (
 // a shared machine hits all alike; it prints the median and best GFLOP/s.
 // Run with AOTP_GEMM_AB=1 go test -run ABTune -v ./kernels/gemm/
 // (AOTP_GEMM_AB_SHAPES="M,K,N;..." picks shapes, AOTP_GEMM_AB_VARIANTS=
-// "kc,mc,nc;..." adds blockings of the kernel, run with packed B;
+// "kc,mc,nc;..." adds blockings of the kernel, run with packed B, and
+// "noedge" the kernel without its edge kernel;
 // AOTP_GEMM_AB_BASE names the kernel, default avx2).
 func TestABTune(t *testing.T) {
 	if os.Getenv("AOTP_GEMM_AB") == "" {
@@ -84,7 +85,11 @@ func abVariants(base *impl) []abVariant {
 			continue
 		}
 		im := *base
-		fmt.Sscanf(s, "%d,%d,%d", &im.kc, &im.mc, &im.nc)
+		if s == "noedge" {
+			im.kernE, im.mrE = nil, 0
+		} else {
+			fmt.Sscanf(s, "%d,%d,%d", &im.kc, &im.mc, &im.nc)
+		}
 		im.name = base.name // LinearPacked checks the impl pointer, not the name
 		v = append(v, abVariant{"packed " + s, &im, true})
 	}

@@ -385,14 +385,14 @@ func (j *job) macro(bl *block, ap, tmp []float32, ic, mc, nlo, nhi int) {
 					continue
 				}
 				ek := kern
-				if rows <= 4 && im.kern4 != nil {
-					if rows == 4 && cols == nr {
-						im.kern4(kc, &apan[0], &bpan[0], &c[off], ldc, beta, bptr)
+				if rows <= im.mrE {
+					if rows == im.mrE && cols == nr {
+						im.kernE(kc, &apan[0], &bpan[0], &c[off], ldc, beta, bptr)
 						continue
 					}
-					ek = im.kern4
+					ek = im.kernE
 				}
-				// Edge tile: compute the tile (or its top 4 rows) into tmp,
+				// Edge tile: compute the tile (or its top mrE rows) into tmp,
 				// merge the part inside C.
 				ek(kc, &apan[0], &bpan[0], &tmp[0], nr, 0, bptr)
 				for r := 0; r < rows; r++ {

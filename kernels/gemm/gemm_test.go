@@ -26,7 +26,7 @@ func testImpls() []*impl {
 		l = append(l, &small)
 	}
 	l = append(l,
-		&impl{name: "loop12x32", mr: 12, nr: 32, kc: 40, mc: 24, nc: 64, kern: loopKernel(12, 32), asmPack: byName("avx2") != nil},
+		&impl{name: "loop12x32", mr: 12, nr: 32, kc: 40, mc: 24, nc: 64, kern: loopKernel(12, 32), kernE: loopKernelRows(12, 8, 32), mrE: 8, asmPack: byName("avx2") != nil},
 		&impl{name: "loop6x16", mr: 6, nr: 16, kc: 256, mc: 240, nc: 3072, kern: loopKernel(6, 16)})
 	return l
 }
@@ -222,17 +222,17 @@ func TestKernels(t *testing.T) {
 					orig := append([]float32(nil), c...)
 					im.kern(kc, &a[0], &b[0], &c[0], ldc, beta, bp)
 					ref(kc, &a[0], &b[0], &want[0], ldc, beta, bp)
-					if im.kern4 != nil {
-						// the 4-row edge kernel: the full kernel's top 4 rows
+					if im.kernE != nil {
+						// the edge kernel: the full kernel's top mrE rows
 						// bit for bit, nothing written below them
-						im.kern4(kc, &a[0], &b[0], &c4[0], ldc, beta, bp)
+						im.kernE(kc, &a[0], &b[0], &c4[0], ldc, beta, bp)
 						for i := range c4 {
-							if i < 4*ldc && i%ldc < nr {
+							if i < im.mrE*ldc && i%ldc < nr {
 								if !same(c4[i], c[i]) {
-									t.Fatalf("%s kern4 kc=%d beta=%v: c[%d]=%v, the 6-row kernel's %v", im.name, kc, beta, i, c4[i], c[i])
+									t.Fatalf("%s kernE kc=%d beta=%v: c[%d]=%v, the %d-row kernel's %v", im.name, kc, beta, i, c4[i], mr, c[i])
 								}
 							} else if !same(c4[i], orig[i]) {
-								t.Fatalf("%s kern4 kc=%d: wrote outside its 4 rows at %d", im.name, kc, i)
+								t.Fatalf("%s kernE kc=%d: wrote outside its %d rows at %d", im.name, kc, im.mrE, i)
 							}
 						}
 					}

@@ -25,9 +25,10 @@ type impl struct {
 	mc     int // rows of a packed A block: mc×kc stays in L2
 	nc     int // columns of a packed B block: kc×nc stays in L3
 	kern   kernelFunc
-	// kern4, when not nil, computes the top 4 rows of a tile only, for edge
-	// tiles of at most 4 rows (the same sums, bit for bit)
-	kern4 kernelFunc
+	// kernE, when not nil, computes the top mrE rows of a tile only, for
+	// edge tiles of at most mrE rows (the same sums, bit for bit)
+	kernE kernelFunc
+	mrE   int
 	// asmPack: the AVX2 packing routines may be used (mr a multiple of 6,
 	// nr a multiple of 8).
 	asmPack bool

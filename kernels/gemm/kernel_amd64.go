@@ -21,6 +21,12 @@ func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 //go:noescape
 func kernAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
+// kernAVX512x8 is kernAVX512 for the top 8 rows of its A panel (edge tiles
+// of at most 8 rows).
+//
+//go:noescape
+func kernAVX512x8(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+
 // fmaLoopAVX2 runs n iterations of 10 independent ymm FMAs (160 flops per
 // iteration); benchmarks use it to measure the machine's FMA peak.
 //
@@ -46,10 +52,10 @@ func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alph
 func packAT6AVX2(dst *float32, dstStride int, src *float32, lds int, n int, alpha float32)
 
 var (
-	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, kern: kernAVX2, kern4: kernAVX2x4, asmPack: true}
+	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, kern: kernAVX2, kernE: kernAVX2x4, mrE: 4, asmPack: true}
 	// Untuned (no AVX-512 machine at hand): the kc×32 B micro-panel is
 	// 24 KiB at kc=192, half of the 48 KiB L1d of Zen 4/5 and Sapphire Rapids.
-	avx512Impl = &impl{name: "avx512", mr: 12, nr: 32, kc: 192, mc: 240, nc: 3072, kern: kernAVX512, asmPack: true}
+	avx512Impl = &impl{name: "avx512", mr: 12, nr: 32, kc: 192, mc: 240, nc: 3072, kern: kernAVX512, kernE: kernAVX512x8, mrE: 8, asmPack: true}
 )
 
 // archImpls are the assembly kernels this CPU supports, fastest first.

@@ -52,7 +52,7 @@
 	ADDQ        R8, DI
 
 // The kernels' arguments: CX kc, AX a, BX b, DI c, R8 ldc in bytes, DX bias.
-#define AVX2_ARGS \
+#define KERN_ARGS \
 	MOVQ kc+0(FP), CX;    \
 	MOVQ a+8(FP), AX;     \
 	MOVQ b+16(FP), BX;    \
@@ -84,7 +84,7 @@
 
 // func kernAVX2(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX2(SB), NOSPLIT, $0-56
-	AVX2_ARGS
+	KERN_ARGS
 
 	// Prefetch the C tile (6 rows of 64 bytes, possibly straddling lines).
 	MOVQ       DI, R9
@@ -191,7 +191,7 @@ avx2_beta:
 
 // func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX2x4(SB), NOSPLIT, $0-56
-	AVX2_ARGS
+	KERN_ARGS
 
 	TESTQ DX, DX
 	JZ    x4_zero
@@ -260,7 +260,8 @@ x4_beta:
 	VFMADD231PS  Z24, bz, z0; \
 	VFMADD231PS  Z25, bz, z1
 
-#define AVX512_STEP(ao, bo) \
+// One k step of the top 8 rows: 16 FMAs into Z0..Z15.
+#define AVX512_STEP8(ao, bo) \
 	VMOVUPS bo(BX), Z24;                \
 	VMOVUPS bo+64(BX), Z25;             \
 	AVX512_ROW(ao, Z26, Z0, Z1);        \
@@ -270,11 +271,33 @@ x4_beta:
 	AVX512_ROW(ao+16, Z26, Z8, Z9);     \
 	AVX512_ROW(ao+20, Z27, Z10, Z11);   \
 	AVX512_ROW(ao+24, Z26, Z12, Z13);   \
-	AVX512_ROW(ao+28, Z27, Z14, Z15);   \
+	AVX512_ROW(ao+28, Z27, Z14, Z15)
+
+// One k step of all 12 rows: 24 FMAs into Z0..Z23.
+#define AVX512_STEP(ao, bo) \
+	AVX512_STEP8(ao, bo);               \
 	AVX512_ROW(ao+32, Z26, Z16, Z17);   \
 	AVX512_ROW(ao+36, Z27, Z18, Z19);   \
 	AVX512_ROW(ao+40, Z26, Z20, Z21);   \
 	AVX512_ROW(ao+44, Z27, Z22, Z23)
+
+// Four k steps of STEPM with B prefetched 1 KiB (eight steps) ahead, as in
+// the AVX2 kernels: two lines of B per step.
+#define AVX512_LOOP4(STEPM) \
+	PREFETCHT0 1024(BX);  \
+	PREFETCHT0 1088(BX);  \
+	STEPM(0, 0);          \
+	PREFETCHT0 1152(BX);  \
+	PREFETCHT0 1216(BX);  \
+	STEPM(48, 128);       \
+	PREFETCHT0 1280(BX);  \
+	PREFETCHT0 1344(BX);  \
+	STEPM(96, 256);       \
+	PREFETCHT0 1408(BX);  \
+	PREFETCHT0 1472(BX);  \
+	STEPM(144, 384);      \
+	ADDQ $192, AX;        \
+	ADDQ $512, BX
 
 #define AVX512_STORE_ROW(z0, z1) \
 	VMOVUPS z0, (DI);    \
@@ -299,15 +322,29 @@ x4_beta:
 	VMOVAPS Z28, z0; \
 	VMOVAPS Z29, z1
 
+// Z28:Z29 = the bias row (DX), or zero; label: a fresh local label.
+#define AVX512_BIAS(label) \
+	VPXORD  Z28, Z28, Z28;  \
+	VPXORD  Z29, Z29, Z29;  \
+	TESTQ   DX, DX;         \
+	JZ      label;          \
+	VMOVUPS (DX), Z28;      \
+	VMOVUPS 64(DX), Z29;    \
+label:
+
+#define AVX512_INIT8 \
+	AVX512_INIT_ROW(Z0, Z1);    \
+	AVX512_INIT_ROW(Z2, Z3);    \
+	AVX512_INIT_ROW(Z4, Z5);    \
+	AVX512_INIT_ROW(Z6, Z7);    \
+	AVX512_INIT_ROW(Z8, Z9);    \
+	AVX512_INIT_ROW(Z10, Z11);  \
+	AVX512_INIT_ROW(Z12, Z13);  \
+	AVX512_INIT_ROW(Z14, Z15)
+
 // func kernAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX512(SB), NOSPLIT, $0-56
-	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ c+24(FP), DI
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-	MOVQ bias+48(FP), DX
+	KERN_ARGS
 
 	// Prefetch the C tile (12 rows of 128 bytes).
 	MOVQ DI, R9
@@ -324,23 +361,8 @@ TEXT ·kernAVX512(SB), NOSPLIT, $0-56
 	AVX512_PREFETCH_ROW
 	AVX512_PREFETCH_ROW
 
-	// Z28:Z29 = bias row, or zero.
-	VPXORD Z28, Z28, Z28
-	VPXORD Z29, Z29, Z29
-	TESTQ  DX, DX
-	JZ     avx512_init
-	VMOVUPS (DX), Z28
-	VMOVUPS 64(DX), Z29
-
-avx512_init:
-	AVX512_INIT_ROW(Z0, Z1)
-	AVX512_INIT_ROW(Z2, Z3)
-	AVX512_INIT_ROW(Z4, Z5)
-	AVX512_INIT_ROW(Z6, Z7)
-	AVX512_INIT_ROW(Z8, Z9)
-	AVX512_INIT_ROW(Z10, Z11)
-	AVX512_INIT_ROW(Z12, Z13)
-	AVX512_INIT_ROW(Z14, Z15)
+	AVX512_BIAS(avx512_init)
+	AVX512_INIT8
 	AVX512_INIT_ROW(Z16, Z17)
 	AVX512_INIT_ROW(Z18, Z19)
 	AVX512_INIT_ROW(Z20, Z21)
@@ -351,12 +373,7 @@ avx512_init:
 	JZ   avx512_tail
 
 avx512_loop4:
-	AVX512_STEP(0, 0)
-	AVX512_STEP(48, 128)
-	AVX512_STEP(96, 256)
-	AVX512_STEP(144, 384)
-	ADDQ $192, AX
-	ADDQ $512, BX
+	AVX512_LOOP4(AVX512_STEP)
 	DECQ DX
 	JNZ  avx512_loop4
 
@@ -404,6 +421,68 @@ avx512_beta:
 	AVX512_BETA_ROW(Z18, Z19)
 	AVX512_BETA_ROW(Z20, Z21)
 	AVX512_BETA_ROW(Z22, Z23)
+	VZEROUPPER
+	RET
+
+// ------------------------------------------------------- AVX-512 8×32 (edge)
+//
+// The top 8 rows of a 12-row packed A panel (it still advances 48 bytes a
+// k step), for edge tiles of 1–8 rows: M = 32 or 128 (a sequence, a head's
+// T) leaves 8 rows, which the 12×32 kernel computes with 4 zero rows. 16
+// accumulators keep both FMA pipes busy. Same summation order as the 12×32
+// kernel: the same result bit for bit.
+
+// func kernAVX512x8(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+TEXT ·kernAVX512x8(SB), NOSPLIT, $0-56
+	KERN_ARGS
+	AVX512_BIAS(x8_init)
+	AVX512_INIT8
+
+	MOVQ CX, DX
+	SHRQ $2, DX
+	JZ   x8_tail
+
+x8_loop4:
+	AVX512_LOOP4(AVX512_STEP8)
+	DECQ DX
+	JNZ  x8_loop4
+
+x8_tail:
+	ANDQ $3, CX
+	JZ   x8_store
+
+x8_loop1:
+	AVX512_STEP8(0, 0)
+	ADDQ $48, AX
+	ADDQ $128, BX
+	DECQ CX
+	JNZ  x8_loop1
+
+x8_store:
+	MOVL beta+40(FP), DX
+	ANDL $0x7fffffff, DX
+	JNZ  x8_beta
+	AVX512_STORE_ROW(Z0, Z1)
+	AVX512_STORE_ROW(Z2, Z3)
+	AVX512_STORE_ROW(Z4, Z5)
+	AVX512_STORE_ROW(Z6, Z7)
+	AVX512_STORE_ROW(Z8, Z9)
+	AVX512_STORE_ROW(Z10, Z11)
+	AVX512_STORE_ROW(Z12, Z13)
+	AVX512_STORE_ROW(Z14, Z15)
+	VZEROUPPER
+	RET
+
+x8_beta:
+	VBROADCASTSS beta+40(FP), Z31
+	AVX512_BETA_ROW(Z0, Z1)
+	AVX512_BETA_ROW(Z2, Z3)
+	AVX512_BETA_ROW(Z4, Z5)
+	AVX512_BETA_ROW(Z6, Z7)
+	AVX512_BETA_ROW(Z8, Z9)
+	AVX512_BETA_ROW(Z10, Z11)
+	AVX512_BETA_ROW(Z12, Z13)
+	AVX512_BETA_ROW(Z14, Z15)
 	VZEROUPPER
 	RET
 

@@ -76,13 +76,17 @@ func kernGeneric4x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float
 // loopKernel returns a plain-loop micro-kernel for any mr×nr tile. Tests use
 // it to run the blocking and packing code with the geometry of an assembly
 // kernel the CPU may lack (the AVX-512 12×32 tile on an AVX2 machine).
-func loopKernel(mr, nr int) kernelFunc {
+func loopKernel(mr, nr int) kernelFunc { return loopKernelRows(mr, mr, nr) }
+
+// loopKernelRows is loopKernel computing only the top rows of the tile (an
+// edge kernel, as kernAVX512x8 is for 12×32).
+func loopKernelRows(mr, rows, nr int) kernelFunc {
 	return func(kc int, a, b, c *float32, ldc int, beta float32, bias *float32) {
 		as := unsafe.Slice(a, mr*kc)
 		bs := unsafe.Slice(b, nr*kc)
-		cs := unsafe.Slice(c, (mr-1)*ldc+nr)
+		cs := unsafe.Slice(c, (rows-1)*ldc+nr)
 		var acc [32 * 32]float32
-		for i := 0; i < mr; i++ {
+		for i := 0; i < rows; i++ {
 			for j := 0; j < nr; j++ {
 				var s float32
 				if bias != nil {
@@ -94,7 +98,7 @@ func loopKernel(mr, nr int) kernelFunc {
 				acc[i*nr+j] = s
 			}
 		}
-		for i := 0; i < mr; i++ {
+		for i := 0; i < rows; i++ {
 			for j := 0; j < nr; j++ {
 				if beta == 0 {
 					cs[i*ldc+j] = acc[i*nr+j]
