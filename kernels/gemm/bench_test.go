@@ -101,26 +101,69 @@ func BenchmarkReference(b *testing.B) {
 	b.Run("threads", func(b *testing.B) { benchGemm(b, false, true, 4096, 3072, 768, 0) })
 }
 
-// BenchmarkPeakFMA measures the machine's AVX2 FMA peak: 10 independent ymm
-// FMA chains (more than latency × pipes = 4 × 2 on Zen 3), no memory traffic.
+// BenchmarkPeakFMA measures the machine's FMA peak for each vector width the
+// CPU has: independent FMA chains (more than latency × pipes), no memory
+// traffic. Kernel efficiency is the GEMM benchmarks' GFLOP/s over this.
 func BenchmarkPeakFMA(b *testing.B) {
-	if !hasFMALoop() {
-		b.Skip("no AVX2+FMA")
+	loops := fmaLoops()
+	if len(loops) == 0 {
+		b.Skip("no assembly FMA loop on this CPU or build")
 	}
 	const iters = 1 << 20
-	for _, th := range []int{1, 2} {
-		b.Run(fmt.Sprintf("threads%d", th), func(b *testing.B) {
-			defer parallel.SetThreads(parallel.Threads())
-			parallel.SetThreads(th)
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				parallel.For(th, 1, func(lo, hi int) {
-					for ; lo < hi; lo++ {
-						fmaLoopAVX2(iters)
+	for _, l := range loops {
+		for _, th := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads%d", l.name, th), func(b *testing.B) {
+				defer parallel.SetThreads(parallel.Threads())
+				parallel.SetThreads(th)
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					parallel.For(th, 1, func(lo, hi int) {
+						for ; lo < hi; lo++ {
+							l.run(iters)
+						}
+					})
+				}
+				b.ReportMetric(l.flops*iters*float64(th)*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkKernel runs each micro-kernel (and its edge kernel) alone, one
+// thread, on panels that stay in L1/L2 (a macro block's worth of A
+// micro-panels against one B micro-panel, as macro sweeps them): its
+// GFLOP/s over BenchmarkPeakFMA's 1-thread figure is the kernel's own
+// efficiency, apart from packing, threads and memory.
+func BenchmarkKernel(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	type kernCase struct {
+		name string
+		k    kernelFunc
+		rows int
+	}
+	for _, im := range impls {
+		kerns := []kernCase{{"full", im.kern, im.mr}}
+		if im.kernE != nil {
+			kerns = append(kerns, kernCase{"edge", im.kernE, im.mrE})
+		}
+		for _, v := range kernelVariants(im) {
+			kerns = append(kerns, kernCase{v.name, v.kern, im.mr})
+		}
+		panels := im.mc / im.mr
+		a := randSlice(r, im.mc*im.kc)
+		bp := randSlice(r, im.kc*im.nr)
+		c := make([]float32, im.mc*im.nr)
+		for _, kn := range kerns {
+			b.Run(fmt.Sprintf("%s/%s_kc%d", im.name, kn.name, im.kc), func(b *testing.B) {
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					for p := 0; p < panels; p++ {
+						kn.k(im.kc, &a[p*im.mr*im.kc], &bp[0], &c[p*im.mr*im.nr], im.nr, 1, nil)
 					}
-				})
-			}
-			b.ReportMetric(160*iters*float64(th)*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
-		})
+				}
+				flops := 2 * float64(kn.rows*im.nr*im.kc*panels) * float64(b.N)
+				b.ReportMetric(flops/time.Since(start).Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

@@ -84,3 +84,20 @@ func Impls() []string {
 	}
 	return names
 }
+
+// fmaLoop is a register-only FMA loop that measures the machine's peak
+// (BenchmarkPeakFMA): run(n) does n iterations of flops each.
+type fmaLoop struct {
+	name  string
+	run   func(n int)
+	flops float64
+}
+
+// kernVariant is a micro-kernel that computes what its implementation's
+// kernel does, bit for bit, in another way: tests check it, BenchmarkKernel
+// and TestABTune (AOTP_GEMM_AB_VARIANTS=kern:NAME) compare it, on the
+// machines that have it, before it may replace the kernel.
+type kernVariant struct {
+	name string
+	kern kernelFunc
+}

@@ -21,6 +21,12 @@ func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 //go:noescape
 func kernAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
+// kernAVX512b is kernAVX512 with embedded-broadcast FMAs, under test
+// (kernelVariants).
+//
+//go:noescape
+func kernAVX512b(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+
 // kernAVX512x8 is kernAVX512 for the top 8 rows of its A panel (edge tiles
 // of at most 8 rows).
 //
@@ -32,6 +38,12 @@ func kernAVX512x8(kc int, a, b, c *float32, ldc int, beta float32, bias *float32
 //
 //go:noescape
 func fmaLoopAVX2(n int)
+
+// fmaLoopAVX512 runs n iterations of 12 independent zmm FMAs (384 flops per
+// iteration).
+//
+//go:noescape
+func fmaLoopAVX512(n int)
 
 // packT8AVX2 transposes 8 rows of src (row stride lds) into dst:
 // dst[p*dstStride+r] = src[r*lds+p] for r < 8, p < 8·n8.
@@ -72,4 +84,23 @@ func detect() []*impl {
 	return l
 }
 
-func hasFMALoop() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+// fmaLoops are the FMA peak loops this CPU runs, by the implementation whose
+// vectors they use.
+func fmaLoops() []fmaLoop {
+	var l []fmaLoop
+	if cpu.X86.HasAVX512F {
+		l = append(l, fmaLoop{"avx512", fmaLoopAVX512, 384})
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		l = append(l, fmaLoop{"avx2", fmaLoopAVX2, 160})
+	}
+	return l
+}
+
+// kernelVariants are the kernels under test for im (kernVariant).
+func kernelVariants(im *impl) []kernVariant {
+	if im == avx512Impl {
+		return []kernVariant{{"bcst", kernAVX512b}}
+	}
+	return nil
+}

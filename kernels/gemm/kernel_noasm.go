@@ -9,9 +9,7 @@ var avx512Impl, avx2Impl *impl
 
 var archImpls []*impl
 
-func fmaLoopAVX2(n int) {}
-
-func hasFMALoop() bool { return false }
+func fmaLoops() []fmaLoop { return nil }
 
 func packT8AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int) {
 	panic("gemm: no assembly packing in this build")
@@ -24,3 +22,5 @@ func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alph
 func packAT6AVX2(dst *float32, dstStride int, src *float32, lds int, n int, alpha float32) {
 	panic("gemm: no assembly packing in this build")
 }
+
+func kernelVariants(im *impl) []kernVariant { return nil }
