@@ -16,7 +16,7 @@ import (
 // Run with AOTP_GEMM_AB=1 go test -run ABTune -v ./kernels/gemm/
 // (AOTP_GEMM_AB_SHAPES="M,K,N;..." picks shapes, AOTP_GEMM_AB_VARIANTS=
 // "kc,mc,nc;..." adds blockings of the kernel, run with packed B, and
-// "noedge" the kernel without its edge kernel, "kern:NAME" a kernel variant;
+// "noedge" the kernel without its edge kernel;
 // AOTP_GEMM_AB_BASE names the kernel, default avx2).
 func TestABTune(t *testing.T) {
 	if os.Getenv("AOTP_GEMM_AB") == "" {
@@ -87,12 +87,6 @@ func abVariants(base *impl) []abVariant {
 		im := *base
 		if s == "noedge" {
 			im.kernE, im.mrE = nil, 0
-		} else if name, ok := strings.CutPrefix(s, "kern:"); ok {
-			for _, kv := range kernelVariants(base) {
-				if kv.name == name {
-					im.kern = kv.kern
-				}
-			}
 		} else {
 			fmt.Sscanf(s, "%d,%d,%d", &im.kc, &im.mc, &im.nc)
 		}

@@ -146,9 +146,6 @@ func BenchmarkKernel(b *testing.B) {
 		if im.kernE != nil {
 			kerns = append(kerns, kernCase{"edge", im.kernE, im.mrE})
 		}
-		for _, v := range kernelVariants(im) {
-			kerns = append(kerns, kernCase{v.name, v.kern, im.mr})
-		}
 		panels := im.mc / im.mr
 		a := randSlice(r, im.mc*im.kc)
 		bp := randSlice(r, im.kc*im.nr)

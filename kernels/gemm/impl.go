@@ -92,12 +92,3 @@ type fmaLoop struct {
 	run   func(n int)
 	flops float64
 }
-
-// kernVariant is a micro-kernel that computes what its implementation's
-// kernel does, bit for bit, in another way: tests check it, BenchmarkKernel
-// and TestABTune (AOTP_GEMM_AB_VARIANTS=kern:NAME) compare it, on the
-// machines that have it, before it may replace the kernel.
-type kernVariant struct {
-	name string
-	kern kernelFunc
-}

@@ -21,12 +21,6 @@ func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 //go:noescape
 func kernAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
-// kernAVX512b is kernAVX512 with embedded-broadcast FMAs, under test
-// (kernelVariants).
-//
-//go:noescape
-func kernAVX512b(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
-
 // kernAVX512x8 is kernAVX512 for the top 8 rows of its A panel (edge tiles
 // of at most 8 rows).
 //
@@ -95,12 +89,4 @@ func fmaLoops() []fmaLoop {
 		l = append(l, fmaLoop{"avx2", fmaLoopAVX2, 160})
 	}
 	return l
-}
-
-// kernelVariants are the kernels under test for im (kernVariant).
-func kernelVariants(im *impl) []kernVariant {
-	if im == avx512Impl {
-		return []kernVariant{{"bcst", kernAVX512b}}
-	}
-	return nil
 }

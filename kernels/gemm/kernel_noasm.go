@@ -22,5 +22,3 @@ func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alph
 func packAT6AVX2(dst *float32, dstStride int, src *float32, lds int, n int, alpha float32) {
 	panic("gemm: no assembly packing in this build")
 }
-
-func kernelVariants(im *impl) []kernVariant { return nil }

@@ -2,10 +2,10 @@
 # AVX-512 tuning data from a lent machine (prepared like run_checks.sh; devbin/
 # holds gemm.test and aotp), 2 threads pinned to two otherwise idle cores:
 #   - the FMA peak per vector width and each micro-kernel in cache, 1 thread
-#     (kernel efficiency = BenchmarkKernel / BenchmarkPeakFMA), kernel
-#     variants included (kernelVariants; TestKernels checks them bit for bit);
-#   - TestABTune: the AVX-512 kernel against its variants and without its
-#     edge kernel, on forward shapes with and without edge tiles;
+#     (kernel efficiency = BenchmarkKernel / BenchmarkPeakFMA);
+#   - TestABTune: the AVX-512 kernel with and without its edge kernel, on
+#     forward shapes with and without edge tiles (AB_VARIANTS adds blockings
+#     "kc,mc,nc;...");
 #   - PROFILE=1: CPU profiles of the forward pass and the AoT training step.
 # Results under $OUT.
 set -u
@@ -20,7 +20,7 @@ cd "$R/kernels/gemm" || exit 1
 AOTP_GEMM=avx512 timeout 60 $ts "$G" -test.run 'TestKernels|TestSgemm$' -test.v > "$OUT/tune_tests.log" 2>&1
 echo "kernel tests rc=$?" >> "$OUT/tune_tests.log"
 timeout 90 $ts "$G" -test.run XXX -test.bench 'PeakFMA|Kernel' -test.count 3 -test.cpu 1 > "$OUT/tune_kernel.log" 2>&1
-AOTP_GEMM_AB=1 AOTP_GEMM_AB_BASE=avx512 AOTP_GEMM_AB_VARIANTS="kern:bcst;noedge" \
+AOTP_GEMM_AB=1 AOTP_GEMM_AB_BASE=avx512 AOTP_GEMM_AB_VARIANTS="noedge${AB_VARIANTS:+;$AB_VARIANTS}" \
 	AOTP_GEMM_AB_SHAPES=${AB_SHAPES:-"32,768,768;32,768,3072;128,768,3072;1024,768,768;1024,768,3072;1024,3072,768"} \
 	timeout 150 $ts "$G" -test.run ABTune -test.v > "$OUT/ab.log" 2>&1
 cd "$R" || exit 1
