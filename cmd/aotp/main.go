@@ -33,7 +33,7 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "aotp",
 		Short:         "Ahead-of-Time P-Tuning for frozen transformer encoders",
-		Long:          "aotp fine-tunes BERT and RoBERTa encoders with AoT P-Tuning (per-token bias tables on a frozen backbone) and serves many tasks from one backbone.",
+		Long:          "aotp fine-tunes BERT, RoBERTa and DeBERTa encoders with AoT P-Tuning (per-token bias tables on a frozen backbone), or with the baselines (LoRA, BitFit, Adapters, P-Tuning v2, full fine-tuning), and serves many tasks from one backbone.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
