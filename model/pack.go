@@ -61,6 +61,7 @@ func (m *Encoder) PackWeights() int64 {
 // gemm.SetImpl.
 func (m *Encoder) PackBackwardWeights() int64 {
 	rel, ok := m.closer.(interface {
+		Releasable(v []float32) bool
 		ReleaseView(v []float32) (int64, error)
 	})
 	if !ok {
@@ -71,7 +72,7 @@ func (m *Encoder) PackBackwardWeights() int64 {
 		if l.Weight == nil || l.WGrad != nil {
 			continue // trained weights change: nothing to pack once
 		}
-		if n, err := rel.ReleaseView(l.Weight); err != nil || n == 0 {
+		if !rel.Releasable(l.Weight) {
 			continue // not mapped: packing would be a third copy
 		}
 		l.packedNN = gemm.PackBN(l.Weight, l.Out, l.In)

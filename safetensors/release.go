@@ -29,7 +29,7 @@ func (f *File) Release(name string) (int64, error) {
 func (f *File) release(b []byte) (int64, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if f.closed || f.writable || !haveMmap || !canDropPages || !f.contains(b) {
+	if !f.releasable(b) {
 		return 0, nil
 	}
 	page := uintptr(pageSize)
@@ -45,6 +45,12 @@ func (f *File) release(b []byte) (int64, error) {
 		return 0, fmt.Errorf("safetensors: %s: releasing pages: %w", f.path, err)
 	}
 	return int64(len(seg)), nil
+}
+
+// releasable reports whether b lies inside a read-only mapping of f whose
+// pages this platform can drop. The caller holds f.mu.
+func (f *File) releasable(b []byte) bool {
+	return !f.closed && !f.writable && haveMmap && canDropPages && f.contains(b)
 }
 
 // contains reports whether b lies entirely inside f's mapping.
@@ -64,6 +70,27 @@ func (m *Model) Release(name string) (int64, error) {
 		return 0, fmt.Errorf("safetensors: %s: no tensor %q", m.dir, name)
 	}
 	return f.Release(name)
+}
+
+// Releasable reports whether v is a view into one of the model's read-only
+// mappings whose pages ReleaseView can give back (false for a tensor on
+// the heap: converted, or read into memory where nothing is mapped). A
+// caller that makes a second copy of a tensor asks first, so that it copies
+// only what then costs no memory.
+func (m *Model) Releasable(v []float32) bool {
+	if len(v) == 0 {
+		return false
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+	for _, f := range m.files {
+		f.mu.RLock()
+		ok := f.releasable(b)
+		f.mu.RUnlock()
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // ReleaseView is Release for a view returned by Float32 (or Raw), found by

@@ -37,6 +37,9 @@ func TestReleaseDropsPages(t *testing.T) {
 		return s
 	}
 	want := touch()
+	if !m.Releasable(v) {
+		t.Fatal("Releasable(a mapped tensor) = false")
+	}
 	before := residentBytes(t)
 	got, err := m.ReleaseView(v)
 	if err != nil {
@@ -70,6 +73,9 @@ func TestReleaseDropsPages(t *testing.T) {
 	heap[5] = 7
 	if got, err := m.ReleaseView(heap); err != nil || got != 0 || heap[5] != 7 {
 		t.Fatalf("ReleaseView(heap) = %d, %v", got, err)
+	}
+	if m.Releasable(heap) || m.Releasable(nil) {
+		t.Fatal("Releasable(heap or empty) = true")
 	}
 
 	// A writable (copy-on-write) mapping may hold private changes: never
