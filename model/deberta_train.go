@@ -119,7 +119,7 @@ func (m *Encoder) trainRelInput(l int, st *TrainState) []float32 {
 	}
 	t.relIn = grow(t.relIn, len(rel))
 	copy(t.relIn, rel)
-	st.drop.layer(l).site(siteRelEmb).apply(t.relIn)
+	st.drop.layer(l).site(siteRelEmb).applyRows(t.relIn, nil, m.Config.HiddenSize)
 	return t.relIn
 }
 
@@ -141,7 +141,7 @@ func (m *Encoder) convForwardTrain(out, x0 []float32, st *TrainState, hs *hookSe
 	if err := hs.afterConv(t.convIn, b); err != nil {
 		return err
 	}
-	st.drop.layer(0).site(siteConv).apply(t.convIn)
+	st.drop.layer(0).site(siteConv).applyRows(t.convIn[:N*C], nil, C)
 	parallel.For(N, rowGrain, func(lo, hi int) {
 		s := t.convSum[lo*C : hi*C]
 		copy(s, t.convIn[lo*C:hi*C])
@@ -167,7 +167,7 @@ func (m *Encoder) convBackward(dOut, x0 []float32, st *TrainState, hs *hookSet) 
 	parallel.For(N, rowGrain, func(lo, hi int) {
 		cv.actBack(dc[lo*C:hi*C], t.convIn[lo*C:hi*C], t.dr0[lo*C:hi*C])
 	})
-	st.drop.layer(0).site(siteConv).apply(dc[:N*C])
+	st.drop.layer(0).site(siteConv).applyRows(dc[:N*C], nil, C)
 	if hs.convBk != nil {
 		if err := hs.convBk.ConvBackward(dc[:N*C], dOut[:N*C], b); err != nil {
 			return nil, nil, fmt.Errorf("encoder.conv backward: %w", err)
@@ -400,7 +400,7 @@ func (m *Encoder) debertaPositionBackward(l int, st *TrainState, dPosK, dPosQ []
 	if dPosQ != nil {
 		linearBackwardFull(m.posProj(l, false), t.dRelIn, dPosQ, relIn, R, 1)
 	}
-	st.drop.layer(l).site(siteRelEmb).apply(t.dRelIn)
+	st.drop.layer(l).site(siteRelEmb).applyRows(t.dRelIn, nil, C)
 	vec.AddInPlace(t.dRel, t.dRelIn)
 }
 
