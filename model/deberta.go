@@ -587,10 +587,7 @@ func (d *DebertaEncoder) trainable() bool { return d.RelGrad != nil }
 type debertaScratch struct {
 	relIdx     []int32
 	x0         []float32 // [N,C] encoder input (the convolution reads it after layer 0 overwrote H)
-	conv       []float32 // [N,C] convolution output (training: before the activation)
-	convAct    []float32 // [N,C] training: act(dropout(conv))
-	convSum    []float32 // [N,C] training: LayerNorm input
-	mean, rstd []float32 // [N]
+	conv       []float32 // [N,C] convolution output
 	rel        []float32 // [R,C] normalised relative embeddings (trained weights)
 	posK, posQ []float32 // [R,C] (trained weights, inference)
 	taps       [][]float32
@@ -757,12 +754,6 @@ func relLinear(relIdx []int32, maxT, T int) (r0, lin int) {
 		lin++
 	}
 	return r0, lin
-}
-
-// relWindow is the range [lo, lo+w) of table rows a sequence of T tokens uses.
-func relWindow(relIdx []int32, maxT, T int) (lo, w int) {
-	lo = int(relIdx[maxT-1-(T-1)])
-	return lo, int(relIdx[maxT-1+(T-1)]) - lo + 1
 }
 
 // relBlock is the number of query (c2p) or key (p2c) rows whose position

@@ -61,13 +61,6 @@ var (
 	dot64 = fdcheck.Dot64
 )
 
-// fdErr returns the worst relative error of g as the gradient of loss w.r.t.
-// x (internal/fdcheck.Err, no kinks). See the comment at the top of the file.
-func fdErr(x, g []float32, loss func() float64, h float64, ndir int, seed uint64) float64 {
-	e, _ := fdcheck.Err(x, g, loss, h, ndir, seed, nil)
-	return e
-}
-
 // checkFD asserts that g is the gradient of loss w.r.t. x within tol.
 func checkFD(t *testing.T, what string, x, g []float32, loss func() float64, h, tol float64) {
 	t.Helper()

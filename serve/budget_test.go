@@ -74,6 +74,9 @@ func TestMemoryBudgetChoosesForms(t *testing.T) {
 		t.Fatalf("GET /v1/tasks: %d %s", code, body)
 	}
 	code, body = post(t, nil, "GET", ts.URL+"/metrics", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", code, body)
+	}
 	for _, want := range []string{`aotp_task_form{form="cached",task="sentiment"} 1`, `aotp_task_form{form="mapped",task="topic"} 1`,
 		"aotp_memory_budget_bytes", `aotp_task_resident_bytes{task="sentiment"}`, `aotp_task_mapped_bytes{task="topic2"}`} {
 		if !strings.Contains(string(body), want) {

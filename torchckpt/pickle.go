@@ -38,7 +38,6 @@ func (d *dict) set(k, v any) {
 
 type tuple []any
 type list []any
-type mark struct{}
 
 // global is a class or function the pickle names.
 type global string

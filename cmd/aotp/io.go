@@ -117,9 +117,8 @@ func readTextInputs(path string) ([]textInput, error) {
 // jsonlWriter writes JSONL output atomically: the file appears whole on
 // Close, or not at all.
 type jsonlWriter struct {
-	f   *fsutil.AtomicFile
-	w   *bufio.Writer
-	buf []byte
+	f *fsutil.AtomicFile
+	w *bufio.Writer
 }
 
 func createJSONL(path string) (*jsonlWriter, error) {
