@@ -3,6 +3,7 @@
 # threads each, alternating processes per round (tools/bench/compare.sh's
 # protocol, reduced). Needs devbin/aotp (go build -o devbin/aotp ./cmd/aotp)
 # and the machine's own torch (stock F.linear: its MKL / oneDNN).
+# CASES="mode shape batch seq iters;..." replaces the default cases.
 set -u
 OUT=${OUT:-/tmp/aotp-device}
 mkdir -p "$OUT"
@@ -20,15 +21,16 @@ one() { # side case args...
 	printf '%s\t%s\t%s\t%s\n' "$side" "$case" "$(( ($(date +%s%N) - t0) / 1000000 ))ms" "$j" >> "$OUT/bench.tsv"
 }
 for r in $(seq 1 "$ROUNDS"); do
-	for c in "forward roberta-base 8 128 5" "forward deberta-v3-base 8 128 4" "train roberta-base 16 128 2"; do
+	IFS=';' read -ra cases <<< "${CASES:-forward roberta-base 8 128 5;forward deberta-v3-base 8 128 4;train roberta-base 16 128 2}"
+	for c in "${cases[@]}"; do
 		set -- $c
 		mode=$1 shape=$2 B=$3 T=$4 it=$5
 		extra=""
 		[ "$mode" = train ] && extra="--reparam fc --rank 64"
 		a=(./devbin/aotp bench "$mode" --shape "$shape" --batch "$B" --seq "$T" --iters "$it" --warmup 1 --threads 2 --json $extra)
 		tb=(python3 tools/bench/torch_bench.py --mode "$mode" --shape "$shape" --batch "$B" --seq "$T" --iters "$it" --warmup 1 --threads 2 --gemm aten)
-		if [ $((r % 2)) = 1 ]; then one aotp "$mode-$shape" "${a[@]}"; one torch "$mode-$shape" "${tb[@]}"
-		else one torch "$mode-$shape" "${tb[@]}"; one aotp "$mode-$shape" "${a[@]}"; fi
+		if [ $((r % 2)) = 1 ]; then one aotp "$mode-$shape-b$B-s$T" "${a[@]}"; one torch "$mode-$shape-b$B-s$T" "${tb[@]}"
+		else one torch "$mode-$shape-b$B-s$T" "${tb[@]}"; one aotp "$mode-$shape-b$B-s$T" "${a[@]}"; fi
 	done
 done
 cut -f1,2,4 "$OUT/bench.tsv"
