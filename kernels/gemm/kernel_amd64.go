@@ -59,8 +59,9 @@ func packAT6AVX2(dst *float32, dstStride int, src *float32, lds int, n int, alph
 
 var (
 	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, kern: kernAVX2, kernE: kernAVX2x4, mrE: 4, asmPack: true}
-	// Untuned (no AVX-512 machine at hand): the kc×32 B micro-panel is
-	// 24 KiB at kc=192, half of the 48 KiB L1d of Zen 4/5 and Sapphire Rapids.
+	// The kc×32 B micro-panel is 24 KiB at kc=192, half of the 48 KiB L1d
+	// of Zen 4/5 and Sapphire Rapids (other blockings measured within the
+	// noise there: docs/device-checks).
 	avx512Impl = &impl{name: "avx512", mr: 12, nr: 32, kc: 192, mc: 240, nc: 3072, kern: kernAVX512, kernE: kernAVX512x8, mrE: 8, asmPack: true}
 )
 
