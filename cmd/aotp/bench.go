@@ -50,6 +50,11 @@ type benchResult struct {
 	TokensPerS   float64 `json:"tokens_per_s"`
 	GFLOPs       float64 `json:"gflop_per_s"`
 	GFLOPPerIter float64 `json:"gflop_per_batch"`
+	// the FMA peak measured right after the timed iterations (a
+	// register-only loop on the same threads, gemm.PeakGFLOPS), and
+	// gflop_per_s as a share of it; absent without an assembly kernel
+	PeakGFLOPs float64 `json:"fma_peak_gflop_per_s,omitempty"`
+	PctPeak    float64 `json:"pct_fma_peak,omitempty"`
 	RSSMiB       float64 `json:"rss_mib,omitempty"`
 	Method       string  `json:"method"`
 	Tasks        int     `json:"tasks,omitempty"`
@@ -189,6 +194,9 @@ func newBenchForwardCmd() *cobra.Command {
 				RSSMiB: rssMiB(), Method: methodName(method), Tasks: tasks, AdapterMiB: float64(tableBytes) / (1 << 20),
 				Packed: !noPack, FirstTokens: firstTokens,
 			}
+			if peak := gemm.PeakGFLOPS(res.Threads, 150*time.Millisecond); peak > 0 {
+				res.PeakGFLOPs, res.PctPeak = peak, 100*res.GFLOPs/peak
+			}
 			if lengthsFile != "" {
 				res.Lengths = &lengthsInfo{File: lengthsFile, Batches: len(lengths), Sequences: nseq, Tokens: tokens, PaddedTokens: padded}
 			}
@@ -197,6 +205,9 @@ func newBenchForwardCmd() *cobra.Command {
 			}
 			fmt.Printf("%s  batch %d  seq %d  threads %d (%s)\n", name, batch, seq, res.Threads, res.GemmImpl)
 			fmt.Printf("  %.2f ms/batch (median of %d, min %.2f)  %.0f tokens/s  %.1f GFLOP/s\n", res.MsPerBatch, iters, res.MsMin, res.TokensPerS, res.GFLOPs)
+			if res.PeakGFLOPs > 0 {
+				fmt.Printf("  %.0f%% of the FMA peak measured here (%.0f GFLOP/s on %d threads)\n", res.PctPeak, res.PeakGFLOPs, res.Threads)
+			}
 			return nil
 		},
 	}

@@ -228,7 +228,11 @@ func TestBenchForwardJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%q: %v", out, err)
 	}
-	for _, k := range []string{"tokens_per_s", "ms_per_batch"} {
+	keys := []string{"tokens_per_s", "ms_per_batch"}
+	if res["gemm_impl"] != "generic" {
+		keys = append(keys, "fma_peak_gflop_per_s", "pct_fma_peak")
+	}
+	for _, k := range keys {
 		if v, ok := res[k].(float64); !ok || v <= 0 {
 			t.Fatalf("%s = %v", k, res[k])
 		}

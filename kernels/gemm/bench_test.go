@@ -164,3 +164,17 @@ func BenchmarkKernel(b *testing.B) {
 		}
 	}
 }
+
+func TestPeakGFLOPS(t *testing.T) {
+	p := PeakGFLOPS(1, 20*time.Millisecond)
+	if len(fmaLoops()) == 0 || Impl() == "generic" {
+		if p != 0 {
+			t.Fatalf("no FMA loop: PeakGFLOPS = %v, want 0", p)
+		}
+		return
+	}
+	if !(p > 1 && p < 1e4) {
+		t.Fatalf("PeakGFLOPS(1) = %v GFLOP/s", p)
+	}
+	t.Logf("%s FMA peak, 1 thread: %.1f GFLOP/s", Impl(), p)
+}
