@@ -229,3 +229,51 @@ func TestNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// The pre-packed path's grid: row parts, or column parts when all rows fit
+// in one mc block and row pieces would be thin; every grid gives Linear's
+// result bit for bit (many threads on few cores included).
+func TestGrid(t *testing.T) {
+	for _, c := range []struct {
+		mPanels, mcPanels, cols, want, pm, pn int
+	}{
+		{171, 24, 48, 8, 8, 1},  // AVX2, 1024 rows, 2 threads
+		{86, 20, 24, 64, 64, 1}, // AVX-512, 1024 rows, 16 threads: rows (measured)
+		{6, 24, 48, 8, 1, 8},    // batch of one, 32 tokens: columns
+		{22, 24, 48, 8, 1, 8},   // 128 tokens, 2 threads: columns
+		{22, 24, 48, 64, 1, 48}, // 128 tokens, 16 threads: at most one tile per column panel
+		{11, 20, 24, 8, 1, 8},   // AVX-512, 128 tokens
+		{3, 24, 1, 8, 3, 1},     // one column panel: rows
+		{30, 24, 48, 8, 8, 1},   // more than an mc block: rows
+	} {
+		pm, pn := gridShape(c.mPanels, c.mcPanels, c.cols, c.want, 0)
+		if pm != c.pm || pn != c.pn {
+			t.Errorf("gridShape(%d panels, mc %d, %d cols, %d tiles) = %d×%d, want %d×%d", c.mPanels, c.mcPanels, c.cols, c.want, pm, pn, c.pm, c.pn)
+		}
+	}
+	if pm, pn := gridShape(6, 24, 48, 8, maxGridA+1); pn != 1 || pm != 6 {
+		t.Errorf("A over maxGridA: %d×%d, want rows only", pm, pn)
+	}
+
+	defer parallel.SetThreads(parallel.Threads())
+	r := rand.New(rand.NewSource(9))
+	for _, im := range testImpls() {
+		for _, th := range []int{3, 16} {
+			parallel.SetThreads(th)
+			for _, sh := range [][3]int{{300, 96, 200}, {1024, 64, 768}, {40, 33, 70}, {128, 80, 300}} {
+				M, K, N := sh[0], sh[1], sh[2]
+				inp, w, bias := randSlice(r, M*K), randSlice(r, N*K), randSlice(r, N)
+				want, got := make([]float32, M*N), make([]float32, M*N)
+				withImpl(t, im, func() {
+					Linear(want, inp, w, bias, M, K, N, nil)
+					LinearPacked(got, inp, packBFor(im, w, N, K, true), bias, M, nil)
+				})
+				for i := range want {
+					if !same(got[i], want[i]) {
+						t.Fatalf("%s threads %d %v: c[%d] = %v, Linear's %v", im.name, th, sh, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
