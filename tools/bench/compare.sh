@@ -8,24 +8,26 @@
 #   tools/bench/compare.sh --large-train   # also the roberta-large AoT-FC train step (slow)
 #   tools/bench/compare.sh --deberta-xlarge  # also the deberta-v2-xlarge b8 forward (slow: 24 x 1536)
 #   tools/bench/compare.sh --only deberta    # only the cases matching the regex (mode:shape:batch:seq); no RSS step
+#   tools/bench/compare.sh --cases "forward:roberta-base:1:32 forward:roberta-base:1:128"   # these cases instead
 #   options: --rounds N  --threads N  --raw FILE  --no-rss  --torch-extra "ARGS" (appended to torch_bench.py)
 #            --torch-cfg OMP:GEMM:THREADS (e.g. 1:aten:2; default: probe and take the fastest)
 set -euo pipefail
 
-QUICK=0 LARGE_TRAIN=0 DEB_XL=0 ONLY="" TORCH_EXTRA="" ROUNDS="" THREADS=2 TORCH_CFG=auto RAW="" RSS=1
+QUICK=0 LARGE_TRAIN=0 DEB_XL=0 ONLY="" ONLY_CASES="" TORCH_EXTRA="" ROUNDS="" THREADS=2 TORCH_CFG=auto RAW="" RSS=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
 	--large-train) LARGE_TRAIN=1 ;;
 	--deberta-xlarge) DEB_XL=1 ;;
 	--only) ONLY=$2; shift ;;
+	--cases) ONLY_CASES=$2; shift ;;
 	--torch-extra) TORCH_EXTRA=$2; shift ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--threads) THREADS=$2; shift ;;
 	--torch-cfg) TORCH_CFG=$2; shift ;;
 	--raw) RAW=$2; shift ;;
 	--no-rss) RSS=0 ;;
-	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -49,6 +51,7 @@ else
 fi
 [ "$LARGE_TRAIN" = 1 ] && CASES="$CASES train:roberta-large:16:128"
 [ "$DEB_XL" = 1 ] && CASES="$CASES forward:deberta-v2-xlarge:8:128"
+[ -n "$ONLY_CASES" ] && { CASES=$ONLY_CASES; RSS=0; }
 if [ -n "$ONLY" ]; then
 	CASES=$(printf '%s\n' $CASES | grep -E -- "$ONLY" | xargs || true)
 	[ -n "$CASES" ] || { echo "compare.sh: --only $ONLY matches no case" >&2; exit 2; }
@@ -126,6 +129,8 @@ printf 'meta\ttorch_cfg\t0\t"%s"\n' "$TORCH_CFG" >>"$RAW"
 for c in $CASES; do
 	IFS=: read -r mode shape batch seq <<<"$c"
 	iters=$FWD_ITERS
+	# small batches: as many tokens per timed run as batch 8 × 128 (at most 30 iterations)
+	[ $((batch * seq)) -lt 1024 ] && iters=$((FWD_ITERS * 1024 / (batch * seq) < 30 ? FWD_ITERS * 1024 / (batch * seq) : 30))
 	[ "$mode" = train ] && iters=$TRAIN_ITERS
 	rounds=$ROUNDS
 	[ "$shape" = roberta-large ] && [ "$mode" = train ] && { rounds=1; iters=1; }
