@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"time"
 
@@ -53,14 +54,14 @@ type benchResult struct {
 	// the FMA peak measured right after the timed iterations (a
 	// register-only loop on the same threads, gemm.PeakGFLOPS), and
 	// gflop_per_s as a share of it; absent without an assembly kernel
-	PeakGFLOPs float64 `json:"fma_peak_gflop_per_s,omitempty"`
-	PctPeak    float64 `json:"pct_fma_peak,omitempty"`
-	RSSMiB       float64 `json:"rss_mib,omitempty"`
-	Method       string  `json:"method"`
-	Tasks        int     `json:"tasks,omitempty"`
-	AdapterMiB   float64 `json:"adapter_mib,omitempty"`
-	Packed       bool    `json:"packed"`
-	FirstTokens  bool    `json:"first_tokens,omitempty"` // last layer at the first tokens only (as serving)
+	PeakGFLOPs  float64 `json:"fma_peak_gflop_per_s,omitempty"`
+	PctPeak     float64 `json:"pct_fma_peak,omitempty"`
+	RSSMiB      float64 `json:"rss_mib,omitempty"`
+	Method      string  `json:"method"`
+	Tasks       int     `json:"tasks,omitempty"`
+	AdapterMiB  float64 `json:"adapter_mib,omitempty"`
+	Packed      bool    `json:"packed"`
+	FirstTokens bool    `json:"first_tokens,omitempty"` // last layer at the first tokens only (as serving)
 	// --lengths: an iteration is one pass over these batches (ms_per_batch is per pass)
 	Lengths *lengthsInfo `json:"lengths,omitempty"`
 }
@@ -162,24 +163,11 @@ func newBenchForwardCmd() *cobra.Command {
 					return err
 				}
 			}
-			stop, err := startCPUProfile(cpuProfile)
+			times, err := timeIters(iters, cpuProfile, forward)
 			if err != nil {
 				return err
 			}
-			times := make([]float64, iters)
-			for i := range times {
-				t0 := time.Now()
-				if err := forward(); err != nil {
-					return err
-				}
-				times[i] = time.Since(t0).Seconds()
-			}
-			stop()
-			sort.Float64s(times)
-			med := times[len(times)/2]
-			if len(times)%2 == 0 {
-				med = (times[len(times)/2-1] + times[len(times)/2]) / 2
-			}
+			med := median(times)
 			var flops float64
 			for _, lens := range lengths {
 				for _, n := range lens {
@@ -189,7 +177,7 @@ func newBenchForwardCmd() *cobra.Command {
 			nseq, tokens, padded := lengthStats(lengths)
 			res := benchResult{
 				Model: name, Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(),
-				Iters: iters, MsPerBatch: med * 1e3, MsMin: times[0] * 1e3,
+				Iters: iters, MsPerBatch: med * 1e3, MsMin: slices.Min(times) * 1e3,
 				TokensPerS: float64(tokens) / med, GFLOPs: flops / med / 1e9, GFLOPPerIter: flops / 1e9,
 				RSSMiB: rssMiB(), Method: methodName(method), Tasks: tasks, AdapterMiB: float64(tableBytes) / (1 << 20),
 				Packed: !noPack, FirstTokens: firstTokens,
@@ -355,4 +343,37 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// timeIters runs f iters times, under a CPU profile into cpuProfile when it
+// is not empty, and returns each run's seconds.
+func timeIters(iters int, cpuProfile string, f func() error) ([]float64, error) {
+	stop, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	times := make([]float64, iters)
+	for i := range times {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return nil, err
+		}
+		times[i] = time.Since(t0).Seconds()
+	}
+	return times, nil
+}
+
+// median is the middle of xs (the mean of the two middle values for an
+// even count), xs unchanged; 0 for none.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -250,18 +249,6 @@ func overheadCell(cmd *cobra.Command, enc *model.Encoder, B, T, iters, distinct 
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func overheadMarkdown(rows []overheadRow, cfg *model.Config, name string) string {

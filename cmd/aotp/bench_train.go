@@ -7,9 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -127,26 +125,16 @@ func newBenchTrainCmd() *cobra.Command {
 				writeProf(memprofile + ".base")
 				defer writeProf(memprofile)
 			}
-			stop, err := startCPUProfile(cpuProfile)
+			var ms0 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			times, err := timeIters(iters, cpuProfile, step)
 			if err != nil {
 				return err
 			}
-			var ms0 runtime.MemStats
-			runtime.ReadMemStats(&ms0)
-			times := make([]float64, iters)
-			for i := range times {
-				t0 := time.Now()
-				if err := step(); err != nil {
-					return err
-				}
-				times[i] = time.Since(t0).Seconds()
-			}
-			stop()
 			var ms1 runtime.MemStats
 			runtime.ReadMemStats(&ms1)
 			allocPerStep := float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(iters)
-			sort.Float64s(times)
-			med := times[len(times)/2]
+			med := median(times)
 			n := 0
 			for _, p := range ad.Method.Params() {
 				n += p.Numel()
