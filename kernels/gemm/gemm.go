@@ -281,7 +281,7 @@ func (j *job) grid(nt int) (pm, pn int) {
 	}
 	cols := ceilDiv(j.ncStep, im.nr)
 	pm, pn = gridShape(j.mPanels, max(1, im.mc/im.mr), cols, chunksPerThread*nt, j.mPanels*im.mr*j.k)
-	if !gridSplit && !j.splitM {
+	if gridMode == "rows" && !j.splitM {
 		pm, pn = 1, min(cols, chunksPerThread*nt) // the former column split
 	}
 	if pn > 1 {
@@ -296,10 +296,17 @@ func (j *job) grid(nt int) (pm, pn int) {
 // A of aFloats.
 func gridShape(mPanels, mcPanels, colPanels, want, aFloats int) (pm, pn int) {
 	rows := min(mPanels, want)
-	if 2*mPanels >= want*mcPanels || mPanels >= mcPanels || colPanels < 2 || aFloats > maxGridA || !gridSplit {
+	if 2*mPanels >= want*mcPanels || colPanels < 2 || aFloats > maxGridA || gridMode == "rows" {
 		return rows, 1
 	}
-	return 1, min(want, colPanels)
+	if mPanels < mcPanels {
+		return 1, min(want, colPanels)
+	}
+	if gridMode != "tiles" {
+		return rows, 1
+	}
+	pm = max(1, mPanels/mcPanels)
+	return pm, max(1, min(ceilDiv(want, pm), colPanels))
 }
 
 // releaseGrid returns grid's packed A to its pool.
@@ -321,9 +328,12 @@ func (j *job) prepackRange(lo, hi int) {
 	}
 }
 
-// gridSplit enables grid's column parts (AOTP_GEMM_GRID=rows: the former
-// split, rows, or columns where rows divide unevenly; for A/B measurements).
-var gridSplit = os.Getenv("AOTP_GEMM_GRID") != "rows"
+// gridMode selects grid's rule, for A/B measurements (AOTP_GEMM_GRID):
+// "" the rule above; "rows" the former split (rows, or columns where rows
+// divide unevenly); "tiles" also 2-D tiles of an mc block's rows × column
+// parts where rows alone are thin (slower on Sapphire Rapids at 8–16
+// threads; kept to measure other machines).
+var gridMode = os.Getenv("AOTP_GEMM_GRID")
 
 // maxGridA bounds the A that grid packs whole (floats, 16 MiB); past it
 // the parts stay rows only.

@@ -254,9 +254,29 @@ func TestGrid(t *testing.T) {
 	if pm, pn := gridShape(6, 24, 48, 8, maxGridA+1); pn != 1 || pm != 6 {
 		t.Errorf("A over maxGridA: %d×%d, want rows only", pm, pn)
 	}
+	defer func(m string) { gridMode = m }(gridMode)
+	gridMode = "tiles"
+	if pm, pn := gridShape(86, 20, 24, 64, 0); pm != 4 || pn != 16 {
+		t.Errorf("tiles, 1024 rows on 16 threads: %d×%d, want 4×16", pm, pn)
+	}
+	gridMode = "rows"
+	if pm, pn := gridShape(22, 24, 48, 8, 0); pm != 8 || pn != 1 {
+		t.Errorf("rows, 128 tokens: %d×%d, want 8×1", pm, pn)
+	}
+	gridMode = ""
 
 	defer parallel.SetThreads(parallel.Threads())
 	r := rand.New(rand.NewSource(9))
+	for _, mode := range []string{"", "tiles"} {
+		gridMode = mode
+		checkGridResults(t, r)
+	}
+}
+
+// checkGridResults compares LinearPacked with Linear, bit for bit, on
+// shapes and thread counts that give each kind of grid.
+func checkGridResults(t *testing.T, r *rand.Rand) {
+	t.Helper()
 	for _, im := range testImpls() {
 		for _, th := range []int{3, 16} {
 			parallel.SetThreads(th)
@@ -270,7 +290,7 @@ func TestGrid(t *testing.T) {
 				})
 				for i := range want {
 					if !same(got[i], want[i]) {
-						t.Fatalf("%s threads %d %v: c[%d] = %v, Linear's %v", im.name, th, sh, i, got[i], want[i])
+						t.Fatalf("%s grid %q threads %d %v: c[%d] = %v, Linear's %v", im.name, gridMode, th, sh, i, got[i], want[i])
 					}
 				}
 			}
