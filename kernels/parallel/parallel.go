@@ -6,6 +6,13 @@
 // request) runs inline on the caller instead of queueing behind the first:
 // that can never deadlock, and on a 2-core machine one saturated loop is all
 // the hardware can use anyway.
+//
+// Idle workers block on a channel; a For after serial work on the caller
+// pays their wake-up, 5–7 µs here (BenchmarkForAfterSerial). Spinning
+// instead, as OpenMP runtimes do, was measured slower on this 2-vCPU VM:
+// workers polling for 50 µs made a For 2–36 µs instead of 0.5–0.9, and a
+// caller polling for its workers kept them off its P (a readied goroutine
+// waits in the caller's run queue) for the whole 50 µs.
 package parallel
 
 import (

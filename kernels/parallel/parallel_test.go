@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestForCoversEachIndexOnce(t *testing.T) {
@@ -65,6 +66,19 @@ func BenchmarkForOverhead(b *testing.B) {
 	SetThreads(2)
 	var sink atomic.Int64
 	for i := 0; i < b.N; i++ {
+		For(2, 1, func(lo, hi int) { sink.Add(int64(hi - lo)) })
+	}
+}
+
+// BenchmarkForAfterSerial is a For after 20 µs of serial work on the caller
+// (an operation the workers sit out, as between a model's layers): the
+// workers' wake-up latency is what it adds to the 20 µs.
+func BenchmarkForAfterSerial(b *testing.B) {
+	SetThreads(2)
+	var sink atomic.Int64
+	for i := 0; i < b.N; i++ {
+		for t0 := time.Now(); time.Since(t0) < 20*time.Microsecond; {
+		}
 		For(2, 1, func(lo, hi int) { sink.Add(int64(hi - lo)) })
 	}
 }
