@@ -286,7 +286,11 @@ func (j *job) grid(nt int) (pm, pn int) {
 	}
 	if pn > 1 {
 		j.apre = aPrePool.get(j.mPanels * im.mr * j.k)
-		parallel.ForChunks(j.mPanels, min(j.mPanels, chunksPerThread*nt), j.prepackFn)
+		if j.mPanels*im.mr*j.k <= maxPrepackA {
+			j.prepackRange(0, j.mPanels) // a few rows: cheaper than waking the workers
+		} else {
+			parallel.ForChunks(j.mPanels, min(j.mPanels, chunksPerThread*nt), j.prepackFn)
+		}
 	}
 	return pm, pn
 }
