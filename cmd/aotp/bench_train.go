@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -33,6 +34,11 @@ type benchTrainResult struct {
 	TokensPerS float64 `json:"tokens_per_s"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	Trainable  int     `json:"trainable_params"`
+	// approximate model FLOPs a second (trainFLOPs) and their share of the
+	// FMA peak measured after the timed steps (gemm.PeakGFLOPS)
+	GFLOPs     float64 `json:"gflop_per_s_approx,omitempty"`
+	PeakGFLOPs float64 `json:"fma_peak_gflop_per_s,omitempty"`
+	PctPeak    float64 `json:"pct_fma_peak_approx,omitempty"`
 	// heap allocated per step (should be ~0: buffers are reused)
 	AllocMiBPerStep float64 `json:"alloc_mib_per_step"`
 	FirstTokens     bool    `json:"first_tokens"` // last layer at the first tokens only (the default)
@@ -41,26 +47,41 @@ type benchTrainResult struct {
 }
 
 func newBenchTrainCmd() *cobra.Command {
-	var shape string
+	var shape, modelName string
 	var batch, seq, iters, warmup, threads int
 	var aot peft.AoTConfig
 	var asJSON, fullLast bool
 	var memprofile, cpuProfile, lengthsFile string
 	var maxBatches int
 	cmd := &cobra.Command{
-		Use:   "train --shape NAME --batch B --seq T",
-		Short: "Time one AoT training step (forward, backward, AdamW) on random weights of a real shape",
+		Use:   "train (--shape NAME | --model DIR) --batch B --seq T",
+		Short: "Time one AoT training step (forward, backward, AdamW) on random weights of a real shape, or a checkpoint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			setThreads(threads)
-			cfg, err := model.ShapeConfig(shape)
+			var enc *model.Encoder
+			var err error
+			name := shape
+			if modelName != "" && cmd.Flags().Changed("shape") {
+				return fmt.Errorf("give --model or --shape, not both")
+			}
+			if modelName != "" {
+				var dir string
+				if dir, err = resolveModel(modelName); err == nil {
+					enc, err = model.Load(dir)
+				}
+				name = modelName
+			} else {
+				var cfg *model.Config
+				if cfg, err = model.ShapeConfig(shape); err == nil {
+					enc, err = randomEncoder(cfg)
+				}
+			}
 			if err != nil {
 				return err
 			}
-			enc, err := randomEncoder(cfg)
-			if err != nil {
-				return err
-			}
+			defer enc.Close()
+			cfg := enc.Config
 			ad, err := peft.New(enc, &peft.AdapterConfig{Method: "aot", AoTConfig: aot, ProblemType: model.SingleLabel, NumLabels: 2}, 1)
 			if err != nil {
 				return err
@@ -140,23 +161,39 @@ func newBenchTrainCmd() *cobra.Command {
 				n += p.Numel()
 			}
 			nseq, tokens, padded := lengthStats(lengths)
-			res := benchTrainResult{Model: shape, Method: "aot", Reparam: ad.Config.Reparam, Rank: ad.Config.Rank,
+			res := benchTrainResult{Model: name, Method: "aot", Reparam: ad.Config.Reparam, Rank: ad.Config.Rank,
 				Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(), Iters: iters,
 				MsPerStep: med * 1e3, StepsPerS: 1 / med, TokensPerS: float64(tokens) / med, PeakRSSMiB: peakRSSMiB(), Trainable: n,
 				AllocMiBPerStep: allocPerStep / (1 << 20), FirstTokens: !fullLast}
+			if res.Reparam == "fc" {
+				var flops float64
+				for _, lens := range lengths {
+					for _, n := range lens {
+						flops += trainFLOPs(cfg, n, res.Rank)
+					}
+				}
+				res.GFLOPs = flops / med / 1e9
+				if peak := gemm.PeakGFLOPS(res.Threads, 150*time.Millisecond); peak > 0 {
+					res.PeakGFLOPs, res.PctPeak = peak, 100*res.GFLOPs/peak
+				}
+			}
 			if lengthsFile != "" {
 				res.Lengths = &lengthsInfo{File: lengthsFile, Batches: len(lengths), Sequences: nseq, Tokens: tokens, PaddedTokens: padded}
 			}
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(res)
 			}
-			fmt.Printf("%s AoT-%s r=%d  batch %d  seq %d  threads %d (%s)\n", shape, res.Reparam, res.Rank, batch, seq, res.Threads, res.GemmImpl)
+			fmt.Printf("%s AoT-%s r=%d  batch %d  seq %d  threads %d (%s)\n", name, res.Reparam, res.Rank, batch, seq, res.Threads, res.GemmImpl)
 			fmt.Printf("  %.1f ms/step  %.2f steps/s  %.0f tokens/s  peak RSS %.0f MiB\n", res.MsPerStep, res.StepsPerS, res.TokensPerS, res.PeakRSSMiB)
+			if res.PeakGFLOPs > 0 {
+				fmt.Printf("  ≈ %.1f GFLOP/s, %.0f%% of the FMA peak measured here (%.0f GFLOP/s on %d threads)\n", res.GFLOPs, res.PctPeak, res.PeakGFLOPs, res.Threads)
+			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&shape, "shape", "roberta-base", "random weights of a named real shape ("+shapeNames()+")")
+	f.StringVar(&modelName, "model", "", "a checkpoint instead: model directory or hub name in the HF cache")
 	f.IntVar(&batch, "batch", 16, "sequences per step")
 	f.IntVar(&seq, "seq", 128, "tokens per sequence")
 	f.IntVar(&iters, "iters", 5, "timed steps")
@@ -188,4 +225,20 @@ func peakRSSMiB() float64 {
 		}
 	}
 	return 0
+}
+
+// trainFLOPs approximates the multiply-adds (×2) of one AoT-FC training step
+// for a sequence of T tokens, as tools/bench/summarize.py counts them: the
+// forward, the activation-only backward through the frozen encoder (every
+// Linear once more for dX, the attention products twice more), and the FC
+// reparametrisation (two rank-r products, three passes) for every token.
+// It counts the whole last layer, so with first tokens only (the default)
+// it is a little above the work done.
+func trainFLOPs(cfg *model.Config, T, rank int) float64 {
+	C, I, L := float64(cfg.HiddenSize), float64(cfg.IntermediateSize), float64(cfg.NumHiddenLayers)
+	N := float64(T)
+	linear := 2 * N * (4*C*C + 2*C*I)
+	attention := 4 * N * N * C
+	aot := 3 * 2 * 2 * N * C * float64(rank)
+	return L * (2*linear + 3*attention + aot)
 }

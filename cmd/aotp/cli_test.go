@@ -239,6 +239,33 @@ func TestBenchForwardJSON(t *testing.T) {
 	}
 }
 
+func TestBenchTrainJSON(t *testing.T) {
+	model := filepath.Join(golden.Dir(t), "models", "bert-tiny")
+	out, err := run(t, "bench", "train", "--model", model, "--batch", "2", "--seq", "16", "--iters", "2", "--warmup", "1", "--rank", "4", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	keys := []string{"ms_per_step", "tokens_per_s", "trainable_params", "gflop_per_s_approx"}
+	if res["gemm_impl"] != "generic" {
+		keys = append(keys, "fma_peak_gflop_per_s", "pct_fma_peak_approx")
+	}
+	for _, k := range keys {
+		if v, ok := res[k].(float64); !ok || v <= 0 {
+			t.Fatalf("%s = %v in %s", k, res[k], out)
+		}
+	}
+	if res["model"] != model || res["rank"] != 4.0 {
+		t.Fatalf("model %v rank %v", res["model"], res["rank"])
+	}
+	if _, err := run(t, "bench", "train", "--model", filepath.Join(t.TempDir(), "none"), "--iters", "1"); err == nil {
+		t.Fatal("a missing --model: no error")
+	}
+}
+
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := run(t, "demo", "--out", dir, "--epochs", "2"); err != nil {
