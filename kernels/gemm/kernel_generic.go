@@ -7,14 +7,21 @@ import "unsafe"
 // arm64 without spilling much).
 var genericImpl = &impl{name: "generic", mr: 4, nr: 4, kc: 256, mc: 128, nc: 2048, kern: kernGeneric4x4}
 
+// kernGeneric4x4 accumulates in float64. The assembly kernels accumulate in
+// float32 with fused multiply-adds; plain Go float32 code is fused or not at
+// the compiler's choice (arm64 fuses, amd64 does not), and unfused float32
+// sums drift past the golden tests' 1e-5 on some tiny checkpoints. A float32
+// product is exact in float64, so these sums are at least as accurate as the
+// fused ones on every platform, at the same speed (conversions are cheap
+// next to scalar multiply-adds).
 func kernGeneric4x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32) {
 	as := unsafe.Slice(a, 4*kc)
 	bs := unsafe.Slice(b, 4*kc)
-	var c00, c01, c02, c03, c10, c11, c12, c13 float32
-	var c20, c21, c22, c23, c30, c31, c32, c33 float32
+	var c00, c01, c02, c03, c10, c11, c12, c13 float64
+	var c20, c21, c22, c23, c30, c31, c32, c33 float64
 	if bias != nil {
 		bb := unsafe.Slice(bias, 4)
-		c00, c01, c02, c03 = bb[0], bb[1], bb[2], bb[3]
+		c00, c01, c02, c03 = float64(bb[0]), float64(bb[1]), float64(bb[2]), float64(bb[3])
 		c10, c11, c12, c13 = c00, c01, c02, c03
 		c20, c21, c22, c23 = c00, c01, c02, c03
 		c30, c31, c32, c33 = c00, c01, c02, c03
@@ -22,55 +29,42 @@ func kernGeneric4x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float
 	for p := 0; p < kc; p++ {
 		ap := as[4*p : 4*p+4 : 4*p+4]
 		bp := bs[4*p : 4*p+4 : 4*p+4]
-		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
-		a0 := ap[0]
+		b0, b1, b2, b3 := float64(bp[0]), float64(bp[1]), float64(bp[2]), float64(bp[3])
+		a0 := float64(ap[0])
 		c00 += a0 * b0
 		c01 += a0 * b1
 		c02 += a0 * b2
 		c03 += a0 * b3
-		a1 := ap[1]
+		a1 := float64(ap[1])
 		c10 += a1 * b0
 		c11 += a1 * b1
 		c12 += a1 * b2
 		c13 += a1 * b3
-		a2 := ap[2]
+		a2 := float64(ap[2])
 		c20 += a2 * b0
 		c21 += a2 * b1
 		c22 += a2 * b2
 		c23 += a2 * b3
-		a3 := ap[3]
+		a3 := float64(ap[3])
 		c30 += a3 * b0
 		c31 += a3 * b1
 		c32 += a3 * b2
 		c33 += a3 * b3
 	}
 	cs := unsafe.Slice(c, 3*ldc+4)
-	r0 := cs[0:4:4]
-	r1 := cs[ldc : ldc+4 : ldc+4]
-	r2 := cs[2*ldc : 2*ldc+4 : 2*ldc+4]
-	r3 := cs[3*ldc : 3*ldc+4 : 3*ldc+4]
-	if beta != 0 {
-		c00 += beta * r0[0]
-		c01 += beta * r0[1]
-		c02 += beta * r0[2]
-		c03 += beta * r0[3]
-		c10 += beta * r1[0]
-		c11 += beta * r1[1]
-		c12 += beta * r1[2]
-		c13 += beta * r1[3]
-		c20 += beta * r2[0]
-		c21 += beta * r2[1]
-		c22 += beta * r2[2]
-		c23 += beta * r2[3]
-		c30 += beta * r3[0]
-		c31 += beta * r3[1]
-		c32 += beta * r3[2]
-		c33 += beta * r3[3]
+	rows := [4][]float32{cs[0:4:4], cs[ldc : ldc+4 : ldc+4], cs[2*ldc : 2*ldc+4 : 2*ldc+4], cs[3*ldc : 3*ldc+4 : 3*ldc+4]}
+	acc := [4][4]float64{{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}}
+	for i, r := range rows {
+		for j := range r {
+			// rounded first, as macro merges an edge tile computed with
+			// beta = 0: a row's result must not depend on its tile
+			v := float32(acc[i][j])
+			if beta != 0 {
+				v += beta * r[j]
+			}
+			r[j] = v
+		}
 	}
-	r0[0], r0[1], r0[2], r0[3] = c00, c01, c02, c03
-	r1[0], r1[1], r1[2], r1[3] = c10, c11, c12, c13
-	r2[0], r2[1], r2[2], r2[3] = c20, c21, c22, c23
-	r3[0], r3[1], r3[2], r3[3] = c30, c31, c32, c33
 }
 
 // loopKernel returns a plain-loop micro-kernel for any mr×nr tile. Tests use
