@@ -53,7 +53,8 @@
 //	  73–85 % on 2 cores. The development machine has no AVX-512: here the
 //	  kernel is assembled and vetted, and its blocking tested through a Go
 //	  kernel of the same geometry (loop12x32, with an 8-row edge kernel).
-//	generic (pure Go, any GOARCH, or -tags purego): 4×4 scalar tile.
+//	generic (pure Go, any GOARCH, or -tags purego): 4×4 scalar tile,
+//	  accumulated in float64 (see kernGeneric4x4).
 //
 // # Threads
 //
