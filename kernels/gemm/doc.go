@@ -53,6 +53,11 @@
 //	  73–85 % on 2 cores. The development machine has no AVX-512: here the
 //	  kernel is assembled and vetted, and its blocking tested through a Go
 //	  kernel of the same geometry (loop12x32, with an 8-row edge kernel).
+//	neon (arm64): mr×nr = 8×8, kc = 256, mc = 128, nc = 2048
+//	  16 accumulators of 4 floats, B row in 2 registers, A broadcast by
+//	  VLD1R, fused multiply-adds (VFMLA). Tested under qemu-aarch64 (its
+//	  results, and every gemm/model/peft/train test); no arm64 hardware was
+//	  at hand, so neither its speed nor the blocking is measured.
 //	generic (pure Go, any GOARCH, or -tags purego): 4×4 scalar tile,
 //	  accumulated in float64 (see kernGeneric4x4).
 //
@@ -133,6 +138,7 @@
 // # Selecting the kernel
 //
 // The fastest kernel the CPU supports (golang.org/x/sys/cpu: AVX512F, else
-// AVX2+FMA, else generic) is chosen at start-up. SetImpl("avx512" | "avx2" |
-// "generic") or the environment variable AOTP_GEMM forces another.
+// AVX2+FMA, else generic; NEON on every arm64) is chosen at start-up.
+// SetImpl("avx512" | "avx2" | "neon" | "generic") or the environment
+// variable AOTP_GEMM forces another.
 package gemm

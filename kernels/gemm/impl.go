@@ -51,9 +51,9 @@ func init() {
 }
 
 // knownImpls are all names SetImpl understands, on any CPU.
-var knownImpls = []string{"avx512", "avx2", "generic"}
+var knownImpls = []string{"avx512", "avx2", "neon", "generic"}
 
-// SetImpl selects the micro-kernel by name: "avx512", "avx2" or "generic"
+// SetImpl selects the micro-kernel by name: "avx512", "avx2", "neon" or "generic"
 // (pure Go). It returns an error, and changes nothing, when the name is
 // unknown or this CPU (or build) cannot run it. The choice is global; calls
 // already running finish with the kernel they started with.
@@ -69,7 +69,7 @@ func SetImpl(name string) error {
 			return fmt.Errorf("gemm: implementation %q not supported by this CPU or build", name)
 		}
 	}
-	return fmt.Errorf("gemm: unknown implementation %q (want avx512, avx2 or generic)", name)
+	return fmt.Errorf("gemm: unknown implementation %q (want avx512, avx2, neon or generic)", name)
 }
 
 // Impl returns the name of the selected implementation.

@@ -2,12 +2,11 @@
 
 package gemm
 
-// Without assembly (other architectures, or -tags purego) only the generic
-// Go kernel exists.
+// Without the amd64 assembly (other architectures, or -tags purego) the
+// x86 kernels and packing routines do not exist; archImpls comes from
+// kernel_arm64.go (NEON) or kernel_other.go (none).
 
 var avx512Impl, avx2Impl *impl
-
-var archImpls []*impl
 
 func fmaLoops() []fmaLoop { return nil }
 

@@ -1,0 +1,137 @@
+//go:build arm64 && !purego
+
+#include "textflag.h"
+
+// NEON micro-kernel: C[8×8] = A·B + bias + beta·C, A a packed 8×kc panel
+// (kc groups of 8 floats), B a packed kc×8 panel (kc rows of 8 floats).
+// Row r of C accumulates in V(16+2r) (columns 0–3) and V(17+2r) (4–7) for
+// the whole kc loop; each k step loads the B row into V0:V1 and broadcasts
+// the 8 A elements (VLD1R) into V2..V9, 16 fused multiply-adds.
+
+// func kernNEON(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+TEXT ·kernNEON(SB), NOSPLIT, $0-56
+	MOVD kc+0(FP), R3
+	MOVD a+8(FP), R0
+	MOVD b+16(FP), R1
+	MOVD c+24(FP), R2
+	MOVD ldc+32(FP), R4
+	LSL  $2, R4, R4
+	MOVD bias+48(FP), R5
+
+	// accumulators start at the bias row, or zero
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	CBZ  R5, neon_init
+	VLD1 (R5), [V16.S4, V17.S4]
+
+neon_init:
+	VORR V16.B16, V16.B16, V18.B16
+	VORR V17.B16, V17.B16, V19.B16
+	VORR V16.B16, V16.B16, V20.B16
+	VORR V17.B16, V17.B16, V21.B16
+	VORR V16.B16, V16.B16, V22.B16
+	VORR V17.B16, V17.B16, V23.B16
+	VORR V16.B16, V16.B16, V24.B16
+	VORR V17.B16, V17.B16, V25.B16
+	VORR V16.B16, V16.B16, V26.B16
+	VORR V17.B16, V17.B16, V27.B16
+	VORR V16.B16, V16.B16, V28.B16
+	VORR V17.B16, V17.B16, V29.B16
+	VORR V16.B16, V16.B16, V30.B16
+	VORR V17.B16, V17.B16, V31.B16
+	CBZ R3, neon_store
+
+neon_loop:
+	VLD1.P 32(R1), [V0.S4, V1.S4]
+	VLD1R.P 4(R0), [V2.S4]
+	VFMLA   V2.S4, V0.S4, V16.S4
+	VFMLA   V2.S4, V1.S4, V17.S4
+	VLD1R.P 4(R0), [V3.S4]
+	VFMLA   V3.S4, V0.S4, V18.S4
+	VFMLA   V3.S4, V1.S4, V19.S4
+	VLD1R.P 4(R0), [V4.S4]
+	VFMLA   V4.S4, V0.S4, V20.S4
+	VFMLA   V4.S4, V1.S4, V21.S4
+	VLD1R.P 4(R0), [V5.S4]
+	VFMLA   V5.S4, V0.S4, V22.S4
+	VFMLA   V5.S4, V1.S4, V23.S4
+	VLD1R.P 4(R0), [V6.S4]
+	VFMLA   V6.S4, V0.S4, V24.S4
+	VFMLA   V6.S4, V1.S4, V25.S4
+	VLD1R.P 4(R0), [V7.S4]
+	VFMLA   V7.S4, V0.S4, V26.S4
+	VFMLA   V7.S4, V1.S4, V27.S4
+	VLD1R.P 4(R0), [V8.S4]
+	VFMLA   V8.S4, V0.S4, V28.S4
+	VFMLA   V8.S4, V1.S4, V29.S4
+	VLD1R.P 4(R0), [V9.S4]
+	VFMLA   V9.S4, V0.S4, V30.S4
+	VFMLA   V9.S4, V1.S4, V31.S4
+	SUBS $1, R3, R3
+	BNE  neon_loop
+
+neon_store:
+	FMOVS beta+40(FP), F10
+	FCMPS $(0.0), F10
+	BNE   neon_beta // beta == ±0: do not read C
+	VST1 [V16.S4, V17.S4], (R2)
+	ADD  R4, R2, R2
+	VST1 [V18.S4, V19.S4], (R2)
+	ADD  R4, R2, R2
+	VST1 [V20.S4, V21.S4], (R2)
+	ADD  R4, R2, R2
+	VST1 [V22.S4, V23.S4], (R2)
+	ADD  R4, R2, R2
+	VST1 [V24.S4, V25.S4], (R2)
+	ADD  R4, R2, R2
+	VST1 [V26.S4, V27.S4], (R2)
+	ADD  R4, R2, R2
+	VST1 [V28.S4, V29.S4], (R2)
+	ADD  R4, R2, R2
+	VST1 [V30.S4, V31.S4], (R2)
+	ADD  R4, R2, R2
+	RET
+
+neon_beta:
+	VDUP V10.S[0], V11.S4
+	VLD1  (R2), [V12.S4, V13.S4]
+	VFMLA V11.S4, V12.S4, V16.S4
+	VFMLA V11.S4, V13.S4, V17.S4
+	VST1  [V16.S4, V17.S4], (R2)
+	ADD   R4, R2, R2
+	VLD1  (R2), [V12.S4, V13.S4]
+	VFMLA V11.S4, V12.S4, V18.S4
+	VFMLA V11.S4, V13.S4, V19.S4
+	VST1  [V18.S4, V19.S4], (R2)
+	ADD   R4, R2, R2
+	VLD1  (R2), [V12.S4, V13.S4]
+	VFMLA V11.S4, V12.S4, V20.S4
+	VFMLA V11.S4, V13.S4, V21.S4
+	VST1  [V20.S4, V21.S4], (R2)
+	ADD   R4, R2, R2
+	VLD1  (R2), [V12.S4, V13.S4]
+	VFMLA V11.S4, V12.S4, V22.S4
+	VFMLA V11.S4, V13.S4, V23.S4
+	VST1  [V22.S4, V23.S4], (R2)
+	ADD   R4, R2, R2
+	VLD1  (R2), [V12.S4, V13.S4]
+	VFMLA V11.S4, V12.S4, V24.S4
+	VFMLA V11.S4, V13.S4, V25.S4
+	VST1  [V24.S4, V25.S4], (R2)
+	ADD   R4, R2, R2
+	VLD1  (R2), [V12.S4, V13.S4]
+	VFMLA V11.S4, V12.S4, V26.S4
+	VFMLA V11.S4, V13.S4, V27.S4
+	VST1  [V26.S4, V27.S4], (R2)
+	ADD   R4, R2, R2
+	VLD1  (R2), [V12.S4, V13.S4]
+	VFMLA V11.S4, V12.S4, V28.S4
+	VFMLA V11.S4, V13.S4, V29.S4
+	VST1  [V28.S4, V29.S4], (R2)
+	ADD   R4, R2, R2
+	VLD1  (R2), [V12.S4, V13.S4]
+	VFMLA V11.S4, V12.S4, V30.S4
+	VFMLA V11.S4, V13.S4, V31.S4
+	VST1  [V30.S4, V31.S4], (R2)
+	ADD   R4, R2, R2
+	RET
