@@ -15,3 +15,11 @@ func kernNEON(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 var neonImpl = &impl{name: "neon", mr: 8, nr: 8, kc: 256, mc: 128, nc: 2048, kern: kernNEON}
 
 var archImpls = []*impl{neonImpl}
+
+// fmaLoopNEON runs n iterations of 12 independent 4-wide FMAs (96 flops per
+// iteration), for BenchmarkPeakFMA and gemm.PeakGFLOPS.
+//
+//go:noescape
+func fmaLoopNEON(n int)
+
+func fmaLoops() []fmaLoop { return []fmaLoop{{"neon", fmaLoopNEON, 96}} }

@@ -4,11 +4,9 @@ package gemm
 
 // Without the amd64 assembly (other architectures, or -tags purego) the
 // x86 kernels and packing routines do not exist; archImpls comes from
-// kernel_arm64.go (NEON) or kernel_other.go (none).
+// kernel_arm64.go (NEON) or kernel_other.go (none), and so does fmaLoops.
 
 var avx512Impl, avx2Impl *impl
-
-func fmaLoops() []fmaLoop { return nil }
 
 func packT8AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int) {
 	panic("gemm: no assembly packing in this build")

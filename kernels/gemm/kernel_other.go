@@ -5,3 +5,5 @@ package gemm
 // No assembly kernel for this architecture (or -tags purego): only the
 // generic Go kernel.
 var archImpls []*impl
+
+func fmaLoops() []fmaLoop { return nil }
