@@ -8,7 +8,9 @@ func onTmpfs(dir string) bool {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return false
 	}
-	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
+	// Type is int32 on 32-bit platforms, where RAMFS_MAGIC overflows it
+	t := uint32(st.Type)
+	return t == unix.TMPFS_MAGIC || t == unix.RAMFS_MAGIC
 }
 
 // An unlinked file stays readable through its mappings.
