@@ -168,12 +168,7 @@ func newBenchForwardCmd() *cobra.Command {
 				return err
 			}
 			med := median(times)
-			var flops float64
-			for _, lens := range lengths {
-				for _, n := range lens {
-					flops += forwardFLOPs(cfg, 1, n)
-				}
-			}
+			flops := sumOverSequences(lengths, func(T int) float64 { return forwardFLOPs(cfg, 1, T) })
 			nseq, tokens, padded := lengthStats(lengths)
 			res := benchResult{
 				Model: name, Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(),
@@ -182,9 +177,7 @@ func newBenchForwardCmd() *cobra.Command {
 				RSSMiB: rssMiB(), Method: methodName(method), Tasks: tasks, AdapterMiB: float64(tableBytes) / (1 << 20),
 				Packed: !noPack, FirstTokens: firstTokens,
 			}
-			if peak := gemm.PeakGFLOPS(res.Threads, 150*time.Millisecond); peak > 0 {
-				res.PeakGFLOPs, res.PctPeak = peak, 100*res.GFLOPs/peak
-			}
+			res.PeakGFLOPs, res.PctPeak = fmaPeakShare(res.GFLOPs, res.Threads)
 			if lengthsFile != "" {
 				res.Lengths = &lengthsInfo{File: lengthsFile, Batches: len(lengths), Sequences: nseq, Tokens: tokens, PaddedTokens: padded}
 			}
@@ -193,9 +186,7 @@ func newBenchForwardCmd() *cobra.Command {
 			}
 			fmt.Printf("%s  batch %d  seq %d  threads %d (%s)\n", name, batch, seq, res.Threads, res.GemmImpl)
 			fmt.Printf("  %.2f ms/batch (median of %d, min %.2f)  %.0f tokens/s  %.1f GFLOP/s\n", res.MsPerBatch, iters, res.MsMin, res.TokensPerS, res.GFLOPs)
-			if res.PeakGFLOPs > 0 {
-				fmt.Printf("  %.0f%% of the FMA peak measured here (%.0f GFLOP/s on %d threads)\n", res.PctPeak, res.PeakGFLOPs, res.Threads)
-			}
+			printPeakShare("", res.PctPeak, res.PeakGFLOPs, res.Threads)
 			return nil
 		},
 	}
@@ -376,4 +367,34 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// sumOverSequences adds f(T) over every sequence length of the batches.
+func sumOverSequences(lengths [][]int, f func(T int) float64) float64 {
+	var s float64
+	for _, lens := range lengths {
+		for _, T := range lens {
+			s += f(T)
+		}
+	}
+	return s
+}
+
+// fmaPeakShare measures this CPU's FMA peak on threads threads right after
+// the timed iterations (gemm.PeakGFLOPS) and returns it with gflops as a
+// percentage of it; zeros where there is no assembly kernel.
+func fmaPeakShare(gflops float64, threads int) (peak, pct float64) {
+	peak = gemm.PeakGFLOPS(threads, 150*time.Millisecond)
+	if peak <= 0 {
+		return 0, 0
+	}
+	return peak, 100 * gflops / peak
+}
+
+// printPeakShare prints fmaPeakShare's result (nothing when there is none),
+// after prefix.
+func printPeakShare(prefix string, pct, peak float64, threads int) {
+	if peak > 0 {
+		fmt.Printf("  %s%.0f%% of the FMA peak measured here (%.0f GFLOP/s on %d threads)\n", prefix, pct, peak, threads)
+	}
 }

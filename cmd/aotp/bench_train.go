@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -166,16 +165,9 @@ func newBenchTrainCmd() *cobra.Command {
 				MsPerStep: med * 1e3, StepsPerS: 1 / med, TokensPerS: float64(tokens) / med, PeakRSSMiB: peakRSSMiB(), Trainable: n,
 				AllocMiBPerStep: allocPerStep / (1 << 20), FirstTokens: !fullLast}
 			if res.Reparam == "fc" {
-				var flops float64
-				for _, lens := range lengths {
-					for _, n := range lens {
-						flops += trainFLOPs(cfg, n, res.Rank)
-					}
-				}
+				flops := sumOverSequences(lengths, func(T int) float64 { return trainFLOPs(cfg, T, res.Rank) })
 				res.GFLOPs = flops / med / 1e9
-				if peak := gemm.PeakGFLOPS(res.Threads, 150*time.Millisecond); peak > 0 {
-					res.PeakGFLOPs, res.PctPeak = peak, 100*res.GFLOPs/peak
-				}
+				res.PeakGFLOPs, res.PctPeak = fmaPeakShare(res.GFLOPs, res.Threads)
 			}
 			if lengthsFile != "" {
 				res.Lengths = &lengthsInfo{File: lengthsFile, Batches: len(lengths), Sequences: nseq, Tokens: tokens, PaddedTokens: padded}
@@ -185,9 +177,7 @@ func newBenchTrainCmd() *cobra.Command {
 			}
 			fmt.Printf("%s AoT-%s r=%d  batch %d  seq %d  threads %d (%s)\n", name, res.Reparam, res.Rank, batch, seq, res.Threads, res.GemmImpl)
 			fmt.Printf("  %.1f ms/step  %.2f steps/s  %.0f tokens/s  peak RSS %.0f MiB\n", res.MsPerStep, res.StepsPerS, res.TokensPerS, res.PeakRSSMiB)
-			if res.PeakGFLOPs > 0 {
-				fmt.Printf("  ≈ %.1f GFLOP/s, %.0f%% of the FMA peak measured here (%.0f GFLOP/s on %d threads)\n", res.GFLOPs, res.PctPeak, res.PeakGFLOPs, res.Threads)
-			}
+			printPeakShare(fmt.Sprintf("≈ %.1f GFLOP/s, ", res.GFLOPs), res.PctPeak, res.PeakGFLOPs, res.Threads)
 			return nil
 		},
 	}
@@ -235,10 +225,8 @@ func peakRSSMiB() float64 {
 // It counts the whole last layer, so with first tokens only (the default)
 // it is a little above the work done.
 func trainFLOPs(cfg *model.Config, T, rank int) float64 {
-	C, I, L := float64(cfg.HiddenSize), float64(cfg.IntermediateSize), float64(cfg.NumHiddenLayers)
-	N := float64(T)
-	linear := 2 * N * (4*C*C + 2*C*I)
-	attention := 4 * N * N * C
+	C, L, N := float64(cfg.HiddenSize), float64(cfg.NumHiddenLayers), float64(T)
+	attention := 4 * N * N * C // forwardFLOPs' attention term
 	aot := 3 * 2 * 2 * N * C * float64(rank)
-	return L * (2*linear + 3*attention + aot)
+	return 2*forwardFLOPs(cfg, 1, T) + L*(attention+aot)
 }
