@@ -81,7 +81,7 @@ func (m *Model) Releasable(v []float32) bool {
 	if len(v) == 0 {
 		return false
 	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+	b := f32Bytes(v)
 	for _, f := range m.files {
 		f.mu.RLock()
 		ok := f.releasable(b)
@@ -101,7 +101,7 @@ func (m *Model) ReleaseView(v []float32) (int64, error) {
 	if len(v) == 0 {
 		return 0, nil
 	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+	b := f32Bytes(v)
 	for _, f := range m.files {
 		if n, err := f.release(b); n != 0 || err != nil {
 			return n, err

@@ -41,8 +41,12 @@ func F32View(name string, shape []int, data []float32) Tensor {
 	if !littleEndian || len(data) == 0 {
 		return F32Tensor(name, shape, data)
 	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 4*len(data))
-	return Tensor{Name: name, Dtype: F32, Shape: append([]int(nil), shape...), Data: b}
+	return Tensor{Name: name, Dtype: F32, Shape: append([]int(nil), shape...), Data: f32Bytes(data)}
+}
+
+// f32Bytes is v's memory as bytes (host order), no copy.
+func f32Bytes(v []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
 }
 
 // F16Tensor encodes data as an F16 tensor (round to nearest even).
