@@ -279,11 +279,7 @@ func (j *job) grid(nt int) (pm, pn int) {
 	if nt == 1 {
 		return 1, 1
 	}
-	cols := ceilDiv(j.ncStep, im.nr)
-	pm, pn = gridShape(j.mPanels, max(1, im.mc/im.mr), cols, chunksPerThread*nt, j.mPanels*im.mr*j.k)
-	if gridMode == "rows" && !j.splitM {
-		pm, pn = 1, min(cols, chunksPerThread*nt) // the former column split
-	}
+	pm, pn = gridShape(j.mPanels, max(1, im.mc/im.mr), ceilDiv(j.ncStep, im.nr), chunksPerThread*nt, j.mPanels*im.mr*j.k, j.splitM)
 	if pn > 1 {
 		j.apre = aPrePool.get(j.mPanels * im.mr * j.k)
 		if j.mPanels*im.mr*j.k <= maxPrepackA {
@@ -297,10 +293,17 @@ func (j *job) grid(nt int) (pm, pn int) {
 
 // gridShape is grid's choice for mPanels row micro-panels, mc blocks of
 // mcPanels, colPanels column micro-panels in a jc block, want tiles and an
-// A of aFloats.
-func gridShape(mPanels, mcPanels, colPanels, want, aFloats int) (pm, pn int) {
+// A of aFloats; splitM is run's row/column choice, which gridMode "rows"
+// follows as the former split did.
+func gridShape(mPanels, mcPanels, colPanels, want, aFloats int, splitM bool) (pm, pn int) {
 	rows := min(mPanels, want)
-	if 2*mPanels >= want*mcPanels || colPanels < 2 || aFloats > maxGridA || gridMode == "rows" {
+	if gridMode == "rows" {
+		if splitM {
+			return rows, 1
+		}
+		return 1, min(want, colPanels)
+	}
+	if 2*mPanels >= want*mcPanels || colPanels < 2 || aFloats > maxGridA {
 		return rows, 1
 	}
 	if mPanels < mcPanels {
@@ -315,7 +318,7 @@ func gridShape(mPanels, mcPanels, colPanels, want, aFloats int) (pm, pn int) {
 
 // releaseGrid returns grid's packed A to its pool.
 func (j *job) releaseGrid() {
-	if j.pn > 1 && j.apre != nil {
+	if j.apre != nil {
 		aPrePool.put(j.apre)
 		j.apre = nil
 	}

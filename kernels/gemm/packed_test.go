@@ -246,28 +246,31 @@ func TestGrid(t *testing.T) {
 		{3, 24, 1, 8, 3, 1},     // one column panel: rows
 		{30, 24, 48, 8, 8, 1},   // more than an mc block: rows
 	} {
-		pm, pn := gridShape(c.mPanels, c.mcPanels, c.cols, c.want, 0)
+		pm, pn := gridShape(c.mPanels, c.mcPanels, c.cols, c.want, 0, true)
 		if pm != c.pm || pn != c.pn {
 			t.Errorf("gridShape(%d panels, mc %d, %d cols, %d tiles) = %d×%d, want %d×%d", c.mPanels, c.mcPanels, c.cols, c.want, pm, pn, c.pm, c.pn)
 		}
 	}
-	if pm, pn := gridShape(6, 24, 48, 8, maxGridA+1); pn != 1 || pm != 6 {
+	if pm, pn := gridShape(6, 24, 48, 8, maxGridA+1, true); pn != 1 || pm != 6 {
 		t.Errorf("A over maxGridA: %d×%d, want rows only", pm, pn)
 	}
 	defer func(m string) { gridMode = m }(gridMode)
 	gridMode = "tiles"
-	if pm, pn := gridShape(86, 20, 24, 64, 0); pm != 4 || pn != 16 {
+	if pm, pn := gridShape(86, 20, 24, 64, 0, true); pm != 4 || pn != 16 {
 		t.Errorf("tiles, 1024 rows on 16 threads: %d×%d, want 4×16", pm, pn)
 	}
 	gridMode = "rows"
-	if pm, pn := gridShape(22, 24, 48, 8, 0); pm != 8 || pn != 1 {
+	if pm, pn := gridShape(22, 24, 48, 8, 0, true); pm != 8 || pn != 1 {
 		t.Errorf("rows, 128 tokens: %d×%d, want 8×1", pm, pn)
+	}
+	if pm, pn := gridShape(6, 24, 48, 8, 0, false); pm != 1 || pn != 8 {
+		t.Errorf("rows, 32 tokens split by columns: %d×%d, want 1×8", pm, pn)
 	}
 	gridMode = ""
 
 	defer parallel.SetThreads(parallel.Threads())
 	r := rand.New(rand.NewSource(9))
-	for _, mode := range []string{"", "tiles"} {
+	for _, mode := range []string{"", "tiles", "rows"} {
 		gridMode = mode
 		checkGridResults(t, r)
 	}
