@@ -579,6 +579,14 @@ func (m *Encoder) positionProjections() *debertaPosCache {
 	return &d.cache
 }
 
+// resetPositionProjections drops the cached projections, computed again on
+// next use: after the weights that made them were packed in another
+// precision (PackWeightsHalf) or unpacked. Not while a pass runs.
+func (d *DebertaEncoder) resetPositionProjections() {
+	d.cacheOnce = sync.Once{}
+	d.cache = debertaPosCache{}
+}
+
 // trainable reports whether DeBERTa's weights are being trained (full
 // fine-tuning): the position projections must then be recomputed.
 func (d *DebertaEncoder) trainable() bool { return d.RelGrad != nil }

@@ -20,7 +20,18 @@ import "github.com/aotp/aotp/kernels/gemm"
 // weights until PackWeights is called again. Weights must not be changed
 // after packing (the packed copy would be stale); call PackWeights again
 // if they are.
-func (m *Encoder) PackWeights() int64 {
+func (m *Encoder) PackWeights() int64 { return m.packWeights(gemm.PackB) }
+
+// PackWeightsHalf is PackWeights storing the packed weights as F16
+// (gemm.PackBHalf): half the memory, and a small-batch forward pass, which
+// streams every weight for a few rows of work, reads half the bytes. The
+// outputs are those of the weights rounded to F16 (relative error ≤ 2⁻¹¹ per
+// weight), no longer PyTorch's float32 results to the last digit: an
+// opt-in for inference (`--weights f16`). Training and Backward keep the
+// float32 Weight.
+func (m *Encoder) PackWeightsHalf() int64 { return m.packWeights(gemm.PackBHalf) }
+
+func (m *Encoder) packWeights(packB func(w []float32, N, K int) *gemm.PackedB) int64 {
 	rel, _ := m.closer.(interface {
 		ReleaseView(v []float32) (int64, error)
 	})
@@ -29,7 +40,7 @@ func (m *Encoder) PackWeights() int64 {
 		if l.Weight == nil {
 			return
 		}
-		l.packed = gemm.PackB(l.Weight, l.Out, l.In)
+		l.packed = packB(l.Weight, l.Out, l.In)
 		total += int64(l.packed.Bytes())
 		if rel != nil {
 			// A failure only costs memory: the view stays valid.
@@ -42,7 +53,16 @@ func (m *Encoder) PackWeights() int64 {
 	if m.Pooler != nil {
 		pack(&m.Pooler.Dense)
 	}
+	m.resetDerived()
 	return total
+}
+
+// resetDerived drops what was computed from the weights as packed before
+// (DeBERTa's relative-position projections): F16 packing changes them.
+func (m *Encoder) resetDerived() {
+	if m.Deberta != nil {
+		m.Deberta.resetPositionProjections()
+	}
 }
 
 // PackBackwardWeights packs each layer Linear's weight a second time, as
@@ -102,4 +122,5 @@ func (m *Encoder) Unpack() {
 	if m.Pooler != nil {
 		m.Pooler.Dense.packed = nil
 	}
+	m.resetDerived()
 }

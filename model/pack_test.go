@@ -130,3 +130,62 @@ func TestPackWeightsMapped(t *testing.T) {
 		sameBits(t, "after SetImpl", want, got)
 	}
 }
+
+// PackWeightsHalf gives exactly the outputs of float32 weights rounded to
+// F16 (PackWeights on the rounded copy), and stays close to the float32
+// outputs: per-weight rounding of at most 2⁻¹¹ relative.
+func TestPackWeightsHalf(t *testing.T) {
+	for _, name := range append(append([]string{}, goldenModels...), debertaGoldenModels...) {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(golden.Dir(t), "models", name)
+			m, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			rounded, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rounded.Close()
+			b, _ := goldenBatch(t, golden.Load(t, filepath.Join(dir, "golden.safetensors")))
+			last, pooled := forwardCopy(t, m, b)
+
+			linears := rounded.layerLinears()
+			if rounded.Pooler != nil {
+				linears = append(linears, &rounded.Pooler.Dense)
+			}
+			for _, l := range linears {
+				w := make([]float32, len(l.Weight)) // the loaded weight may be read-only mapped
+				for i, v := range l.Weight {
+					w[i] = gemm.Float32FromHalf(gemm.HalfFromFloat32(v))
+				}
+				l.Weight = w
+			}
+			full := m.PackWeights()
+			if n := m.PackWeightsHalf(); 2*n != full {
+				t.Fatalf("PackWeightsHalf packed %d bytes, PackWeights %d", n, full)
+			}
+			rounded.PackWeights()
+			lh, ph := forwardCopy(t, m, b)
+			lr, pr := forwardCopy(t, rounded, b)
+			sameBits(t, "last_hidden_state f16", lh, lr)
+			sameBits(t, "pooler_output f16", ph, pr)
+
+			for _, c := range []struct {
+				what      string
+				got, want []float32
+			}{{"last_hidden_state", lh, last}, {"pooler_output", ph, pooled}} {
+				var maxDiff, scale float64
+				for i, v := range c.want {
+					maxDiff = max(maxDiff, math.Abs(float64(c.got[i]-v)))
+					scale = max(scale, math.Abs(float64(v)))
+				}
+				t.Logf("%s: f16 weights change it by at most %.2g (largest value %.3g)", c.what, maxDiff, scale)
+				if maxDiff > 5e-3*scale {
+					t.Errorf("%s: f16 weights change it by %.3g, over 5e-3 of its scale %.3g", c.what, maxDiff, scale)
+				}
+			}
+		})
+	}
+}

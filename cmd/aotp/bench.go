@@ -61,6 +61,7 @@ type benchResult struct {
 	Tasks       int     `json:"tasks,omitempty"`
 	AdapterMiB  float64 `json:"adapter_mib,omitempty"`
 	Packed      bool    `json:"packed"`
+	Weights     string  `json:"weights"`                // f32, or f16 (--weights)
 	FirstTokens bool    `json:"first_tokens,omitempty"` // last layer at the first tokens only (as serving)
 	// --lengths: an iteration is one pass over these batches (ms_per_batch is per pass)
 	Lengths *lengthsInfo `json:"lengths,omitempty"`
@@ -75,7 +76,7 @@ type lengthsInfo struct {
 }
 
 func newBenchForwardCmd() *cobra.Command {
-	var modelName, shape, method, reparam string
+	var modelName, shape, method, reparam, weights string
 	var batch, seq, iters, warmup, threads, tasks, rank int
 	var asJSON, noPack, firstTokens bool
 	var cpuProfile, lengthsFile string
@@ -113,8 +114,13 @@ func newBenchForwardCmd() *cobra.Command {
 				return err
 			}
 			defer enc.Close()
+			if noPack && weights != "f32" {
+				return fmt.Errorf("--no-pack keeps float32 weights: it cannot be combined with --weights %s", weights)
+			}
 			if !noPack {
-				enc.PackWeights()
+				if err := packWeights(enc, weights); err != nil {
+					return err
+				}
 			}
 			cfg := enc.Config
 			if seq > cfg.MaxSequenceLength() {
@@ -175,7 +181,7 @@ func newBenchForwardCmd() *cobra.Command {
 				Iters: iters, MsPerBatch: med * 1e3, MsMin: slices.Min(times) * 1e3,
 				TokensPerS: float64(tokens) / med, GFLOPs: flops / med / 1e9, GFLOPPerIter: flops / 1e9,
 				RSSMiB: rssMiB(), Method: methodName(method), Tasks: tasks, AdapterMiB: float64(tableBytes) / (1 << 20),
-				Packed: !noPack, FirstTokens: firstTokens,
+				Packed: !noPack, Weights: weights, FirstTokens: firstTokens,
 			}
 			res.PeakGFLOPs, res.PctPeak = fmaPeakShare(res.GFLOPs, res.Threads)
 			if lengthsFile != "" {
@@ -184,7 +190,7 @@ func newBenchForwardCmd() *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(res)
 			}
-			fmt.Printf("%s  batch %d  seq %d  threads %d (%s)\n", name, batch, seq, res.Threads, res.GemmImpl)
+			fmt.Printf("%s  batch %d  seq %d  threads %d (%s, %s weights)\n", name, batch, seq, res.Threads, res.GemmImpl, weights)
 			fmt.Printf("  %.2f ms/batch (median of %d, min %.2f)  %.0f tokens/s  %.1f GFLOP/s\n", res.MsPerBatch, iters, res.MsMin, res.TokensPerS, res.GFLOPs)
 			printPeakShare("", res.PctPeak, res.PeakGFLOPs, res.Threads)
 			return nil
@@ -203,6 +209,7 @@ func newBenchForwardCmd() *cobra.Command {
 	f.IntVar(&warmup, "warmup", 2, "untimed iterations first")
 	f.IntVar(&threads, "threads", 0, "threads (default: GOMAXPROCS)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	addWeightsFlag(f, &weights)
 	f.BoolVar(&noPack, "no-pack", false, "do not pre-pack the weights (pack B on every GEMM call, as training does)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed iterations to this file (go tool pprof)")
 	f.StringVar(&lengthsFile, "lengths", "", "real lengths: a file of one token count per line; batches of --batch consecutive sequences, an iteration is one pass over them (--seq ignored)")

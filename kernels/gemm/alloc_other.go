@@ -2,5 +2,5 @@
 
 package gemm
 
-// allocPacked returns n zeroed float32s for packed weights.
-func allocPacked(owner *PackedB, n int) []float32 { return alignedFloats(n) }
+// allocPacked returns n zeroed elements for packed weights.
+func allocPacked[T float32 | uint16](owner *PackedB, n int) []T { return make([]T, n) }

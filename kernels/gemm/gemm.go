@@ -159,6 +159,7 @@ type block struct {
 	nPanels        int  // micro-panels in the block
 	first, last    bool // pc is the first / last depth block
 	bp             []float32
+	bph            []uint16 // instead of bp: F16 micro-panels (PackBHalf)
 }
 
 var jobPool = sync.Pool{New: func() any {
@@ -361,7 +362,11 @@ func (j *job) computePacked(lo, hi int) {
 			for pc := 0; pc < j.k; pc += j.kcStep {
 				bl.pc, bl.kc = pc, min(j.kcStep, j.k-pc)
 				bl.first, bl.last = pc == 0, pc+bl.kc == j.k
-				bl.bp = j.pb.block(pc, jc)
+				if j.pb.half != nil {
+					bl.bph = j.pb.blockHalf(pc, jc)
+				} else {
+					bl.bp = j.pb.block(pc, jc)
+				}
 				j.compute(&bl, mlo, mhi, nlo, nhi)
 			}
 		}
@@ -398,23 +403,25 @@ func (j *job) compute(bl *block, mlo, mhi, nlo, nhi int) {
 		return
 	}
 	mcStep := ceilDiv(ceilDiv(rowHi-rowLo, ceilDiv(rowHi-rowLo, im.mc)), mr) * mr
-	// the pooled buffer holds packed A, then an edge tile, then nr floats
-	// for an edge tile's padded bias (a local array would escape: the
-	// kernel is called through a func value)
-	buf := aPool.get(im.mc*im.kc + mr*nr + nr)
+	// the pooled buffer holds packed A, then a B micro-panel widened from
+	// F16 (PackBHalf), then an edge tile, then nr floats for an edge
+	// tile's padded bias (a local array would escape: the kernel is called
+	// through a func value)
+	buf := aPool.get(im.mc*im.kc + im.kc*nr + mr*nr + nr)
 	ap := buf[:mcStep*bl.kc]
+	wide := buf[im.mc*im.kc : im.mc*im.kc+bl.kc*nr]
 	tmp := buf[len(buf)-mr*nr-nr:]
 	if j.apre != nil {
 		// all of A is packed already (column split: every row)
 		ap = j.apre[bl.pc*j.mPanels*mr:][:j.mPanels*mr*bl.kc]
-		j.macro(bl, ap[mlo*mr*bl.kc:], tmp, rowLo, rowHi-rowLo, nlo, nhi)
+		j.macro(bl, ap[mlo*mr*bl.kc:], wide, tmp, rowLo, rowHi-rowLo, nlo, nhi)
 		aPool.put(buf)
 		return
 	}
 	for ic := rowLo; ic < rowHi; ic += mcStep {
 		mc := min(mcStep, rowHi-ic)
 		packA(ap, j.a, j.lda, j.transA, ic, mc, bl.pc, bl.kc, mr, j.alpha, im.asmPack)
-		j.macro(bl, ap, tmp, ic, mc, nlo, nhi)
+		j.macro(bl, ap, wide, tmp, ic, mc, nlo, nhi)
 	}
 	aPool.put(buf)
 }
@@ -425,11 +432,27 @@ const epiCols = 64
 
 // macro multiplies the packed A block (rows [ic, ic+mc)) by B micro-panels
 // [nlo, nhi): for each B micro-panel (kept in L1) it sweeps the A
-// micro-panels (streamed from L2).
-func (j *job) macro(bl *block, ap, tmp []float32, ic, mc, nlo, nhi int) {
+// micro-panels (streamed from L2). F16 panels (bl.bph) go to the F16
+// kernels where the implementation has them, else each is first widened
+// into wide (kc×nr floats, then in L1) and used from there.
+func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 	im := j.im
 	mr, nr, kc, ldc := im.mr, im.nr, bl.kc, j.ldc
-	kern := im.kern
+	// the current B micro-panel: float32 (bf) or F16 (bh)
+	var bf *float32
+	var bh *uint16
+	tile := func(edge bool, a, c *float32, ldc int, beta float32, bias *float32) {
+		switch {
+		case bh != nil && edge:
+			im.kernEH(kc, a, bh, c, ldc, beta, bias)
+		case bh != nil:
+			im.kernH(kc, a, bh, c, ldc, beta, bias)
+		case edge:
+			im.kernE(kc, a, bf, c, ldc, beta, bias)
+		default:
+			im.kern(kc, a, bf, c, ldc, beta, bias)
+		}
+	}
 	c := j.c
 	beta := float32(1)
 	if bl.first {
@@ -444,7 +467,15 @@ func (j *job) macro(bl *block, ap, tmp []float32, ic, mc, nlo, nhi int) {
 	for jp0 := nlo; jp0 < nhi; jp0 += step {
 		jp1 := min(jp0+step, nhi)
 		for jp := jp0; jp < jp1; jp++ {
-			bpan := bl.bp[jp*nr*kc:]
+			switch {
+			case bl.bph != nil && im.kernH != nil:
+				bh = &bl.bph[jp*nr*kc]
+			case bl.bph != nil:
+				halfToFloats(wide, bl.bph[jp*nr*kc:(jp+1)*nr*kc])
+				bf = &wide[0]
+			default:
+				bf = &bl.bp[jp*nr*kc]
+			}
 			col := bl.jc + jp*nr
 			cols := min(nr, j.n-col)
 			// The kernels start their accumulators at the bias, so edge
@@ -467,20 +498,17 @@ func (j *job) macro(bl *block, ap, tmp []float32, ic, mc, nlo, nhi int) {
 				rows := min(mr, mc-ir)
 				off := (ic+ir)*ldc + col
 				if rows == mr && cols == nr {
-					kern(kc, &apan[0], &bpan[0], &c[off], ldc, beta, bptr)
+					tile(false, &apan[0], &c[off], ldc, beta, bptr)
 					continue
 				}
-				ek := kern
-				if rows <= im.mrE {
-					if rows == im.mrE && cols == nr {
-						im.kernE(kc, &apan[0], &bpan[0], &c[off], ldc, beta, bptr)
-						continue
-					}
-					ek = im.kernE
+				edge := rows <= im.mrE
+				if edge && rows == im.mrE && cols == nr {
+					tile(true, &apan[0], &c[off], ldc, beta, bptr)
+					continue
 				}
 				// Edge tile: compute the tile (or its top mrE rows) into tmp,
 				// merge the part inside C.
-				ek(kc, &apan[0], &bpan[0], &tmp[0], nr, 0, bptr)
+				tile(edge, &apan[0], &tmp[0], nr, 0, bptr)
 				for r := 0; r < rows; r++ {
 					t := tmp[r*nr : r*nr+cols]
 					cr := c[off+r*ldc : off+r*ldc+cols]

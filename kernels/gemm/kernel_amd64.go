@@ -16,6 +16,15 @@ func kernAVX2(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 //go:noescape
 func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
+// kernAVX2H and kernAVX2x4H are kernAVX2 and kernAVX2x4 on a B panel of
+// F16 values (F16C).
+//
+//go:noescape
+func kernAVX2H(kc int, a *float32, b *uint16, c *float32, ldc int, beta float32, bias *float32)
+
+//go:noescape
+func kernAVX2x4H(kc int, a *float32, b *uint16, c *float32, ldc int, beta float32, bias *float32)
+
 // kernAVX512 is the 12×32 AVX-512F micro-kernel (24 zmm accumulators).
 //
 //go:noescape
@@ -26,6 +35,12 @@ func kernAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 //
 //go:noescape
 func kernAVX512x8(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+
+// halfToFloatsF16C widens n F16 values (n a multiple of 8) at src to
+// float32 at dst.
+//
+//go:noescape
+func halfToFloatsF16C(dst *float32, src *uint16, n int)
 
 // fmaLoopAVX2 runs n iterations of 10 independent ymm FMAs (160 flops per
 // iteration); benchmarks use it to measure the machine's FMA peak.
@@ -68,7 +83,24 @@ var (
 // archImpls are the assembly kernels this CPU supports, fastest first.
 var archImpls = detect()
 
+func init() {
+	if cpu.X86.HasAVX && cpu.X86.HasF16C {
+		halfToFloats = func(dst []float32, src []uint16) {
+			if len(src)%8 != 0 || len(dst) < len(src) {
+				halfToFloatsGo(dst, src)
+				return
+			}
+			if len(src) > 0 {
+				halfToFloatsF16C(&dst[0], &src[0], len(src))
+			}
+		}
+	}
+}
+
 func detect() []*impl {
+	if cpu.X86.HasF16C {
+		avx2Impl.kernH, avx2Impl.kernEH = kernAVX2H, kernAVX2x4H
+	}
 	var l []*impl
 	if cpu.X86.HasAVX512F {
 		l = append(l, avx512Impl)

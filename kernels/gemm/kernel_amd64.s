@@ -9,12 +9,21 @@
 
 // ---------------------------------------------------------------- AVX2 6×16
 
-// One k step of the top 4 rows: B row in Y12:Y13, A broadcasts in Y14/Y15,
-// 8 FMAs into Y0..Y7 (row r in Y(2r):Y(2r+1)). ao, bo: byte offsets of the
-// step.
-#define AVX2_STEP4(ao, bo) \
-	VMOVUPS      bo(BX), Y12;     \
-	VMOVUPS      bo+32(BX), Y13;  \
+// Load the B row of a k step into Y12:Y13: 16 floats at byte offset bo, or
+// 16 F16 values widened (VCVTPH2PS, F16C; PackBHalf's panels).
+#define AVX2_LOAD_F32(bo) \
+	VMOVUPS bo(BX), Y12;     \
+	VMOVUPS bo+32(BX), Y13
+
+#define AVX2_LOAD_F16(bo) \
+	VCVTPH2PS bo(BX), Y12;     \
+	VCVTPH2PS bo+16(BX), Y13
+
+// One k step of the top 4 rows: B row in Y12:Y13 (LOAD), A broadcasts in
+// Y14/Y15, 8 FMAs into Y0..Y7 (row r in Y(2r):Y(2r+1)). ao, bo: byte
+// offsets of the step.
+#define AVX2_STEP4(LOAD, ao, bo) \
+	LOAD(bo);                     \
 	VBROADCASTSS ao(AX), Y14;     \
 	VFMADD231PS  Y12, Y14, Y0;    \
 	VFMADD231PS  Y13, Y14, Y1;    \
@@ -29,8 +38,8 @@
 	VFMADD231PS  Y13, Y15, Y7
 
 // One k step of all 6 rows: 12 FMAs into Y0..Y11.
-#define AVX2_STEP(ao, bo) \
-	AVX2_STEP4(ao, bo);           \
+#define AVX2_STEP(LOAD, ao, bo) \
+	AVX2_STEP4(LOAD, ao, bo);     \
 	VBROADCASTSS ao+16(AX), Y14;  \
 	VFMADD231PS  Y12, Y14, Y8;    \
 	VFMADD231PS  Y13, Y14, Y9;    \
@@ -82,65 +91,150 @@
 	VXORPS Y6, Y6, Y6;  \
 	VXORPS Y7, Y7, Y7
 
+// Prefetch the C tile (6 rows of 64 bytes, possibly straddling lines) and
+// start the 12 accumulators at the bias row, or at zero.
+#define AVX2_INIT6 \
+	MOVQ       DI, R9;      \
+	PREFETCHT0 (R9);        \
+	PREFETCHT0 60(R9);      \
+	ADDQ       R8, R9;      \
+	PREFETCHT0 (R9);        \
+	PREFETCHT0 60(R9);      \
+	ADDQ       R8, R9;      \
+	PREFETCHT0 (R9);        \
+	PREFETCHT0 60(R9);      \
+	ADDQ       R8, R9;      \
+	PREFETCHT0 (R9);        \
+	PREFETCHT0 60(R9);      \
+	ADDQ       R8, R9;      \
+	PREFETCHT0 (R9);        \
+	PREFETCHT0 60(R9);      \
+	ADDQ       R8, R9;      \
+	PREFETCHT0 (R9);        \
+	PREFETCHT0 60(R9);      \
+	TESTQ      DX, DX;      \
+	JZ         init6_zero;  \
+	AVX2_BIAS4;             \
+	VMOVAPS    Y0, Y8;      \
+	VMOVAPS    Y1, Y9;      \
+	VMOVAPS    Y0, Y10;     \
+	VMOVAPS    Y1, Y11;     \
+	JMP        init6_done;  \
+init6_zero:                 \
+	AVX2_ZERO4;             \
+	VXORPS     Y8, Y8, Y8;  \
+	VXORPS     Y9, Y9, Y9;  \
+	VXORPS     Y10, Y10, Y10; \
+	VXORPS     Y11, Y11, Y11; \
+init6_done:
+
+#define AVX2_INIT4 \
+	TESTQ DX, DX;     \
+	JZ    init4_zero; \
+	AVX2_BIAS4;       \
+	JMP   init4_done; \
+init4_zero:           \
+	AVX2_ZERO4;       \
+init4_done:
+
+// Write the tile (rows 0–3, or 0–5): C = acc (beta == ±0: C is not read)
+// or acc + beta·C. Returns.
+#define AVX2_STORE4_RET \
+	MOVL beta+40(FP), DX;      \
+	ANDL $0x7fffffff, DX;      \
+	JNZ  store4_beta;          \
+	AVX2_STORE_ROW(Y0, Y1);    \
+	AVX2_STORE_ROW(Y2, Y3);    \
+	AVX2_STORE_ROW(Y4, Y5);    \
+	AVX2_STORE_ROW(Y6, Y7);    \
+	VZEROUPPER;                \
+	RET;                       \
+store4_beta:                   \
+	VBROADCASTSS beta+40(FP), Y15; \
+	AVX2_BETA_ROW(Y0, Y1);     \
+	AVX2_BETA_ROW(Y2, Y3);     \
+	AVX2_BETA_ROW(Y4, Y5);     \
+	AVX2_BETA_ROW(Y6, Y7);     \
+	VZEROUPPER;                \
+	RET
+
+#define AVX2_STORE6_RET \
+	MOVL beta+40(FP), DX;      \
+	ANDL $0x7fffffff, DX;      \
+	JNZ  store6_beta;          \
+	AVX2_STORE_ROW(Y0, Y1);    \
+	AVX2_STORE_ROW(Y2, Y3);    \
+	AVX2_STORE_ROW(Y4, Y5);    \
+	AVX2_STORE_ROW(Y6, Y7);    \
+	AVX2_STORE_ROW(Y8, Y9);    \
+	AVX2_STORE_ROW(Y10, Y11);  \
+	VZEROUPPER;                \
+	RET;                       \
+store6_beta:                   \
+	VBROADCASTSS beta+40(FP), Y15; \
+	AVX2_BETA_ROW(Y0, Y1);     \
+	AVX2_BETA_ROW(Y2, Y3);     \
+	AVX2_BETA_ROW(Y4, Y5);     \
+	AVX2_BETA_ROW(Y6, Y7);     \
+	AVX2_BETA_ROW(Y8, Y9);     \
+	AVX2_BETA_ROW(Y10, Y11);   \
+	VZEROUPPER;                \
+	RET
+
+// The k loop: kc (CX) steps of STEPM(LOAD, ...), four at a time, B rows of
+// BR bytes. B is prefetched 1 KiB ahead (PF, a macro of BR/16 prefetches
+// from 1024(BX) on, one per cache line): the first row panel to use a B
+// micro-panel streams it from memory when M is small (a batch of one:
+// every weight is read for a few rows), and the packed panels are
+// contiguous, so the last iterations fetch the next one. Lines already in
+// L1 (later row panels) cost a load slot each.
+#define AVX2_KLOOP(STEPM, LOAD, BR, PF) \
+	MOVQ  CX, DX;             \
+	SHRQ  $2, DX;             \
+	JZ    kloop_tail;         \
+kloop4:                       \
+	PF;                       \
+	STEPM(LOAD, 0, 0);        \
+	STEPM(LOAD, 24, BR);      \
+	STEPM(LOAD, 48, 2*BR);    \
+	STEPM(LOAD, 72, 3*BR);    \
+	ADDQ  $96, AX;            \
+	ADDQ  $(4*BR), BX;        \
+	DECQ  DX;                 \
+	JNZ   kloop4;             \
+kloop_tail:                   \
+	ANDQ  $3, CX;             \
+	JZ    kloop_done;         \
+kloop1:                       \
+	STEPM(LOAD, 0, 0);        \
+	ADDQ  $24, AX;            \
+	ADDQ  $BR, BX;            \
+	DECQ  CX;                 \
+	JNZ   kloop1;             \
+kloop_done:
+
+#define AVX2_PF_F16 \
+	PREFETCHT0 1024(BX); \
+	PREFETCHT0 1088(BX)
+
 // func kernAVX2(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX2(SB), NOSPLIT, $0-56
 	KERN_ARGS
-
-	// Prefetch the C tile (6 rows of 64 bytes, possibly straddling lines).
-	MOVQ       DI, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-	ADDQ       R8, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 60(R9)
-
-	TESTQ DX, DX
-	JZ    avx2_zero
-	AVX2_BIAS4
-	VMOVAPS Y0, Y8
-	VMOVAPS Y1, Y9
-	VMOVAPS Y0, Y10
-	VMOVAPS Y1, Y11
-	JMP     avx2_start
-
-avx2_zero:
-	AVX2_ZERO4
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-
-avx2_start:
+	AVX2_INIT6
 	MOVQ CX, DX
 	SHRQ $2, DX
 	JZ   avx2_tail
 
 avx2_loop4:
-	// Prefetch B 1 KiB (four iterations) ahead: the first row panel to
-	// use a B micro-panel streams it from memory when M is small (a
-	// batch of one: every weight is read for ~32 rows), and the packed
-	// panels are contiguous, so the last iterations fetch the next one.
-	// Lines already in L1 (later row panels) cost a load slot each.
+	// B prefetch as AVX2_KLOOP's, interleaved with the steps.
 	PREFETCHT0 1024(BX)
-	AVX2_STEP(0, 0)
+	AVX2_STEP(AVX2_LOAD_F32, 0, 0)
 	PREFETCHT0 1088(BX)
-	AVX2_STEP(24, 64)
+	AVX2_STEP(AVX2_LOAD_F32, 24, 64)
 	PREFETCHT0 1152(BX)
-	AVX2_STEP(48, 128)
+	AVX2_STEP(AVX2_LOAD_F32, 48, 128)
 	PREFETCHT0 1216(BX)
-	AVX2_STEP(72, 192)
+	AVX2_STEP(AVX2_LOAD_F32, 72, 192)
 	ADDQ $96, AX
 	ADDQ $256, BX
 	DECQ DX
@@ -151,35 +245,14 @@ avx2_tail:
 	JZ   avx2_store
 
 avx2_loop1:
-	AVX2_STEP(0, 0)
+	AVX2_STEP(AVX2_LOAD_F32, 0, 0)
 	ADDQ $24, AX
 	ADDQ $64, BX
 	DECQ CX
 	JNZ  avx2_loop1
 
 avx2_store:
-	MOVL beta+40(FP), DX
-	ANDL $0x7fffffff, DX // beta == ±0: do not read C
-	JNZ  avx2_beta
-	AVX2_STORE_ROW(Y0, Y1)
-	AVX2_STORE_ROW(Y2, Y3)
-	AVX2_STORE_ROW(Y4, Y5)
-	AVX2_STORE_ROW(Y6, Y7)
-	AVX2_STORE_ROW(Y8, Y9)
-	AVX2_STORE_ROW(Y10, Y11)
-	VZEROUPPER
-	RET
-
-avx2_beta:
-	VBROADCASTSS beta+40(FP), Y15
-	AVX2_BETA_ROW(Y0, Y1)
-	AVX2_BETA_ROW(Y2, Y3)
-	AVX2_BETA_ROW(Y4, Y5)
-	AVX2_BETA_ROW(Y6, Y7)
-	AVX2_BETA_ROW(Y8, Y9)
-	AVX2_BETA_ROW(Y10, Y11)
-	VZEROUPPER
-	RET
+	AVX2_STORE6_RET
 
 // ------------------------------------------------------- AVX2 4×16 (edge)
 //
@@ -192,29 +265,20 @@ avx2_beta:
 // func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX2x4(SB), NOSPLIT, $0-56
 	KERN_ARGS
-
-	TESTQ DX, DX
-	JZ    x4_zero
-	AVX2_BIAS4
-	JMP     x4_start
-
-x4_zero:
-	AVX2_ZERO4
-
-x4_start:
+	AVX2_INIT4
 	MOVQ CX, DX
 	SHRQ $2, DX
 	JZ   x4_tail
 
 x4_loop4:
 	PREFETCHT0 1024(BX)
-	AVX2_STEP4(0, 0)
+	AVX2_STEP4(AVX2_LOAD_F32, 0, 0)
 	PREFETCHT0 1088(BX)
-	AVX2_STEP4(24, 64)
+	AVX2_STEP4(AVX2_LOAD_F32, 24, 64)
 	PREFETCHT0 1152(BX)
-	AVX2_STEP4(48, 128)
+	AVX2_STEP4(AVX2_LOAD_F32, 48, 128)
 	PREFETCHT0 1216(BX)
-	AVX2_STEP4(72, 192)
+	AVX2_STEP4(AVX2_LOAD_F32, 72, 192)
 	ADDQ $96, AX
 	ADDQ $256, BX
 	DECQ DX
@@ -225,31 +289,35 @@ x4_tail:
 	JZ   x4_store
 
 x4_loop1:
-	AVX2_STEP4(0, 0)
+	AVX2_STEP4(AVX2_LOAD_F32, 0, 0)
 	ADDQ $24, AX
 	ADDQ $64, BX
 	DECQ CX
 	JNZ  x4_loop1
 
 x4_store:
-	MOVL beta+40(FP), DX
-	ANDL $0x7fffffff, DX // beta == ±0: do not read C
-	JNZ  x4_beta
-	AVX2_STORE_ROW(Y0, Y1)
-	AVX2_STORE_ROW(Y2, Y3)
-	AVX2_STORE_ROW(Y4, Y5)
-	AVX2_STORE_ROW(Y6, Y7)
-	VZEROUPPER
-	RET
+	AVX2_STORE4_RET
 
-x4_beta:
-	VBROADCASTSS beta+40(FP), Y15
-	AVX2_BETA_ROW(Y0, Y1)
-	AVX2_BETA_ROW(Y2, Y3)
-	AVX2_BETA_ROW(Y4, Y5)
-	AVX2_BETA_ROW(Y6, Y7)
-	VZEROUPPER
-	RET
+// ------------------------------------------- AVX2 6×16 and 4×16, F16 B
+//
+// kernAVX2 and kernAVX2x4 on a B panel of F16 values (PackBHalf: kc rows
+// of 16 halves, 32 bytes), widened by VCVTPH2PS as they are loaded: a
+// batch of one streams half the bytes of every weight. The same FMAs in
+// the same order as on the widened panel, so the same result bit for bit.
+
+// func kernAVX2H(kc int, a *float32, b *uint16, c *float32, ldc int, beta float32, bias *float32)
+TEXT ·kernAVX2H(SB), NOSPLIT, $0-56
+	KERN_ARGS
+	AVX2_INIT6
+	AVX2_KLOOP(AVX2_STEP, AVX2_LOAD_F16, 32, AVX2_PF_F16)
+	AVX2_STORE6_RET
+
+// func kernAVX2x4H(kc int, a *float32, b *uint16, c *float32, ldc int, beta float32, bias *float32)
+TEXT ·kernAVX2x4H(SB), NOSPLIT, $0-56
+	KERN_ARGS
+	AVX2_INIT4
+	AVX2_KLOOP(AVX2_STEP4, AVX2_LOAD_F16, 32, AVX2_PF_F16)
+	AVX2_STORE4_RET
 
 // ------------------------------------------------------------- AVX-512 12×32
 
@@ -737,4 +805,47 @@ pat6_loop:
 	JNZ     pat6_loop
 
 pat6_done:
+	RET
+
+// func halfToFloatsF16C(dst *float32, src *uint16, n int)
+//
+// Widens n F16 values (n a multiple of 8) at src to float32 at dst
+// (VCVTPH2PS, exact), 32 a step while at least 32 remain.
+TEXT ·halfToFloatsF16C(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	CMPQ CX, $32
+	JB   h2f_tail
+
+h2f_loop32:
+	PREFETCHT0 8192(SI)
+	VCVTPH2PS (SI), Y0
+	VCVTPH2PS 16(SI), Y1
+	VCVTPH2PS 32(SI), Y2
+	VCVTPH2PS 48(SI), Y3
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   Y1, 32(DI)
+	VMOVUPS   Y2, 64(DI)
+	VMOVUPS   Y3, 96(DI)
+	ADDQ      $64, SI
+	ADDQ      $128, DI
+	SUBQ      $32, CX
+	CMPQ      CX, $32
+	JAE       h2f_loop32
+
+h2f_tail:
+	TESTQ CX, CX
+	JZ    h2f_done
+
+h2f_loop8:
+	VCVTPH2PS (SI), Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $16, SI
+	ADDQ      $32, DI
+	SUBQ      $8, CX
+	JNZ       h2f_loop8
+
+h2f_done:
+	VZEROUPPER
 	RET

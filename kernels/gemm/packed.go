@@ -30,6 +30,7 @@ type PackedB struct {
 	np     int  // N rounded up to whole micro-panels
 	nn     bool // packed from b [K,N] as is (PackBN), not from weight [N,K]
 	data   []float32
+	half   []uint16 // instead of data: the same layout in F16 (PackBHalf)
 }
 
 // PackB packs weight [N,K] (row-major, PyTorch's nn.Linear layout: the
@@ -64,7 +65,7 @@ func packBFor(im *impl, b []float32, N, K int, trans bool) *PackedB {
 		return pb
 	}
 	pb.kcStep = kcStepFor(K, im.kc)
-	pb.data = allocPacked(pb, pb.np*K)
+	pb.data = allocPacked[float32](pb, pb.np*K)
 	nPanels := pb.np / nr
 	for pc := 0; pc < K; pc += pb.kcStep {
 		kb := min(pb.kcStep, K-pc)
@@ -127,7 +128,7 @@ func (pb *PackedB) K() int { return pb.k }
 func (pb *PackedB) Impl() string { return pb.im.name }
 
 // Bytes is the size of the packed data.
-func (pb *PackedB) Bytes() int { return 4 * len(pb.data) }
+func (pb *PackedB) Bytes() int { return 4*len(pb.data) + 2*len(pb.half) }
 
 // block returns the micro-panels of k block pc (a multiple of kcStep) from
 // column jc (a multiple of nr) on.
