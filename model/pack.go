@@ -57,6 +57,17 @@ func (m *Encoder) packWeights(packB func(w []float32, N, K int) *gemm.PackedB) i
 	return total
 }
 
+// WeightsDType names the precision the forward pass's weights are in, as
+// TEI reports it: "float16" after PackWeightsHalf, else "float32".
+func (m *Encoder) WeightsDType() string {
+	for _, l := range m.layerLinears() {
+		if l.packed != nil && l.packed.Half() {
+			return "float16"
+		}
+	}
+	return "float32"
+}
+
 // resetDerived drops what was computed from the weights as packed before
 // (DeBERTa's relative-position projections): F16 packing changes them.
 func (m *Encoder) resetDerived() {

@@ -163,8 +163,14 @@ func TestPackWeightsHalf(t *testing.T) {
 				l.Weight = w
 			}
 			full := m.PackWeights()
+			if d := m.WeightsDType(); d != "float32" {
+				t.Fatalf("WeightsDType after PackWeights: %s", d)
+			}
 			if n := m.PackWeightsHalf(); 2*n != full {
 				t.Fatalf("PackWeightsHalf packed %d bytes, PackWeights %d", n, full)
+			}
+			if d := m.WeightsDType(); d != "float16" {
+				t.Fatalf("WeightsDType after PackWeightsHalf: %s", d)
 			}
 			rounded.PackWeights()
 			lh, ph := forwardCopy(t, m, b)

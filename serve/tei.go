@@ -481,7 +481,7 @@ func (s *Server) handleTEIInfo(w http.ResponseWriter, r *http.Request) *apiError
 		cl.Label2ID[l] = k
 	}
 	writeJSON(w, http.StatusOK, teiInfo{
-		ModelID: s.opts.ModelID, ModelDtype: "float32", ModelType: teiModelType{Classifier: cl},
+		ModelID: s.opts.ModelID, ModelDtype: s.enc.WeightsDType(), ModelType: teiModelType{Classifier: cl},
 		MaxConcurrentRequests: s.opts.MaxConcurrent, MaxInputLength: s.opts.MaxInputLength,
 		MaxBatchTokens: s.opts.MaxBatchTokens, MaxClientBatchSize: s.opts.MaxInputs, AutoTruncate: s.opts.Truncate,
 		TokenizationWorkers: runtime.GOMAXPROCS(0), Version: Version, ServedModelName: name,

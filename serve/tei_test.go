@@ -175,7 +175,7 @@ func TestTEITokenizeInfoHealth(t *testing.T) {
 	if id2, _ := cl["id2label"].(map[string]any); id2["2"] != "sports" {
 		t.Fatalf("model_type: %s", body)
 	}
-	if info["max_input_length"] != float64(64) || info["max_client_batch_size"] != float64(7) {
+	if info["max_input_length"] != float64(64) || info["max_client_batch_size"] != float64(7) || info["model_dtype"] != "float32" {
 		t.Fatalf("info: %s", body)
 	}
 

@@ -229,6 +229,9 @@ func TestBenchForwardJSON(t *testing.T) {
 		t.Fatalf("%q: %v", out, err)
 	}
 	keys := []string{"tokens_per_s", "ms_per_batch"}
+	if res["weights"] != "f32" {
+		t.Fatalf("weights = %v, want f32", res["weights"])
+	}
 	if res["gemm_impl"] != "generic" {
 		keys = append(keys, "fma_peak_gflop_per_s", "pct_fma_peak")
 	}
@@ -665,8 +668,9 @@ func TestBenchOverhead(t *testing.T) {
 	}
 }
 
-// Fused tables at every precision predict the same labels as the unfused
-// adapter on a dev set (the demo task's, and RTE's when the data is here).
+// Fused tables at every precision, and the backbone's weights in F16
+// (--weights f16), predict the same labels as the unfused adapter on the
+// float32 backbone on a dev set (the demo task's).
 func TestFuseKeepsPredictions(t *testing.T) {
 	dir := t.TempDir()
 	backbone, data := filepath.Join(dir, "backbone"), filepath.Join(dir, "data")
@@ -682,9 +686,10 @@ func TestFuseKeepsPredictions(t *testing.T) {
 	if _, err := run(t, append(args, "--epochs", "2")...); err != nil {
 		t.Fatal(err)
 	}
-	predict := func(adapter string) []string {
+	predict := func(adapter string, extra ...string) []string {
 		out := filepath.Join(dir, filepath.Base(adapter)+".preds.jsonl")
-		if _, err := run(t, "predict", "--model", backbone, "--adapter", adapter, "--input", filepath.Join(data, "dev.jsonl"), "--output", out); err != nil {
+		args := []string{"predict", "--model", backbone, "--adapter", adapter, "--input", filepath.Join(data, "dev.jsonl"), "--output", out}
+		if _, err := run(t, append(args, extra...)...); err != nil {
 			t.Fatal(err)
 		}
 		var labels []string
@@ -705,6 +710,17 @@ func TestFuseKeepsPredictions(t *testing.T) {
 				t.Fatalf("%s: dev example %d: %s, unfused %s", dtype, i+1, got[i], want[i])
 			}
 		}
+	}
+	got := predict(run1, "--weights", "f16")
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("--weights f16: dev example %d: %s, float32 weights %s", i+1, got[i], want[i])
+		}
+	}
+	_, err := run(t, "predict", "--model", backbone, "--adapter", run1, "--input", filepath.Join(data, "dev.jsonl"),
+		"--output", filepath.Join(dir, "x.jsonl"), "--weights", "f8")
+	if err == nil || !strings.Contains(err.Error(), `--weights "f8"`) {
+		t.Fatalf("--weights f8: %v, want an error naming the flag", err)
 	}
 }
 

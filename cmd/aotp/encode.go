@@ -11,7 +11,7 @@ import (
 )
 
 func newEncodeCmd() *cobra.Command {
-	var modelName, adapterDir, input, output string
+	var modelName, adapterDir, input, output, weights string
 	var batchTokens int
 	var truncate bool
 	cmd := &cobra.Command{
@@ -45,7 +45,9 @@ running it alone.`,
 					virtual = len(vt.VirtualTokens())
 				}
 			}
-			runEnc.PackWeights()
+			if err := packWeights(runEnc, weights); err != nil {
+				return err
+			}
 			inputs, err := readTextInputs(input)
 			if err != nil {
 				return err
@@ -127,6 +129,7 @@ running it alone.`,
 	f := cmd.Flags()
 	f.StringVar(&modelName, "model", "", "model directory or hub name in the HF cache")
 	f.StringVar(&adapterDir, "adapter", "", "adapter directory: apply its method, and add \"logits\" when it has a head")
+	addWeightsFlag(f, &weights)
 	f.StringVar(&input, "input", "", "input JSONL (- for stdin)")
 	f.StringVar(&output, "output", "", "output JSONL")
 	f.IntVar(&batchTokens, "batch-tokens", 8192, "tokens per forward batch")

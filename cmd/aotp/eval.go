@@ -30,12 +30,17 @@ type loaded struct {
 	ad  *peft.Adapter
 }
 
-func loadWithAdapter(modelName, adapterDir string) (*loaded, error) {
+// loadWithAdapter loads the backbone, packed in the precision --weights
+// names, its tokenizer and the adapter.
+func loadWithAdapter(modelName, adapterDir, weights string) (*loaded, error) {
 	dir, enc, err := loadModel(modelName)
 	if err != nil {
 		return nil, err
 	}
-	enc.PackWeights()
+	if err := packWeights(enc, weights); err != nil {
+		enc.Close()
+		return nil, err
+	}
 	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		enc.Close()
@@ -54,7 +59,7 @@ func loadWithAdapter(modelName, adapterDir string) (*loaded, error) {
 }
 
 func newEvalCmd() *cobra.Command {
-	var modelName, adapter, taskName, data, split, devFile string
+	var modelName, adapter, taskName, data, split, devFile, weights string
 	var maxSeqLen, batch, threads int
 	cmd := &cobra.Command{
 		Use:   "eval --model DIR --adapter DIR --task T --data PATH",
@@ -62,7 +67,7 @@ func newEvalCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			setThreads(threads)
-			l, err := loadWithAdapter(modelName, adapter)
+			l, err := loadWithAdapter(modelName, adapter, weights)
 			if err != nil {
 				return err
 			}
@@ -108,6 +113,7 @@ func newEvalCmd() *cobra.Command {
 	f.IntVar(&maxSeqLen, "max-seq-len", 128, "truncate inputs to this many tokens")
 	f.IntVar(&batch, "batch-size", 32, "examples per forward pass")
 	f.IntVar(&threads, "threads", 0, "threads (default: all cores)")
+	addWeightsFlag(f, &weights)
 	for _, n := range []string{"model", "adapter", "task"} {
 		cmd.MarkFlagRequired(n)
 	}
@@ -128,7 +134,7 @@ func customTaskFromAdapter(c *peft.AdapterConfig) (*tasks.Task, error) {
 }
 
 func newPredictCmd() *cobra.Command {
-	var modelName, adapter, input, output string
+	var modelName, adapter, input, output, weights string
 	var maxSeqLen, batch, threads int
 	cmd := &cobra.Command{
 		Use:   "predict --model DIR --adapter DIR --input IN.jsonl --output OUT.jsonl",
@@ -136,7 +142,7 @@ func newPredictCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			setThreads(threads)
-			l, err := loadWithAdapter(modelName, adapter)
+			l, err := loadWithAdapter(modelName, adapter, weights)
 			if err != nil {
 				return err
 			}
@@ -189,6 +195,7 @@ func newPredictCmd() *cobra.Command {
 	f.IntVar(&maxSeqLen, "max-seq-len", 128, "truncate inputs to this many tokens")
 	f.IntVar(&batch, "batch-size", 32, "examples per forward pass")
 	f.IntVar(&threads, "threads", 0, "threads (default: all cores)")
+	addWeightsFlag(f, &weights)
 	for _, n := range []string{"model", "adapter", "input", "output"} {
 		cmd.MarkFlagRequired(n)
 	}

@@ -48,7 +48,7 @@ func loadModel(name string) (string, *model.Encoder, error) {
 // addWeightsFlag adds --weights (the inference commands' choice of packed
 // weight precision) to f.
 func addWeightsFlag(f *pflag.FlagSet, weights *string) {
-	f.StringVar(weights, "weights", "f32", "backbone weights for inference: f32 (PyTorch's results), or f16 (half the memory and, at small batches, up to ~1.8× faster; outputs those of the weights rounded to F16)")
+	f.StringVar(weights, "weights", "f32", "backbone weights for inference: f32 (PyTorch's results), or f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit)")
 }
 
 // packWeights packs the backbone's weights for inference as --weights asks.

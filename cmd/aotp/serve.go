@@ -17,7 +17,7 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var modelName, addr, adminToken, budget, tasksDir string
+	var modelName, addr, adminToken, budget, tasksDir, weights string
 	var taskSpecs, baselineSpecs []string
 	var threads int
 	var o serve.Options
@@ -83,7 +83,9 @@ requests in flight, then exits.`,
 				return err
 			}
 			defer enc.Close()
-			enc.PackWeights()
+			if err := packWeights(enc, weights); err != nil {
+				return err
+			}
 			tok, err := tokenizer.Load(dir)
 			if err != nil {
 				return err
@@ -144,6 +146,7 @@ requests in flight, then exits.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&modelName, "model", "", "backbone: model directory or hub name")
+	addWeightsFlag(f, &weights)
 	f.StringArrayVar(&taskSpecs, "task", nil, "NAME=ADAPTER_DIR, a task to serve (repeat for more)")
 	f.StringVar(&tasksDir, "tasks-dir", "", "serve every subdirectory of DIR holding an adapter_config.json as a task named after it")
 	f.StringArrayVar(&baselineSpecs, "baseline", nil, "NAME=ADAPTER_DIR: serve only the adapter's head over the plain backbone (its method ignored), to measure what adapters cost")
