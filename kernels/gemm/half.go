@@ -7,23 +7,6 @@ import (
 	"github.com/aotp/aotp/kernels/parallel"
 )
 
-// # Half-precision weights (PackBHalf)
-//
-// A batch of one (serving) reads every weight once per forward pass for a
-// few rows of work: roberta-base streams 340 MB of float32 weights per call,
-// and on this machine that alone (≈ 18 ms at 19 GB/s) is most of a 1×8
-// forward. PackBHalf stores the packed panels as IEEE binary16 (F16,
-// round to nearest even) instead: half the bytes to stream and to keep
-// resident. The kernels are unchanged: before a B micro-panel is used, it
-// is widened into a kc×nr float32 scratch in L1 (VCVTPH2PS on AVX2/F16C
-// CPUs, Go elsewhere) and then swept over the A micro-panels of its block
-// as usual, so a result is exactly the float32 path's on weights rounded to
-// F16 (tested bit for bit). F16 keeps 11 significant bits (relative error
-// ≤ 2⁻¹¹); encoder weights (|w| ≲ 1) fit its range, and values under 2⁻¹⁴
-// lose relative but not absolute precision. This is an opt-in trade of
-// accuracy for memory traffic, for inference only: the results are no
-// longer PyTorch's float32 ones to the last digit.
-
 // HalfFromFloat32 rounds f to the nearest IEEE binary16 value (ties to
 // even), as VCVTPS2PH and torch's .half() do: overflow gives ±Inf, NaN stays
 // NaN (quiet), values below the smallest subnormal round to ±0.
