@@ -438,20 +438,10 @@ const epiCols = 64
 func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 	im := j.im
 	mr, nr, kc, ldc := im.mr, im.nr, bl.kc, j.ldc
-	// the current B micro-panel: float32 (bf) or F16 (bh)
-	var bf *float32
-	var bh *uint16
-	tile := func(edge bool, a, c *float32, ldc int, beta float32, bias *float32) {
-		switch {
-		case bh != nil && edge:
-			im.kernEH(kc, a, bh, c, ldc, beta, bias)
-		case bh != nil:
-			im.kernH(kc, a, bh, c, ldc, beta, bias)
-		case edge:
-			im.kernE(kc, a, bf, c, ldc, beta, bias)
-		default:
-			im.kern(kc, a, bf, c, ldc, beta, bias)
-		}
+	kern, kernE := im.kern, im.kernE
+	halfKern := bl.bph != nil && im.kernH != nil
+	if halfKern {
+		kern, kernE = im.kernH, im.kernEH
 	}
 	c := j.c
 	beta := float32(1)
@@ -467,14 +457,15 @@ func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 	for jp0 := nlo; jp0 < nhi; jp0 += step {
 		jp1 := min(jp0+step, nhi)
 		for jp := jp0; jp < jp1; jp++ {
+			var bp *float32 // the B micro-panel as the kernels take it
 			switch {
-			case bl.bph != nil && im.kernH != nil:
-				bh = &bl.bph[jp*nr*kc]
+			case halfKern:
+				bp = (*float32)(unsafe.Pointer(&bl.bph[jp*nr*kc]))
 			case bl.bph != nil:
 				halfToFloats(wide, bl.bph[jp*nr*kc:(jp+1)*nr*kc])
-				bf = &wide[0]
+				bp = &wide[0]
 			default:
-				bf = &bl.bp[jp*nr*kc]
+				bp = &bl.bp[jp*nr*kc]
 			}
 			col := bl.jc + jp*nr
 			cols := min(nr, j.n-col)
@@ -498,17 +489,20 @@ func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 				rows := min(mr, mc-ir)
 				off := (ic+ir)*ldc + col
 				if rows == mr && cols == nr {
-					tile(false, &apan[0], &c[off], ldc, beta, bptr)
+					kern(kc, &apan[0], bp, &c[off], ldc, beta, bptr)
 					continue
 				}
-				edge := rows <= im.mrE
-				if edge && rows == im.mrE && cols == nr {
-					tile(true, &apan[0], &c[off], ldc, beta, bptr)
-					continue
+				ek := kern
+				if rows <= im.mrE {
+					if rows == im.mrE && cols == nr {
+						kernE(kc, &apan[0], bp, &c[off], ldc, beta, bptr)
+						continue
+					}
+					ek = kernE
 				}
 				// Edge tile: compute the tile (or its top mrE rows) into tmp,
 				// merge the part inside C.
-				tile(edge, &apan[0], &tmp[0], nr, 0, bptr)
+				ek(kc, &apan[0], bp, &tmp[0], nr, 0, bptr)
 				for r := 0; r < rows; r++ {
 					t := tmp[r*nr : r*nr+cols]
 					cr := c[off+r*ldc : off+r*ldc+cols]

@@ -17,10 +17,6 @@ import (
 // C without reading it. a, b and c are never retained.
 type kernelFunc func(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
-// halfKernelFunc is a kernelFunc reading a B panel of F16 values (PackBHalf),
-// with the result of the kernelFunc on the widened panel, bit for bit.
-type halfKernelFunc func(kc int, a *float32, b *uint16, c *float32, ldc int, beta float32, bias *float32)
-
 // impl is one micro-kernel with the blocking parameters tuned for it.
 type impl struct {
 	name   string
@@ -33,9 +29,11 @@ type impl struct {
 	// edge tiles of at most mrE rows (the same sums, bit for bit)
 	kernE kernelFunc
 	mrE   int
-	// kernH and kernEH, when not nil, are kern and kernE on F16 B panels;
-	// without them F16 panels are widened into a scratch panel first
-	kernH, kernEH halfKernelFunc
+	// kernH and kernEH, when not nil, are kern and kernE on F16 B panels
+	// (b points to uint16 values), with the results of kern and kernE on
+	// the widened panel bit for bit; without them F16 panels are widened
+	// into a scratch panel first
+	kernH, kernEH kernelFunc
 	// asmPack: the AVX2 packing routines may be used (mr a multiple of 6,
 	// nr a multiple of 8).
 	asmPack bool

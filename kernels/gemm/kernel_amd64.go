@@ -17,13 +17,13 @@ func kernAVX2(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 func kernAVX2x4(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
 // kernAVX2H and kernAVX2x4H are kernAVX2 and kernAVX2x4 on a B panel of
-// F16 values (F16C).
+// F16 values (F16C): b points to uint16s (impl.kernH's signature).
 //
 //go:noescape
-func kernAVX2H(kc int, a *float32, b *uint16, c *float32, ldc int, beta float32, bias *float32)
+func kernAVX2H(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
 //go:noescape
-func kernAVX2x4H(kc int, a *float32, b *uint16, c *float32, ldc int, beta float32, bias *float32)
+func kernAVX2x4H(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
 // kernAVX512 is the 12×32 AVX-512F micro-kernel (24 zmm accumulators).
 //

@@ -305,14 +305,14 @@ x4_store:
 // batch of one streams half the bytes of every weight. The same FMAs in
 // the same order as on the widened panel, so the same result bit for bit.
 
-// func kernAVX2H(kc int, a *float32, b *uint16, c *float32, ldc int, beta float32, bias *float32)
+// func kernAVX2H(kc int, a, b, c *float32, ldc int, beta float32, bias *float32), b → F16 values
 TEXT ·kernAVX2H(SB), NOSPLIT, $0-56
 	KERN_ARGS
 	AVX2_INIT6
 	AVX2_KLOOP(AVX2_STEP, AVX2_LOAD_F16, 32, AVX2_PF_F16)
 	AVX2_STORE6_RET
 
-// func kernAVX2x4H(kc int, a *float32, b *uint16, c *float32, ldc int, beta float32, bias *float32)
+// func kernAVX2x4H(kc int, a, b, c *float32, ldc int, beta float32, bias *float32), b → F16 values
 TEXT ·kernAVX2x4H(SB), NOSPLIT, $0-56
 	KERN_ARGS
 	AVX2_INIT4
