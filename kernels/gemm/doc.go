@@ -145,7 +145,8 @@
 // On AVX2 CPUs with F16C, kernAVX2H/kernAVX2x4H widen each B row as they
 // load it (VCVTPH2PS) and run the float32 kernels' FMAs in the same order;
 // elsewhere (AVX-512, NEON, generic) each B micro-panel is widened into a
-// kc×nr scratch panel in L1 first and the float32 kernels run on it. Either
+// kc×nr scratch panel in L1 first (F16C, NEON FCVTL — tested under
+// qemu-aarch64 — or Go) and the float32 kernels run on it. Either
 // way a result is bit for bit the float32 path's on the weight rounded to
 // F16 (tested). F16 keeps 11 significant bits (relative error ≤ 2⁻¹¹ per
 // weight); encoder weights fit its range, and values under 2⁻¹⁴ keep their

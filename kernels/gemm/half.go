@@ -70,9 +70,20 @@ func Float32FromHalf(h uint16) float32 {
 	return math.Float32frombits(sign | e<<23 | (man&0x3ff)<<13)
 }
 
-// halfToFloats widens src into dst (same length, a multiple of 8): the
-// F16C routine where the CPU has one, else halfToFloatsGo.
-var halfToFloats = halfToFloatsGo
+// halfToFloatsAsm, when the architecture has one (F16C, NEON), widens n
+// F16 values (n a multiple of 8) at src to float32 at dst.
+var halfToFloatsAsm func(dst *float32, src *uint16, n int)
+
+// halfToFloats widens src into dst (at least as long).
+func halfToFloats(dst []float32, src []uint16) {
+	if halfToFloatsAsm == nil || len(src)%8 != 0 || len(dst) < len(src) {
+		halfToFloatsGo(dst, src)
+		return
+	}
+	if len(src) > 0 {
+		halfToFloatsAsm(&dst[0], &src[0], len(src))
+	}
+}
 
 func halfToFloatsGo(dst []float32, src []uint16) {
 	for i, h := range src {

@@ -85,15 +85,7 @@ var archImpls = detect()
 
 func init() {
 	if cpu.X86.HasAVX && cpu.X86.HasF16C {
-		halfToFloats = func(dst []float32, src []uint16) {
-			if len(src)%8 != 0 || len(dst) < len(src) {
-				halfToFloatsGo(dst, src)
-				return
-			}
-			if len(src) > 0 {
-				halfToFloatsF16C(&dst[0], &src[0], len(src))
-			}
-		}
+		halfToFloatsAsm = halfToFloatsF16C
 	}
 }
 
