@@ -719,7 +719,7 @@ func TestFuseKeepsPredictions(t *testing.T) {
 	}
 	_, err := run(t, "predict", "--model", backbone, "--adapter", run1, "--input", filepath.Join(data, "dev.jsonl"),
 		"--output", filepath.Join(dir, "x.jsonl"), "--weights", "f8")
-	if err == nil || !strings.Contains(err.Error(), `--weights "f8"`) {
+	if err == nil || !strings.Contains(err.Error(), `"f8" for "--weights" flag: want f32 or f16`) {
 		t.Fatalf("--weights f8: %v, want an error naming the flag", err)
 	}
 }

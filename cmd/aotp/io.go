@@ -46,9 +46,23 @@ func loadModel(name string) (string, *model.Encoder, error) {
 }
 
 // addWeightsFlag adds --weights (the inference commands' choice of packed
-// weight precision) to f.
+// weight precision) to f; a value other than f32 or f16 is refused when
+// the flags are parsed, before anything loads.
 func addWeightsFlag(f *pflag.FlagSet, weights *string) {
-	f.StringVar(weights, "weights", "f32", "backbone weights for inference: f32 (PyTorch's results), or f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit)")
+	*weights = "f32"
+	f.Var((*weightsValue)(weights), "weights", "backbone weights for inference: f32 (PyTorch's results), or f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit)")
+}
+
+type weightsValue string
+
+func (w *weightsValue) String() string { return string(*w) }
+func (w *weightsValue) Type() string   { return "f32|f16" }
+func (w *weightsValue) Set(s string) error {
+	if s != "f32" && s != "f16" {
+		return fmt.Errorf("want f32 or f16")
+	}
+	*w = weightsValue(s)
+	return nil
 }
 
 // packWeights packs the backbone's weights for inference as --weights asks.

@@ -188,6 +188,9 @@ func TestServeMatchesPredict(t *testing.T) {
 }
 
 func TestServeFlags(t *testing.T) {
+	if _, err := run(t, "serve", "--model", "x", "--weights", "bf16"); err == nil || !strings.Contains(err.Error(), `"bf16" for "--weights" flag: want f32 or f16`) {
+		t.Fatalf("--weights bf16: %v", err)
+	}
 	if _, err := run(t, "serve", "--model", "x", "--task", "noequals"); err == nil || !strings.Contains(err.Error(), "NAME=ADAPTER_DIR") {
 		t.Fatalf("bad --task: %v", err)
 	}
