@@ -85,6 +85,23 @@ func halfToFloats(dst []float32, src []uint16) {
 	}
 }
 
+// floatsToHalfAsm, when the architecture has one (F16C), rounds n float32
+// values (n a multiple of 8) at src to F16 at dst, as HalfFromFloat32.
+var floatsToHalfAsm func(dst *uint16, src *float32, n int)
+
+// floatsToHalf rounds src into dst (at least as long).
+func floatsToHalf(dst []uint16, src []float32) {
+	if floatsToHalfAsm == nil || len(src)%8 != 0 || len(dst) < len(src) {
+		for i, v := range src {
+			dst[i] = HalfFromFloat32(v)
+		}
+		return
+	}
+	if len(src) > 0 {
+		floatsToHalfAsm(&dst[0], &src[0], len(src))
+	}
+}
+
 func halfToFloatsGo(dst []float32, src []uint16) {
 	for i, h := range src {
 		dst[i] = Float32FromHalf(h)
@@ -120,10 +137,7 @@ func PackBHalf(weight []float32, N, K int) *PackedB {
 					tmp = make([]float32, kb*nr)
 				}
 				packB(tmp, weight, K, true, pc, kb, jp*nr, min(nr, N-jp*nr), nr, 0, 1, im.asmPack)
-				out := dst[jp*nr*kb : (jp+1)*nr*kb]
-				for i, v := range tmp {
-					out[i] = HalfFromFloat32(v)
-				}
+				floatsToHalf(dst[jp*nr*kb:(jp+1)*nr*kb], tmp)
 			}
 		})
 	}

@@ -131,3 +131,21 @@ func TestLinearPackedHalf(t *testing.T) {
 		})
 	}
 }
+
+// floatsToHalf (F16C where the CPU has it) rounds as HalfFromFloat32,
+// over random bit patterns: every exponent, subnormals, Inf and NaN.
+func TestFloatsToHalf(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	src := make([]float32, 1<<16)
+	for i := range src {
+		src[i] = math.Float32frombits(r.Uint32())
+	}
+	src[0], src[1], src[2] = 65520, float32(math.Inf(-1)), 0x1p-25
+	got := make([]uint16, len(src))
+	floatsToHalf(got, src)
+	for i, v := range src {
+		if want := HalfFromFloat32(v); got[i] != want {
+			t.Fatalf("floatsToHalf(%v = %#08x) = %#04x, HalfFromFloat32 gives %#04x", v, math.Float32bits(v), got[i], want)
+		}
+	}
+}

@@ -849,3 +849,27 @@ h2f_loop8:
 h2f_done:
 	VZEROUPPER
 	RET
+
+// func floatsToHalfF16C(dst *uint16, src *float32, n int)
+//
+// Rounds n float32 values (n a multiple of 8) at src to F16 at dst
+// (VCVTPS2PH, immediate 0: round to nearest even whatever MXCSR says).
+TEXT ·floatsToHalfF16C(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	TESTQ CX, CX
+	JZ   f2h_done
+
+f2h_loop8:
+	VMOVUPS   (SI), Y0
+	VCVTPS2PH $0, Y0, X1
+	VMOVDQU   X1, (DI)
+	ADDQ      $32, SI
+	ADDQ      $16, DI
+	SUBQ      $8, CX
+	JNZ       f2h_loop8
+
+f2h_done:
+	VZEROUPPER
+	RET
