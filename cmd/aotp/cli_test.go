@@ -22,8 +22,10 @@ import (
 
 	"github.com/aotp/aotp/demo"
 	"github.com/aotp/aotp/internal/golden"
+	"github.com/aotp/aotp/kernels/gemm"
 	amodel "github.com/aotp/aotp/model"
 	"github.com/aotp/aotp/safetensors"
+	"github.com/aotp/aotp/serve"
 )
 
 // The test binary doubles as the aotp binary for tests that need a real
@@ -822,5 +824,13 @@ func TestTrainEvalReCoRD(t *testing.T) {
 		if v, ok := m[k]; !ok || v < 0 || v > 1 {
 			t.Fatalf("eval metrics %v: want %s in [0, 1]", m, k)
 		}
+	}
+}
+
+// --version names the release, Go and the GEMM kernel this CPU selected.
+func TestVersion(t *testing.T) {
+	out, err := run(t, "--version")
+	if err != nil || !strings.Contains(out, "aotp version "+serve.Version) || !strings.Contains(out, "gemm kernel "+gemm.Impl()) {
+		t.Fatalf("--version: %q %v", out, err)
 	}
 }

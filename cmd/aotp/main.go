@@ -10,9 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/aotp/aotp/kernels/gemm"
+	"github.com/aotp/aotp/kernels/parallel"
+	"github.com/aotp/aotp/serve"
 )
 
 func main() {
@@ -36,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		Long:          "aotp fine-tunes BERT, RoBERTa and DeBERTa encoders with AoT P-Tuning (per-token bias tables on a frozen backbone), or with the baselines (LoRA, BitFit, Adapters, P-Tuning v2, full fine-tuning), and serves many tasks from one backbone.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
 			level := slog.LevelInfo
 			if verbose {
@@ -51,4 +57,31 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().BoolVarP(&quiet, "quiet", "q", false, "only warnings and errors")
 	root.AddCommand(newDemoCmd(), newTokenizeCmd(), newEncodeCmd(), newTrainCmd(), newEvalCmd(), newPredictCmd(), newFuseCmd(), newBenchCmd(), newPullCmd(), newConvertCmd(), newServeCmd(), newSweepCmd())
 	return root
+}
+
+// versionString is what --version prints: the release, the commit the
+// binary was built from (when built in a checkout), Go, and the GEMM kernel
+// this CPU selected: what a bug report needs.
+func versionString() string {
+	v := serve.Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = "+modified"
+				}
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" {
+			v += " (" + rev + modified + ")"
+		}
+	}
+	return fmt.Sprintf("%s, %s %s/%s, gemm kernel %s (%d threads)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH, gemm.Impl(), parallel.Threads())
 }
