@@ -158,7 +158,7 @@ func TestPackWeightsHalf(t *testing.T) {
 			for _, l := range linears {
 				w := make([]float32, len(l.Weight)) // the loaded weight may be read-only mapped
 				for i, v := range l.Weight {
-					w[i] = gemm.Float32FromHalf(gemm.HalfFromFloat32(v))
+					w[i] = safetensors.F16ToFloat32(safetensors.Float32ToF16(v))
 				}
 				l.Weight = w
 			}

@@ -2,73 +2,10 @@ package gemm
 
 import (
 	"fmt"
-	"math"
 
+	"github.com/aotp/aotp/internal/half"
 	"github.com/aotp/aotp/kernels/parallel"
 )
-
-// HalfFromFloat32 rounds f to the nearest IEEE binary16 value (ties to
-// even), as VCVTPS2PH and torch's .half() do: overflow gives ±Inf, NaN stays
-// NaN (quiet), values below the smallest subnormal round to ±0.
-func HalfFromFloat32(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int(b>>23) & 0xff
-	man := b & 0x7fffff
-	if exp == 0xff { // Inf or NaN
-		if man != 0 {
-			return sign | 0x7e00 | uint16(man>>13)
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15 // biased half exponent
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		// subnormal half (or zero): shift the full mantissa into place
-		if e < -10 {
-			return sign
-		}
-		m := man | 0x800000
-		shift := uint(14 - e) // 24-bit significand → 10-bit subnormal field
-		h := m >> shift
-		rem := m & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || (rem == half && h&1 == 1) {
-			h++ // may carry into the smallest normal: still correct
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(e)<<10 | man>>13
-	rem := man & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++ // may carry into the exponent, up to Inf: still correct
-	}
-	return sign | uint16(h)
-}
-
-// Float32FromHalf widens the binary16 value h to float32 (exact).
-func Float32FromHalf(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	man := uint32(h & 0x3ff)
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | man<<13)
-	case exp != 0:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | man<<13)
-	case man == 0:
-		return math.Float32frombits(sign)
-	}
-	// subnormal: normalise
-	e := uint32(127 - 15 + 1)
-	for man&0x400 == 0 {
-		man <<= 1
-		e--
-	}
-	return math.Float32frombits(sign | e<<23 | (man&0x3ff)<<13)
-}
 
 // halfToFloatsAsm, when the architecture has one (F16C, NEON), widens n
 // F16 values (n a multiple of 8) at src to float32 at dst.
@@ -86,14 +23,14 @@ func halfToFloats(dst []float32, src []uint16) {
 }
 
 // floatsToHalfAsm, when the architecture has one (F16C), rounds n float32
-// values (n a multiple of 8) at src to F16 at dst, as HalfFromFloat32.
+// values (n a multiple of 8) at src to F16 at dst, as half.FromFloat32.
 var floatsToHalfAsm func(dst *uint16, src *float32, n int)
 
 // floatsToHalf rounds src into dst (at least as long).
 func floatsToHalf(dst []uint16, src []float32) {
 	if floatsToHalfAsm == nil || len(src)%8 != 0 || len(dst) < len(src) {
 		for i, v := range src {
-			dst[i] = HalfFromFloat32(v)
+			dst[i] = half.FromFloat32(v)
 		}
 		return
 	}
@@ -104,7 +41,7 @@ func floatsToHalf(dst []uint16, src []float32) {
 
 func halfToFloatsGo(dst []float32, src []uint16) {
 	for i, h := range src {
-		dst[i] = Float32FromHalf(h)
+		dst[i] = half.ToFloat32(h)
 	}
 }
 

@@ -5,80 +5,24 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/aotp/aotp/internal/half"
 	"github.com/aotp/aotp/kernels/parallel"
 )
 
-// Every F16 value widens exactly and the same in Go and with F16C.
-func TestFloat32FromHalf(t *testing.T) {
-	for _, c := range []struct {
-		h uint16
-		f float32
-	}{
-		{0x0000, 0}, {0x3c00, 1}, {0xc000, -2}, {0x7bff, 65504}, {0x0001, 0x1p-24},
-		{0x03ff, 1023 * 0x1p-24}, {0x0400, 0x1p-14}, {0x3555, 0.333251953125},
-	} {
-		if got := Float32FromHalf(c.h); got != c.f {
-			t.Errorf("Float32FromHalf(%#04x) = %v, want %v", c.h, got, c.f)
-		}
-	}
-	if f := Float32FromHalf(0x8000); f != 0 || !math.Signbit(float64(f)) {
-		t.Errorf("Float32FromHalf(0x8000) = %v, want -0", f)
-	}
-	if !math.IsInf(float64(Float32FromHalf(0xfc00)), -1) || !math.IsNaN(float64(Float32FromHalf(0x7e01))) {
-		t.Error("Inf/NaN not kept")
-	}
+// The architecture's widening (F16C, NEON) agrees with half.ToFloat32 on
+// every F16 value, NaNs as NaNs.
+func TestHalfToFloats(t *testing.T) {
 	src := make([]uint16, 1<<16)
 	for i := range src {
 		src[i] = uint16(i)
 	}
 	got := make([]float32, len(src))
-	halfToFloats(got, src) // F16C where the CPU has it
+	halfToFloats(got, src)
 	for i, h := range src {
-		want := Float32FromHalf(h)
+		want := half.ToFloat32(h)
 		if math.Float32bits(got[i]) != math.Float32bits(want) && !(math.IsNaN(float64(want)) && math.IsNaN(float64(got[i]))) {
-			t.Fatalf("halfToFloats(%#04x) = %v (%#08x), Float32FromHalf gives %v (%#08x)",
+			t.Fatalf("halfToFloats(%#04x) = %v (%#08x), half.ToFloat32 gives %v (%#08x)",
 				h, got[i], math.Float32bits(got[i]), want, math.Float32bits(want))
-		}
-		if h&0x7c00 != 0x7c00 && HalfFromFloat32(want) != h {
-			t.Fatalf("HalfFromFloat32(Float32FromHalf(%#04x)) = %#04x", h, HalfFromFloat32(want))
-		}
-	}
-}
-
-// HalfFromFloat32 rounds to the nearest F16 value, ties to even; beyond
-// the largest finite value (65504, up to the halfway point 65520) it gives
-// Inf, and under half the smallest subnormal 0.
-func TestHalfFromFloat32Rounds(t *testing.T) {
-	for _, c := range []struct {
-		f float32
-		h uint16
-	}{
-		{65519.99, 0x7bff}, {65520, 0x7c00}, {1e10, 0x7c00}, {-1e10, 0xfc00},
-		{0x1p-25, 0}, {0x1.000002p-25, 1}, {0x1.8p-24, 2}, {1 + 0x1p-11, 0x3c00}, {1 + 0x1.8p-10, 0x3c02},
-		{0x1.ffcp-15, 0x0400}, {float32(math.Inf(1)), 0x7c00},
-	} {
-		if got := HalfFromFloat32(c.f); got != c.h {
-			t.Errorf("HalfFromFloat32(%v) = %#04x, want %#04x", c.f, got, c.h)
-		}
-	}
-	if h := HalfFromFloat32(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
-		t.Errorf("HalfFromFloat32(NaN) = %#04x", h)
-	}
-	r := rand.New(rand.NewSource(1))
-	for i := 0; i < 200000; i++ {
-		// finite values over F16's range and past it
-		f := math.Float32frombits(r.Uint32()&0x80000000 | uint32(r.Intn(0x47800000)))
-		h := HalfFromFloat32(f)
-		got := float64(Float32FromHalf(h))
-		err := math.Abs(got - float64(f))
-		for _, n := range []uint16{h - 1, h + 1} {
-			if n&0x7fff >= 0x7c00 || (h&0x7fff == 0 && n&0x7fff == 0x7fff) {
-				continue
-			}
-			e := math.Abs(float64(Float32FromHalf(n)) - float64(f))
-			if e < err || (e == err && h&1 == 1) {
-				t.Fatalf("HalfFromFloat32(%v) = %#04x (%v), but %#04x (%v) is nearer or the even tie", f, h, got, n, Float32FromHalf(n))
-			}
 		}
 	}
 }
@@ -102,7 +46,7 @@ func TestLinearPackedHalf(t *testing.T) {
 				inp, w, bias := randSlice(r, M*K), randSlice(r, N*K), randSlice(r, N)
 				rounded := make([]float32, len(w))
 				for i, v := range w {
-					rounded[i] = Float32FromHalf(HalfFromFloat32(v))
+					rounded[i] = half.ToFloat32(half.FromFloat32(v))
 				}
 				ph, pf := PackBHalf(w, N, K), PackB(rounded, N, K)
 				if !ph.Half() || pf.Half() || ph.Bytes()*2 != pf.Bytes() {
@@ -132,7 +76,7 @@ func TestLinearPackedHalf(t *testing.T) {
 	}
 }
 
-// floatsToHalf (F16C where the CPU has it) rounds as HalfFromFloat32,
+// floatsToHalf (F16C where the CPU has it) rounds as half.FromFloat32,
 // over random bit patterns: every exponent, subnormals, Inf and NaN.
 func TestFloatsToHalf(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
@@ -144,8 +88,8 @@ func TestFloatsToHalf(t *testing.T) {
 	got := make([]uint16, len(src))
 	floatsToHalf(got, src)
 	for i, v := range src {
-		if want := HalfFromFloat32(v); got[i] != want {
-			t.Fatalf("floatsToHalf(%v = %#08x) = %#04x, HalfFromFloat32 gives %#04x", v, math.Float32bits(v), got[i], want)
+		if want := half.FromFloat32(v); got[i] != want {
+			t.Fatalf("floatsToHalf(%v = %#08x) = %#04x, half.FromFloat32 gives %#04x", v, math.Float32bits(v), got[i], want)
 		}
 	}
 }

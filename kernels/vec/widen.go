@@ -1,6 +1,10 @@
 package vec
 
-import "math"
+import (
+	"math"
+
+	"github.com/aotp/aotp/internal/half"
+)
 
 // Widening adds gather rows stored in a narrow dtype (fused AoT tables) into
 // float32 accumulators without a temporary float32 copy.
@@ -34,7 +38,7 @@ func checkLen16(name string, a, b int) {
 
 func addF16Generic(dst []float32, src []uint16) {
 	for i, h := range src {
-		dst[i] += f16ToF32(h)
+		dst[i] += half.ToFloat32(h)
 	}
 }
 
@@ -48,24 +52,4 @@ func addI8Generic(dst []float32, src []int8, scale float32) {
 	for i, q := range src {
 		dst[i] += float32(q) * scale
 	}
-}
-
-// f16ToF32 widens IEEE half bits exactly (subnormals, Inf and NaN included).
-func f16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	man := uint32(h) & 0x3ff
-	switch {
-	case exp == 0 && man == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal: man·2⁻²⁴
-		f := float32(man) * (1.0 / (1 << 24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | man<<13)
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
 }
