@@ -36,17 +36,25 @@ func forwardCopy(t *testing.T, m *Encoder, b *Batch) (last, pooled []float32) {
 	return append([]float32(nil), out.LastHiddenState...), append([]float32(nil), out.PoolerOutput...)
 }
 
+// loadGolden loads the tiny golden checkpoint name (closed when the test
+// ends) and its golden batch.
+func loadGolden(t *testing.T, name string) (*Encoder, *Batch) {
+	t.Helper()
+	dir := filepath.Join(golden.Dir(t), "models", name)
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	b, _ := goldenBatch(t, golden.Load(t, filepath.Join(dir, "golden.safetensors")))
+	return m, b
+}
+
 // PackWeights changes no result bit, and Unpack goes back.
 func TestPackWeightsSameOutput(t *testing.T) {
 	for _, name := range goldenModels {
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join(golden.Dir(t), "models", name)
-			m, err := Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			b, _ := goldenBatch(t, golden.Load(t, filepath.Join(dir, "golden.safetensors")))
+			m, b := loadGolden(t, name)
 			last, pooled := forwardCopy(t, m, b)
 			if n := m.PackWeights(); n <= 0 {
 				t.Fatalf("PackWeights packed %d bytes", n)
@@ -137,18 +145,8 @@ func TestPackWeightsMapped(t *testing.T) {
 func TestPackWeightsHalf(t *testing.T) {
 	for _, name := range append(append([]string{}, goldenModels...), debertaGoldenModels...) {
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join(golden.Dir(t), "models", name)
-			m, err := Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			rounded, err := Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rounded.Close()
-			b, _ := goldenBatch(t, golden.Load(t, filepath.Join(dir, "golden.safetensors")))
+			m, b := loadGolden(t, name)
+			rounded, _ := loadGolden(t, name)
 			last, pooled := forwardCopy(t, m, b)
 
 			linears := rounded.layerLinears()

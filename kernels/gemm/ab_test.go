@@ -47,7 +47,7 @@ func TestABTune(t *testing.T) {
 		inp, w, out := randSlice(r, M*K), randSlice(r, N*K), make([]float32, M*N)
 		pws := make([]*PackedB, len(variants))
 		for i, v := range variants {
-			pws[i] = packBFor(v.im, w, N, K, true)
+			pws[i] = packBFor(v.im, w, N, K, true, false)
 		}
 		times := make([][]float64, len(variants))
 		for round := 0; round < rounds; round++ {

@@ -289,7 +289,7 @@ func checkGridResults(t *testing.T, r *rand.Rand) {
 				want, got := make([]float32, M*N), make([]float32, M*N)
 				withImpl(t, im, func() {
 					Linear(want, inp, w, bias, M, K, N, nil)
-					LinearPacked(got, inp, packBFor(im, w, N, K, true), bias, M, nil)
+					LinearPacked(got, inp, packBFor(im, w, N, K, true, false), bias, M, nil)
 				})
 				for i := range want {
 					if !same(got[i], want[i]) {
