@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/aotp/aotp/kernels/parallel"
 	"github.com/aotp/aotp/model"
@@ -58,16 +60,47 @@ func loadWithAdapter(modelName, adapterDir, weights string) (*loaded, error) {
 	return &loaded{enc: enc, tok: tok, ad: ad}, nil
 }
 
+// adapterRunFlags are what eval and predict share: a backbone and an
+// adapter to load, and how to run it over examples.
+type adapterRunFlags struct {
+	modelName, adapter, weights string
+	maxSeqLen, batch, threads   int
+}
+
+func (o *adapterRunFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&o.modelName, "model", "", "backbone: model directory or hub name")
+	f.StringVar(&o.adapter, "adapter", "", "adapter directory")
+	f.IntVar(&o.maxSeqLen, "max-seq-len", 128, "truncate inputs to this many tokens")
+	f.IntVar(&o.batch, "batch-size", 32, "examples per forward pass")
+	f.IntVar(&o.threads, "threads", 0, "threads (default: all cores)")
+	addWeightsFlag(f, &o.weights)
+}
+
+// load sets the threads and loads the backbone and the adapter (close
+// l.enc when done).
+func (o *adapterRunFlags) load() (*loaded, error) {
+	setThreads(o.threads)
+	return loadWithAdapter(o.modelName, o.adapter, o.weights)
+}
+
+// predict tokenizes ex and returns the head's logits for each.
+func (o *adapterRunFlags) predict(ctx context.Context, l *loaded, ex []tasks.Example) ([][]float32, error) {
+	items, err := toItems(l.tok, ex, min(o.maxSeqLen, l.enc.Config.MaxSequenceLength()))
+	if err != nil {
+		return nil, err
+	}
+	return train.Predict(ctx, l.enc, l.ad.Method, l.ad.Head, items, o.batch)
+}
+
 func newEvalCmd() *cobra.Command {
-	var modelName, adapter, taskName, data, split, devFile, weights string
-	var maxSeqLen, batch, threads int
+	var o adapterRunFlags
+	var taskName, data, split, devFile string
 	cmd := &cobra.Command{
 		Use:   "eval --model DIR --adapter DIR --task T --data PATH",
 		Short: "Evaluate an adapter on a task's dev split and print its metrics as JSON",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			setThreads(threads)
-			l, err := loadWithAdapter(modelName, adapter, weights)
+			l, err := o.load()
 			if err != nil {
 				return err
 			}
@@ -87,11 +120,7 @@ func newEvalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			items, err := toItems(l.tok, ex, min(maxSeqLen, l.enc.Config.MaxSequenceLength()))
-			if err != nil {
-				return err
-			}
-			logits, err := train.Predict(cmd.Context(), l.enc, l.ad.Method, l.ad.Head, items, batch)
+			logits, err := o.predict(cmd.Context(), l, ex)
 			if err != nil {
 				return err
 			}
@@ -104,16 +133,11 @@ func newEvalCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelName, "model", "", "backbone: model directory or hub name")
-	f.StringVar(&adapter, "adapter", "", "adapter directory")
+	o.add(f)
 	f.StringVar(&taskName, "task", "", "task name")
 	f.StringVar(&data, "data", "", "task data folder (custom: the JSONL file)")
 	f.StringVar(&devFile, "dev", "", "custom task: dev JSONL (same as --data)")
 	f.StringVar(&split, "split", "dev", "split to evaluate: dev or train")
-	f.IntVar(&maxSeqLen, "max-seq-len", 128, "truncate inputs to this many tokens")
-	f.IntVar(&batch, "batch-size", 32, "examples per forward pass")
-	f.IntVar(&threads, "threads", 0, "threads (default: all cores)")
-	addWeightsFlag(f, &weights)
 	for _, n := range []string{"model", "adapter", "task"} {
 		cmd.MarkFlagRequired(n)
 	}
@@ -134,15 +158,14 @@ func customTaskFromAdapter(c *peft.AdapterConfig) (*tasks.Task, error) {
 }
 
 func newPredictCmd() *cobra.Command {
-	var modelName, adapter, input, output, weights string
-	var maxSeqLen, batch, threads int
+	var o adapterRunFlags
+	var input, output string
 	cmd := &cobra.Command{
 		Use:   "predict --model DIR --adapter DIR --input IN.jsonl --output OUT.jsonl",
 		Short: "Predict labels (or scores) for {\"text\", \"text_pair\"} lines",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			setThreads(threads)
-			l, err := loadWithAdapter(modelName, adapter, weights)
+			l, err := o.load()
 			if err != nil {
 				return err
 			}
@@ -161,11 +184,7 @@ func newPredictCmd() *cobra.Command {
 					ex[i].TextPair = *in.TextPair
 				}
 			}
-			items, err := toItems(l.tok, ex, min(maxSeqLen, l.enc.Config.MaxSequenceLength()))
-			if err != nil {
-				return err
-			}
-			logits, err := train.Predict(cmd.Context(), l.enc, l.ad.Method, l.ad.Head, items, batch)
+			logits, err := o.predict(cmd.Context(), l, ex)
 			if err != nil {
 				return err
 			}
@@ -188,14 +207,9 @@ func newPredictCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelName, "model", "", "backbone: model directory or hub name")
-	f.StringVar(&adapter, "adapter", "", "adapter directory")
+	o.add(f)
 	f.StringVar(&input, "input", "", "input JSONL")
 	f.StringVar(&output, "output", "", "output JSONL")
-	f.IntVar(&maxSeqLen, "max-seq-len", 128, "truncate inputs to this many tokens")
-	f.IntVar(&batch, "batch-size", 32, "examples per forward pass")
-	f.IntVar(&threads, "threads", 0, "threads (default: all cores)")
-	addWeightsFlag(f, &weights)
 	for _, n := range []string{"model", "adapter", "input", "output"} {
 		cmd.MarkFlagRequired(n)
 	}
