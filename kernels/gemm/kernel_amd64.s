@@ -60,6 +60,18 @@
 	VMOVUPS     r1, 32(DI);       \
 	ADDQ        R8, DI
 
+// Rows 0–3 (ROW4) or 0–5 (ROW6) of the tile through ROW (store or beta).
+#define AVX2_ROWS4(ROW) \
+	ROW(Y0, Y1);  \
+	ROW(Y2, Y3);  \
+	ROW(Y4, Y5);  \
+	ROW(Y6, Y7)
+
+#define AVX2_ROWS6(ROW) \
+	AVX2_ROWS4(ROW);  \
+	ROW(Y8, Y9);      \
+	ROW(Y10, Y11)
+
 // The kernels' arguments: CX kc, AX a, BX b, DI c, R8 ldc in bytes, DX bias.
 #define KERN_ARGS \
 	MOVQ kc+0(FP), CX;    \
@@ -69,6 +81,43 @@
 	MOVQ ldc+32(FP), R8;  \
 	SHLQ $2, R8;          \
 	MOVQ bias+48(FP), DX
+
+// The k loop of every kernel: kc (CX) steps, LOOP4 four at a time (it
+// advances AX and BX), then STEP1 one at a time, advancing AX by AS and BX
+// by BS bytes.
+#define KERN_KLOOP(LOOP4, STEP1, AS, BS) \
+	MOVQ CX, DX;        \
+	SHRQ $2, DX;        \
+	JZ   kloop_tail;    \
+kloop4:                 \
+	LOOP4;              \
+	DECQ DX;            \
+	JNZ  kloop4;        \
+kloop_tail:             \
+	ANDQ $3, CX;        \
+	JZ   kloop_done;    \
+kloop1:                 \
+	STEP1;              \
+	ADDQ $AS, AX;       \
+	ADDQ $BS, BX;       \
+	DECQ CX;            \
+	JNZ  kloop1;        \
+kloop_done:
+
+// Write the tile and return: C = acc through STORE (beta == ±0: C is not
+// read), or acc + beta·C through BETA with beta broadcast in BREG.
+#define KERN_STORE_RET(BREG, STORE, BETA) \
+	MOVL beta+40(FP), DX;            \
+	ANDL $0x7fffffff, DX;            \
+	JNZ  store_beta;                 \
+	STORE;                           \
+	VZEROUPPER;                      \
+	RET;                             \
+store_beta:                          \
+	VBROADCASTSS beta+40(FP), BREG;  \
+	BETA;                            \
+	VZEROUPPER;                      \
+	RET
 
 // Rows 0–3 of the accumulators start at the bias row (DX), or at zero.
 #define AVX2_BIAS4 \
@@ -137,122 +186,42 @@ init4_zero:           \
 	AVX2_ZERO4;       \
 init4_done:
 
-// Write the tile (rows 0–3, or 0–5): C = acc (beta == ±0: C is not read)
-// or acc + beta·C. Returns.
-#define AVX2_STORE4_RET \
-	MOVL beta+40(FP), DX;      \
-	ANDL $0x7fffffff, DX;      \
-	JNZ  store4_beta;          \
-	AVX2_STORE_ROW(Y0, Y1);    \
-	AVX2_STORE_ROW(Y2, Y3);    \
-	AVX2_STORE_ROW(Y4, Y5);    \
-	AVX2_STORE_ROW(Y6, Y7);    \
-	VZEROUPPER;                \
-	RET;                       \
-store4_beta:                   \
-	VBROADCASTSS beta+40(FP), Y15; \
-	AVX2_BETA_ROW(Y0, Y1);     \
-	AVX2_BETA_ROW(Y2, Y3);     \
-	AVX2_BETA_ROW(Y4, Y5);     \
-	AVX2_BETA_ROW(Y6, Y7);     \
-	VZEROUPPER;                \
-	RET
-
-#define AVX2_STORE6_RET \
-	MOVL beta+40(FP), DX;      \
-	ANDL $0x7fffffff, DX;      \
-	JNZ  store6_beta;          \
-	AVX2_STORE_ROW(Y0, Y1);    \
-	AVX2_STORE_ROW(Y2, Y3);    \
-	AVX2_STORE_ROW(Y4, Y5);    \
-	AVX2_STORE_ROW(Y6, Y7);    \
-	AVX2_STORE_ROW(Y8, Y9);    \
-	AVX2_STORE_ROW(Y10, Y11);  \
-	VZEROUPPER;                \
-	RET;                       \
-store6_beta:                   \
-	VBROADCASTSS beta+40(FP), Y15; \
-	AVX2_BETA_ROW(Y0, Y1);     \
-	AVX2_BETA_ROW(Y2, Y3);     \
-	AVX2_BETA_ROW(Y4, Y5);     \
-	AVX2_BETA_ROW(Y6, Y7);     \
-	AVX2_BETA_ROW(Y8, Y9);     \
-	AVX2_BETA_ROW(Y10, Y11);   \
-	VZEROUPPER;                \
-	RET
-
-// The k loop: kc (CX) steps of STEPM(LOAD, ...), four at a time, B rows of
-// BR bytes. B is prefetched 1 KiB ahead (PF, a macro of BR/16 prefetches
-// from 1024(BX) on, one per cache line): the first row panel to use a B
+// Four k steps of STEPM on float32 B rows (64 bytes), B prefetched 1 KiB
+// (four steps) ahead, one line a step: the first row panel to use a B
 // micro-panel streams it from memory when M is small (a batch of one:
 // every weight is read for a few rows), and the packed panels are
 // contiguous, so the last iterations fetch the next one. Lines already in
 // L1 (later row panels) cost a load slot each.
-#define AVX2_KLOOP(STEPM, LOAD, BR, PF) \
-	MOVQ  CX, DX;             \
-	SHRQ  $2, DX;             \
-	JZ    kloop_tail;         \
-kloop4:                       \
-	PF;                       \
-	STEPM(LOAD, 0, 0);        \
-	STEPM(LOAD, 24, BR);      \
-	STEPM(LOAD, 48, 2*BR);    \
-	STEPM(LOAD, 72, 3*BR);    \
-	ADDQ  $96, AX;            \
-	ADDQ  $(4*BR), BX;        \
-	DECQ  DX;                 \
-	JNZ   kloop4;             \
-kloop_tail:                   \
-	ANDQ  $3, CX;             \
-	JZ    kloop_done;         \
-kloop1:                       \
-	STEPM(LOAD, 0, 0);        \
-	ADDQ  $24, AX;            \
-	ADDQ  $BR, BX;            \
-	DECQ  CX;                 \
-	JNZ   kloop1;             \
-kloop_done:
+#define AVX2_LOOP4_F32(STEPM) \
+	PREFETCHT0 1024(BX);               \
+	STEPM(AVX2_LOAD_F32, 0, 0);        \
+	PREFETCHT0 1088(BX);               \
+	STEPM(AVX2_LOAD_F32, 24, 64);      \
+	PREFETCHT0 1152(BX);               \
+	STEPM(AVX2_LOAD_F32, 48, 128);     \
+	PREFETCHT0 1216(BX);               \
+	STEPM(AVX2_LOAD_F32, 72, 192);     \
+	ADDQ       $96, AX;                \
+	ADDQ       $256, BX
 
-#define AVX2_PF_F16 \
-	PREFETCHT0 1024(BX); \
-	PREFETCHT0 1088(BX)
+// The same on F16 B rows (32 bytes): 1 KiB ahead is eight steps, one line
+// every two.
+#define AVX2_LOOP4_F16(STEPM) \
+	PREFETCHT0 1024(BX);               \
+	PREFETCHT0 1088(BX);               \
+	STEPM(AVX2_LOAD_F16, 0, 0);        \
+	STEPM(AVX2_LOAD_F16, 24, 32);      \
+	STEPM(AVX2_LOAD_F16, 48, 64);      \
+	STEPM(AVX2_LOAD_F16, 72, 96);      \
+	ADDQ       $96, AX;                \
+	ADDQ       $128, BX
 
 // func kernAVX2(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX2(SB), NOSPLIT, $0-56
 	KERN_ARGS
 	AVX2_INIT6
-	MOVQ CX, DX
-	SHRQ $2, DX
-	JZ   avx2_tail
-
-avx2_loop4:
-	// B prefetch as AVX2_KLOOP's, interleaved with the steps.
-	PREFETCHT0 1024(BX)
-	AVX2_STEP(AVX2_LOAD_F32, 0, 0)
-	PREFETCHT0 1088(BX)
-	AVX2_STEP(AVX2_LOAD_F32, 24, 64)
-	PREFETCHT0 1152(BX)
-	AVX2_STEP(AVX2_LOAD_F32, 48, 128)
-	PREFETCHT0 1216(BX)
-	AVX2_STEP(AVX2_LOAD_F32, 72, 192)
-	ADDQ $96, AX
-	ADDQ $256, BX
-	DECQ DX
-	JNZ  avx2_loop4
-
-avx2_tail:
-	ANDQ $3, CX
-	JZ   avx2_store
-
-avx2_loop1:
-	AVX2_STEP(AVX2_LOAD_F32, 0, 0)
-	ADDQ $24, AX
-	ADDQ $64, BX
-	DECQ CX
-	JNZ  avx2_loop1
-
-avx2_store:
-	AVX2_STORE6_RET
+	KERN_KLOOP(AVX2_LOOP4_F32(AVX2_STEP), AVX2_STEP(AVX2_LOAD_F32, 0, 0), 24, 64)
+	KERN_STORE_RET(Y15, AVX2_ROWS6(AVX2_STORE_ROW), AVX2_ROWS6(AVX2_BETA_ROW))
 
 // ------------------------------------------------------- AVX2 4×16 (edge)
 //
@@ -266,37 +235,8 @@ avx2_store:
 TEXT ·kernAVX2x4(SB), NOSPLIT, $0-56
 	KERN_ARGS
 	AVX2_INIT4
-	MOVQ CX, DX
-	SHRQ $2, DX
-	JZ   x4_tail
-
-x4_loop4:
-	PREFETCHT0 1024(BX)
-	AVX2_STEP4(AVX2_LOAD_F32, 0, 0)
-	PREFETCHT0 1088(BX)
-	AVX2_STEP4(AVX2_LOAD_F32, 24, 64)
-	PREFETCHT0 1152(BX)
-	AVX2_STEP4(AVX2_LOAD_F32, 48, 128)
-	PREFETCHT0 1216(BX)
-	AVX2_STEP4(AVX2_LOAD_F32, 72, 192)
-	ADDQ $96, AX
-	ADDQ $256, BX
-	DECQ DX
-	JNZ  x4_loop4
-
-x4_tail:
-	ANDQ $3, CX
-	JZ   x4_store
-
-x4_loop1:
-	AVX2_STEP4(AVX2_LOAD_F32, 0, 0)
-	ADDQ $24, AX
-	ADDQ $64, BX
-	DECQ CX
-	JNZ  x4_loop1
-
-x4_store:
-	AVX2_STORE4_RET
+	KERN_KLOOP(AVX2_LOOP4_F32(AVX2_STEP4), AVX2_STEP4(AVX2_LOAD_F32, 0, 0), 24, 64)
+	KERN_STORE_RET(Y15, AVX2_ROWS4(AVX2_STORE_ROW), AVX2_ROWS4(AVX2_BETA_ROW))
 
 // ------------------------------------------- AVX2 6×16 and 4×16, F16 B
 //
@@ -309,15 +249,15 @@ x4_store:
 TEXT ·kernAVX2H(SB), NOSPLIT, $0-56
 	KERN_ARGS
 	AVX2_INIT6
-	AVX2_KLOOP(AVX2_STEP, AVX2_LOAD_F16, 32, AVX2_PF_F16)
-	AVX2_STORE6_RET
+	KERN_KLOOP(AVX2_LOOP4_F16(AVX2_STEP), AVX2_STEP(AVX2_LOAD_F16, 0, 0), 24, 32)
+	KERN_STORE_RET(Y15, AVX2_ROWS6(AVX2_STORE_ROW), AVX2_ROWS6(AVX2_BETA_ROW))
 
 // func kernAVX2x4H(kc int, a, b, c *float32, ldc int, beta float32, bias *float32), b → F16 values
 TEXT ·kernAVX2x4H(SB), NOSPLIT, $0-56
 	KERN_ARGS
 	AVX2_INIT4
-	AVX2_KLOOP(AVX2_STEP4, AVX2_LOAD_F16, 32, AVX2_PF_F16)
-	AVX2_STORE4_RET
+	KERN_KLOOP(AVX2_LOOP4_F16(AVX2_STEP4), AVX2_STEP4(AVX2_LOAD_F16, 0, 0), 24, 32)
+	KERN_STORE_RET(Y15, AVX2_ROWS4(AVX2_STORE_ROW), AVX2_ROWS4(AVX2_BETA_ROW))
 
 // ------------------------------------------------------------- AVX-512 12×32
 
@@ -380,33 +320,24 @@ TEXT ·kernAVX2x4H(SB), NOSPLIT, $0-56
 	VMOVUPS     z1, 64(DI);       \
 	ADDQ        R8, DI
 
-#define AVX512_STORE12 \
-	AVX512_STORE_ROW(Z0, Z1); \
-	AVX512_STORE_ROW(Z2, Z3); \
-	AVX512_STORE_ROW(Z4, Z5); \
-	AVX512_STORE_ROW(Z6, Z7); \
-	AVX512_STORE_ROW(Z8, Z9); \
-	AVX512_STORE_ROW(Z10, Z11); \
-	AVX512_STORE_ROW(Z12, Z13); \
-	AVX512_STORE_ROW(Z14, Z15); \
-	AVX512_STORE_ROW(Z16, Z17); \
-	AVX512_STORE_ROW(Z18, Z19); \
-	AVX512_STORE_ROW(Z20, Z21); \
-	AVX512_STORE_ROW(Z22, Z23)
+// Rows 0–7 (ROWS8) or 0–11 (ROWS12) of the tile through ROW (store, beta
+// or init).
+#define AVX512_ROWS8(ROW) \
+	ROW(Z0, Z1);    \
+	ROW(Z2, Z3);    \
+	ROW(Z4, Z5);    \
+	ROW(Z6, Z7);    \
+	ROW(Z8, Z9);    \
+	ROW(Z10, Z11);  \
+	ROW(Z12, Z13);  \
+	ROW(Z14, Z15)
 
-#define AVX512_BETA12 \
-	AVX512_BETA_ROW(Z0, Z1); \
-	AVX512_BETA_ROW(Z2, Z3); \
-	AVX512_BETA_ROW(Z4, Z5); \
-	AVX512_BETA_ROW(Z6, Z7); \
-	AVX512_BETA_ROW(Z8, Z9); \
-	AVX512_BETA_ROW(Z10, Z11); \
-	AVX512_BETA_ROW(Z12, Z13); \
-	AVX512_BETA_ROW(Z14, Z15); \
-	AVX512_BETA_ROW(Z16, Z17); \
-	AVX512_BETA_ROW(Z18, Z19); \
-	AVX512_BETA_ROW(Z20, Z21); \
-	AVX512_BETA_ROW(Z22, Z23)
+#define AVX512_ROWS12(ROW) \
+	AVX512_ROWS8(ROW);  \
+	ROW(Z16, Z17);      \
+	ROW(Z18, Z19);      \
+	ROW(Z20, Z21);      \
+	ROW(Z22, Z23)
 
 #define AVX512_PREFETCH_ROW \
 	PREFETCHT0 (R9);     \
@@ -418,25 +349,15 @@ TEXT ·kernAVX2x4H(SB), NOSPLIT, $0-56
 	VMOVAPS Z28, z0; \
 	VMOVAPS Z29, z1
 
-// Z28:Z29 = the bias row (DX), or zero; label: a fresh local label.
-#define AVX512_BIAS(label) \
+// Z28:Z29 = the bias row (DX), or zero.
+#define AVX512_BIAS \
 	VPXORD  Z28, Z28, Z28;  \
 	VPXORD  Z29, Z29, Z29;  \
 	TESTQ   DX, DX;         \
-	JZ      label;          \
+	JZ      bias_done;      \
 	VMOVUPS (DX), Z28;      \
 	VMOVUPS 64(DX), Z29;    \
-label:
-
-#define AVX512_INIT8 \
-	AVX512_INIT_ROW(Z0, Z1);    \
-	AVX512_INIT_ROW(Z2, Z3);    \
-	AVX512_INIT_ROW(Z4, Z5);    \
-	AVX512_INIT_ROW(Z6, Z7);    \
-	AVX512_INIT_ROW(Z8, Z9);    \
-	AVX512_INIT_ROW(Z10, Z11);  \
-	AVX512_INIT_ROW(Z12, Z13);  \
-	AVX512_INIT_ROW(Z14, Z15)
+bias_done:
 
 // func kernAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX512(SB), NOSPLIT, $0-56
@@ -457,46 +378,10 @@ TEXT ·kernAVX512(SB), NOSPLIT, $0-56
 	AVX512_PREFETCH_ROW
 	AVX512_PREFETCH_ROW
 
-	AVX512_BIAS(avx512_init)
-	AVX512_INIT8
-	AVX512_INIT_ROW(Z16, Z17)
-	AVX512_INIT_ROW(Z18, Z19)
-	AVX512_INIT_ROW(Z20, Z21)
-	AVX512_INIT_ROW(Z22, Z23)
-
-	MOVQ CX, DX
-	SHRQ $2, DX
-	JZ   avx512_tail
-
-avx512_loop4:
-	AVX512_LOOP4(AVX512_STEP)
-	DECQ DX
-	JNZ  avx512_loop4
-
-avx512_tail:
-	ANDQ $3, CX
-	JZ   avx512_store
-
-avx512_loop1:
-	AVX512_STEP(0, 0)
-	ADDQ $48, AX
-	ADDQ $128, BX
-	DECQ CX
-	JNZ  avx512_loop1
-
-avx512_store:
-	MOVL beta+40(FP), DX
-	ANDL $0x7fffffff, DX
-	JNZ  avx512_beta
-	AVX512_STORE12
-	VZEROUPPER
-	RET
-
-avx512_beta:
-	VBROADCASTSS beta+40(FP), Z31
-	AVX512_BETA12
-	VZEROUPPER
-	RET
+	AVX512_BIAS
+	AVX512_ROWS12(AVX512_INIT_ROW)
+	KERN_KLOOP(AVX512_LOOP4(AVX512_STEP), AVX512_STEP(0, 0), 48, 128)
+	KERN_STORE_RET(Z31, AVX512_ROWS12(AVX512_STORE_ROW), AVX512_ROWS12(AVX512_BETA_ROW))
 
 // ------------------------------------------------------- AVX-512 8×32 (edge)
 //
@@ -509,56 +394,10 @@ avx512_beta:
 // func kernAVX512x8(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 TEXT ·kernAVX512x8(SB), NOSPLIT, $0-56
 	KERN_ARGS
-	AVX512_BIAS(x8_init)
-	AVX512_INIT8
-
-	MOVQ CX, DX
-	SHRQ $2, DX
-	JZ   x8_tail
-
-x8_loop4:
-	AVX512_LOOP4(AVX512_STEP8)
-	DECQ DX
-	JNZ  x8_loop4
-
-x8_tail:
-	ANDQ $3, CX
-	JZ   x8_store
-
-x8_loop1:
-	AVX512_STEP8(0, 0)
-	ADDQ $48, AX
-	ADDQ $128, BX
-	DECQ CX
-	JNZ  x8_loop1
-
-x8_store:
-	MOVL beta+40(FP), DX
-	ANDL $0x7fffffff, DX
-	JNZ  x8_beta
-	AVX512_STORE_ROW(Z0, Z1)
-	AVX512_STORE_ROW(Z2, Z3)
-	AVX512_STORE_ROW(Z4, Z5)
-	AVX512_STORE_ROW(Z6, Z7)
-	AVX512_STORE_ROW(Z8, Z9)
-	AVX512_STORE_ROW(Z10, Z11)
-	AVX512_STORE_ROW(Z12, Z13)
-	AVX512_STORE_ROW(Z14, Z15)
-	VZEROUPPER
-	RET
-
-x8_beta:
-	VBROADCASTSS beta+40(FP), Z31
-	AVX512_BETA_ROW(Z0, Z1)
-	AVX512_BETA_ROW(Z2, Z3)
-	AVX512_BETA_ROW(Z4, Z5)
-	AVX512_BETA_ROW(Z6, Z7)
-	AVX512_BETA_ROW(Z8, Z9)
-	AVX512_BETA_ROW(Z10, Z11)
-	AVX512_BETA_ROW(Z12, Z13)
-	AVX512_BETA_ROW(Z14, Z15)
-	VZEROUPPER
-	RET
+	AVX512_BIAS
+	AVX512_ROWS8(AVX512_INIT_ROW)
+	KERN_KLOOP(AVX512_LOOP4(AVX512_STEP8), AVX512_STEP8(0, 0), 48, 128)
+	KERN_STORE_RET(Z31, AVX512_ROWS8(AVX512_STORE_ROW), AVX512_ROWS8(AVX512_BETA_ROW))
 
 // ------------------------------------------------------------ peak measure
 
