@@ -336,21 +336,21 @@ func (m *Encoder) debertaAttentionBackward(dq, dk, dv, dout []float32, a *layerA
 				}
 			}
 		}
-		for bk := 0; bk < nb; bk++ {
-			if d.c2p {
-				x0, x1, lo, w, dA := span(0, bk)
-				col := lo*C + h*hd
-				gemm.Sgemm(false, false, x1-x0, hd, w, scale, dA, w, a.hk.table(s, a.posK)[col:], C, 1, dq[base+x0*C:], C)
-				if g := a.hk.grad(s, dPosK); g != nil {
-					gemm.Sgemm(true, false, w, hd, x1-x0, scale, dA, w, q[base+x0*C:], C, 1, g[col:], C)
-				}
+		// c2p: dq += dA·posK, dPosK += dAᵀ·q; p2c: dk += dB·posQ, dPosQ += dBᵀ·k
+		for term, on := range [2]bool{d.c2p, d.p2c} {
+			if !on {
+				continue
 			}
-			if d.p2c {
-				x0, x1, lo, w, dB := span(1, bk)
+			dx, x, pt, tab, dTab := dq, q, &a.hk, a.posK, dPosK
+			if term == 1 {
+				dx, x, pt, tab, dTab = dk, k, &a.hq, a.posQ, dPosQ
+			}
+			for bk := 0; bk < nb; bk++ {
+				x0, x1, lo, w, dT := span(term, bk)
 				col := lo*C + h*hd
-				gemm.Sgemm(false, false, x1-x0, hd, w, scale, dB, w, a.hq.table(s, a.posQ)[col:], C, 1, dk[base+x0*C:], C)
-				if g := a.hq.grad(s, dPosQ); g != nil {
-					gemm.Sgemm(true, false, w, hd, x1-x0, scale, dB, w, k[base+x0*C:], C, 1, g[col:], C)
+				gemm.Sgemm(false, false, x1-x0, hd, w, scale, dT, w, pt.table(s, tab)[col:], C, 1, dx[base+x0*C:], C)
+				if g := pt.grad(s, dTab); g != nil {
+					gemm.Sgemm(true, false, w, hd, x1-x0, scale, dT, w, x[base+x0*C:], C, 1, g[col:], C)
 				}
 			}
 		}
