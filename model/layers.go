@@ -28,7 +28,8 @@ type Linear struct {
 
 // Forward computes out[N,Out] = act(inp[N,In]·Wᵀ + b); act may be nil.
 // With the weight packed (Encoder.PackWeights) for the kernel selected now,
-// the packed copy is used (same result, bit for bit).
+// the packed copy is used (same result, bit for bit; after PackWeightsHalf,
+// the result of the weight rounded to F16).
 func (l *Linear) Forward(out, inp []float32, N int, act func([]float32)) {
 	if pw := l.packed; pw != nil && pw.Impl() == gemm.Impl() {
 		gemm.LinearPacked(out[:N*l.Out], inp[:N*l.In], pw, l.Bias, N, act)

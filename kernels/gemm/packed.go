@@ -16,8 +16,9 @@ import (
 //
 //	data[pcBlock·kcStep·Np + jp·nr·kb + p·nr + j] = weight[jp·nr+j, pc+p]
 //
-// where Np = ceil(N/nr)·nr and kb the block's depth. A PackedB is read-only
-// after PackB and safe for concurrent use.
+// where Np = ceil(N/nr)·nr and kb the block's depth (PackBHalf: the same
+// layout of F16 values). A PackedB is read-only after packing and safe for
+// concurrent use.
 //
 // A PackedB records the implementation it was packed for. LinearPacked with
 // another implementation selected (SetImpl after packing) panics with a
@@ -163,8 +164,9 @@ func (pb *PackedB) block(pc, jc int) []float32 {
 //	out[M,N] = act(inp[M,K] · weight[N,K]ᵀ + bias[N])
 //
 // It runs the same micro-kernel over the same blocks as Linear, so the
-// result is bit for bit Linear's. It panics if the implementation selected
-// now is not the one pw was packed for.
+// result is bit for bit Linear's (with PackBHalf: Linear's on the weight
+// rounded to F16). It panics if the implementation selected now is not the
+// one pw was packed for.
 func LinearPacked(out, inp []float32, pw *PackedB, bias []float32, M int, act func(x []float32)) {
 	N, K := pw.n, pw.k
 	if M < 0 {
