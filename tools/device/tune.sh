@@ -6,7 +6,9 @@
 #   - TestABTune: the AVX-512 kernel with and without its edge kernel, on
 #     forward shapes with and without edge tiles (AB_VARIANTS adds blockings
 #     "kc,mc,nc;...");
-#   - PROFILE=1: CPU profiles of the forward pass and the AoT training step.
+#   - PROFILE=1: CPU profiles of the forward pass and the AoT training step;
+#   - F16=1: forward with --weights f32 and f16 alternating (on AVX-512 the
+#     F16 panels are widened into L1 before the float32 kernel: unmeasured).
 # Results under $OUT.
 set -u
 R=$PWD
@@ -30,6 +32,19 @@ if [ "${PROFILE:-0}" = 1 ]; then
 	timeout 90 $ts ./devbin/aotp bench train --shape roberta-base --batch 16 --seq 128 --iters 3 --warmup 1 \
 		--threads 2 --json --reparam fc --rank 64 --cpuprofile "$OUT/train.pprof" > "$OUT/prof_train.json" 2>&1
 	tail -n 1 "$OUT/prof_fwd.json" "$OUT/prof_train.json"
+fi
+if [ "${F16:-0}" = 1 ]; then
+	for round in 1 2; do
+		for c in "1 8 40" "1 32 20" "1 128 10" "8 128 4"; do
+			set -- $c
+			for w in f32 f16; do
+				printf '%s\t%sx%s\t%s\t' "$round" "$1" "$2" "$w" >> "$OUT/f16.tsv"
+				timeout 60 $ts ./devbin/aotp bench forward --shape roberta-base --batch "$1" --seq "$2" --iters "$3" \
+					--threads 2 --weights "$w" --json >> "$OUT/f16.tsv" 2>&1
+			done
+		done
+	done
+	cut -c1-160 "$OUT/f16.tsv"
 fi
 tail -n 1 "$OUT/tune_tests.log"
 grep -E "^(--- FAIL|FAIL)" "$OUT/tune_tests.log"
