@@ -54,10 +54,28 @@ func TestServeMatchesPredict(t *testing.T) {
 		lines = append(lines, string(b))
 	}
 	writeLines(t, in, lines...)
+	// float32 weights (PyTorch's results) and F16 weights: the server
+	// equals predict with the same --weights either way
+	for _, weights := range []string{"f32", "f16"} {
+		t.Run(weights, func(t *testing.T) { serveMatchesPredict(t, dir, backbone, in, weights, inputs, adapters) })
+	}
+	// and --weights f16 did change the weights (the logits' last digits)
+	f32, err32 := os.ReadFile(filepath.Join(dir, "pred0-f32.jsonl"))
+	f16, err16 := os.ReadFile(filepath.Join(dir, "pred0-f16.jsonl"))
+	if err32 != nil || err16 != nil || bytes.Equal(f32, f16) {
+		t.Fatalf("predict --weights f16 wrote the float32 results (%v, %v)", err32, err16)
+	}
+}
+
+// serveMatchesPredict starts aotp serve on two of the adapters with
+// --weights weights and checks that a mixed-task request gets exactly what
+// aotp predict writes for each input, then the admin endpoints and a clean
+// shutdown.
+func serveMatchesPredict(t *testing.T, dir, backbone, in, weights string, inputs []map[string]string, adapters []string) {
 	want := make([][]string, len(adapters)) // [task][input] predict output lines
 	for k, ad := range adapters {
-		out := filepath.Join(dir, fmt.Sprintf("pred%d.jsonl", k))
-		if _, err := run(t, "predict", "--model", backbone, "--adapter", ad, "--input", in, "--output", out); err != nil {
+		out := filepath.Join(dir, fmt.Sprintf("pred%d-%s.jsonl", k, weights))
+		if _, err := run(t, "predict", "--model", backbone, "--adapter", ad, "--input", in, "--output", out, "--weights", weights); err != nil {
 			t.Fatal(err)
 		}
 		raw, err := os.ReadFile(out)
@@ -72,7 +90,7 @@ func TestServeMatchesPredict(t *testing.T) {
 		t.Fatal(err)
 	}
 	// one task by --task, the other found in a --tasks-dir (folder name = task name)
-	tasksDir := filepath.Join(dir, "tasks")
+	tasksDir := filepath.Join(dir, "tasks-"+weights)
 	if err := os.MkdirAll(tasksDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +98,7 @@ func TestServeMatchesPredict(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "serve", "--model", backbone, "--addr", "127.0.0.1:0",
-		"--task", "sentiment="+adapters[0], "--tasks-dir", tasksDir, "--max-wait", "2ms")
+		"--task", "sentiment="+adapters[0], "--tasks-dir", tasksDir, "--max-wait", "2ms", "--weights", weights)
 	cmd.Env = append(os.Environ(), "AOTP_TEST_MAIN=1", "AOTP_ADMIN_TOKEN=tok")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
