@@ -8,7 +8,7 @@
 //
 // # Design
 //
-// Each implementation ("avx512", "avx2", "generic") supplies a small set of
+// Each implementation ("avx512", "avx2", "neon", "generic") supplies a small set of
 // primitives (the kernels struct in vec.go); the exported functions check
 // shapes and build rows out of them, so row logic (max subtraction, the
 // LayerNorm statistics, the all -Inf softmax row) is written once. The
@@ -16,7 +16,10 @@
 // AVX512F plus AVX2+FMA, avx2 needs AVX2+FMA, generic is pure Go and always
 // there. AOTP_VEC=avx512|avx2|generic overrides the choice at init, SetImpl at
 // run time (an atomic pointer swap; calls in flight finish on the old one).
-// On non-amd64 targets and with -tags purego only generic is built.
+// On arm64, "neon" is generic with GELU and its gradient in NEON
+// (neon_arm64.s: the AVX2 kernels' operations on 4 lanes, tested under
+// qemu-aarch64, speed unmeasured); on other targets and with -tags purego
+// only generic is built.
 //
 // The assembly kernels (avx2_amd64.s, avx512_amd64.s) process whole vectors
 // only; the Go wrappers in impl_amd64.go pass the last <8 elements through an

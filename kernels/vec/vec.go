@@ -72,10 +72,11 @@ func Impls() []string {
 	return s
 }
 
-// Impl names the implementation in use: "avx512", "avx2" or "generic".
+// Impl names the implementation in use: "avx512", "avx2", "neon" or
+// "generic".
 func Impl() string { return k().name }
 
-// SetImpl selects an implementation ("avx512", "avx2" or "generic"). It fails,
+// SetImpl selects an implementation ("avx512", "avx2", "neon" or "generic"). It fails,
 // leaving the selection unchanged, when the name is unknown or the CPU (or the
 // build: non-amd64, -tags purego) lacks it. Safe to call at any time; calls
 // already running finish on the implementation they started with. The
@@ -88,10 +89,10 @@ func SetImpl(name string) error {
 		}
 	}
 	switch name {
-	case "avx512", "avx2", "generic":
+	case "avx512", "avx2", "neon", "generic":
 		return fmt.Errorf("vec: implementation %q not supported on this CPU/build (have %v)", name, Impls())
 	}
-	return fmt.Errorf("vec: unknown implementation %q (want avx512, avx2 or generic)", name)
+	return fmt.Errorf("vec: unknown implementation %q (want avx512, avx2, neon or generic)", name)
 }
 
 func checkLen(what string, n int, s ...[]float32) {
