@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs the numerics packages' tests as arm64 binaries under qemu-user (the
-# NEON GEMM kernel and the arm64 compiler's float code), on an x86 machine:
+# NEON GEMM kernel, the opt-in NEON vec kernels, and the arm64 compiler's
+# float code), on an x86 machine:
 #   apt-get install qemu-user-static; tools/arm64-test.sh [packages...]
 # Slow (emulated): ~10 minutes for the default packages on 2 cores. Every
 # package passes this way; in cmd/aotp the two tests that re-exec the test

@@ -2,9 +2,18 @@
 
 package vec
 
-// On arm64 GELU and its gradient, the activation of BERT/RoBERTa/DeBERTa's
-// FFN (one value per intermediate unit and token), run in NEON
-// (neon_arm64.s); the other primitives are the generic ones. Tested under
+import "math"
+
+// On arm64 the default is the generic implementation; "neon" (AOTP_VEC=neon
+// or SetImpl) is generic with GELU and its gradient, the activation of
+// BERT/RoBERTa/DeBERTa's FFN (one value per intermediate unit and token),
+// and softmax's exp (one per attention score) in NEON (neon_arm64.s): bit
+// for bit amd64's AVX2 GELU and exponentials. Not the default because on
+// arm64, where LayerNorm and Go code round differently from amd64, the
+// float32 GELU and exp moved a DeBERTa golden element (1.17e-6 from PyTorch,
+// bound 1.15e-6) and a float32 finite-difference check of AoT (0.00234,
+// bound 0.002) past their bounds under qemu-aarch64, where the float64
+// generic ones stay inside. Its speed is unmeasured (no arm64 hardware). Tested under
 // qemu-aarch64 (tools/arm64-test.sh); its speed is unmeasured (no arm64
 // hardware at hand).
 
@@ -14,9 +23,12 @@ func geluNEON(dst, src []float32)
 //go:noescape
 func geluBwdNEON(dinp, inp, dout []float32)
 
+//go:noescape
+func expSubSumNEON(x []float32, m float32) float64
+
 // neonConstNames are the NEON kernels' constants in the order they use
-// them (GAUSS, then EXP within it, then the backward's); neonConsts their
-// values, an array the assembly addresses directly.
+// them (GAUSS, then EXP within it from EXP_CONSTS, then GELU backward's);
+// neonConsts their values, an array the assembly addresses directly.
 var neonConstNames = [...]string{
 	"TWENTY", "GQ", "ONE", "P8", "P7", "P6", "P5", "P4", "P3", "P2", "P1", "P0", "NHALF",
 	"EXPHI", "EXPLO", "LOG2E", "NLN2HI", "NLN2LO", "E6", "E5", "E4", "E3", "E2", "ONE", "ONE", "I127",
@@ -40,10 +52,11 @@ var neonKernels = func() *kernels {
 	ks.name = "neon"
 	ks.gelu = geluNEON4
 	ks.geluBwd = geluBwdNEON4
+	ks.expSubSum = expSubSumNEON4
 	return &ks
 }()
 
-func available() []*kernels { return []*kernels{neonKernels, genericKernels} }
+func available() []*kernels { return []*kernels{genericKernels, neonKernels} }
 
 // geluNEON4 and geluBwdNEON4 run the NEON kernels on whole groups of 4 and
 // the last 1–3 values through a padded group.
@@ -74,4 +87,23 @@ func geluBwdNEON4(dinp, inp, dout []float32) {
 		geluBwdNEON(d[:], x[:], d[:])
 		copy(dinp[m:n], d[:])
 	}
+}
+
+// expSubSumNEON4 pads the last 1–3 values with -Inf (e^-Inf = 0 adds
+// nothing to the sum), and rounds the float64 sum once.
+func expSubSumNEON4(x []float32, mx float32) float32 {
+	n := len(x)
+	m := n &^ 3
+	var r float64
+	if m > 0 {
+		r = expSubSumNEON(x[:m], mx)
+	}
+	if m < n {
+		ninf := float32(math.Inf(-1))
+		b := [4]float32{ninf, ninf, ninf, ninf}
+		copy(b[:], x[m:])
+		r += expSubSumNEON(b[:], mx)
+		copy(x[m:n], b[:])
+	}
+	return float32(r)
 }

@@ -2,17 +2,19 @@
 
 #include "textflag.h"
 
-// NEON GELU, forward and backward: the AVX2 kernels' GAUSS and EXP
-// (vmath_amd64.h) on 4 lanes, the same operations in the same order (IEEE
-// fused multiply-adds, FRINTN for VROUNDPS $0), so the same results. Go's
-// assembler lacks the vector floating-point instructions: they are encoded
-// here as WORDs by register number (checked against GNU as). Constants are
-// broadcast from neonConsts (impl_arm64.go) in the order they are used,
-// R4 walking the table.
+// NEON GELU (forward and backward) and softmax's exp-and-sum: the AVX2
+// kernels' GAUSS and EXP (vmath_amd64.h) on 4 lanes, the same operations in
+// the same order (IEEE fused multiply-adds, FRINTN for VROUNDPS $0), so the
+// same results bit for bit (TestGELUSameBitsAcrossISAs); the exps' sum is
+// taken in float64, as the generic code does. Go's assembler lacks the
+// vector floating-point instructions: they are encoded here as WORDs by
+// register number (each checked against GNU as). Constants are broadcast
+// from neonConsts (impl_arm64.go) in the order they are used, R4 walking
+// the table.
 //
-// Registers: V0 x, V1 AC, V2 E, V3 H, V4–V7 T0–T3, V8/V9 Horner, V10
-// constant, V11–V14 results; R0 dst, R1 src, R2 count, R3 the table, R5
-// dout.
+// Registers: V0 x, V1 AC, V2 E (e^x for the softmax), V3 H, V4–V7 T0–T3,
+// V8/V9 Horner, V10 constant, V11–V14 results and sums, V15 m; R0 dst, R1
+// src, R2 count, R3 the table, R5 dout.
 
 #define FADD(d, n, m) WORD $(0x4E20D400 | ((m)<<16) | ((n)<<5) | (d))
 #define FSUB(d, n, m) WORD $(0x4EA0D400 | ((m)<<16) | ((n)<<5) | (d))
@@ -25,6 +27,13 @@
 #define FRINTN(d, n) WORD $(0x4E218800 | ((n)<<5) | (d))
 #define FCVTZS(d, n) WORD $(0x4EA1B800 | ((n)<<5) | (d))
 #define SSHR1(d, n) WORD $(0x4F3F0400 | ((n)<<5) | (d))
+#define FCVTL2D(d, n) WORD $(0x0E617800 | ((n)<<5) | (d))
+#define FCVTL22D(d, n) WORD $(0x4E617800 | ((n)<<5) | (d))
+#define FADD2D(d, n, m) WORD $(0x4E60D400 | ((m)<<16) | ((n)<<5) | (d))
+#define FADDPD(d, n) WORD $(0x7E70D800 | ((n)<<5) | (d))
+
+// offset of EXP's first constant (EXPHI) in neonConsts
+#define EXP_CONSTS 52
 
 // the next constant of the table, broadcast into V
 #define NEXTC(V) VLD1R.P 4(R4), [V.S4]
@@ -161,4 +170,36 @@ bwd_loop:
 	CBNZ  R2, bwd_loop
 
 bwd_done:
+	RET
+
+// func expSubSumNEON(x []float32, m float32) float64, len(x) a multiple of 4
+// x = e^(x-m) in place, returns Σx in float64 (4 lane sums, then added).
+TEXT ·expSubSumNEON(SB), NOSPLIT, $0-40
+	MOVD  x_base+0(FP), R1
+	MOVD  x_len+8(FP), R2
+	FMOVS m+24(FP), F15
+	VDUP  V15.S[0], V15.S4
+	MOVD  $·neonConsts(SB), R3
+	VEOR  V13.B16, V13.B16, V13.B16
+	VEOR  V14.B16, V14.B16, V14.B16
+	LSR   $2, R2, R2
+	CBZ   R2, ess_done
+
+ess_loop:
+	VLD1   (R1), [V2.S4]
+	FSUB(2, 2, 15)
+	ADD    $EXP_CONSTS, R3, R4
+	NEON_EXP
+	VST1.P [V2.S4], 16(R1)
+	FCVTL2D(11, 2)
+	FCVTL22D(12, 2)
+	FADD2D(13, 13, 11)
+	FADD2D(14, 14, 12)
+	SUB    $1, R2, R2
+	CBNZ   R2, ess_loop
+
+ess_done:
+	FADD2D(13, 13, 14)
+	FADDPD(13, 13)
+	FMOVD F13, ret+32(FP)
 	RET
