@@ -15,7 +15,9 @@ import (
 // DeBERTa goldens: tools/reference/deberta_golden.py (DEBERTA.md).
 var debertaGoldenModels = []string{"deberta-v3-tiny", "deberta-v2-tiny-conv", "deberta-v2-tiny-noshare", "deberta-v1-tiny"}
 
-func loadDebertaGolden(t *testing.T, name string) (*Encoder, map[string]golden.Tensor) {
+// loadGoldenModel loads the tiny golden checkpoint name (closed when the
+// test ends) and its golden tensors.
+func loadGoldenModel(t *testing.T, name string) (*Encoder, map[string]golden.Tensor) {
 	t.Helper()
 	dir := filepath.Join(golden.Dir(t), "models", name)
 	m, err := Load(dir)
@@ -50,7 +52,7 @@ func debertaHead(t *testing.T, m *Encoder, g map[string]golden.Tensor) *Head {
 func TestDebertaGoldenForward(t *testing.T) {
 	for _, name := range debertaGoldenModels {
 		t.Run(name, func(t *testing.T) {
-			m, g := loadDebertaGolden(t, name)
+			m, g := loadGoldenModel(t, name)
 			out, b := checkGoldenHidden(t, m, g)
 			C := m.Config.HiddenSize
 			// ContextPooler + classifier, as DebertaForSequenceClassification
@@ -74,7 +76,7 @@ func TestDebertaGoldenForward(t *testing.T) {
 func TestDebertaBatchedEqualsSingle(t *testing.T) {
 	for _, name := range debertaGoldenModels {
 		t.Run(name, func(t *testing.T) {
-			m, g := loadDebertaGolden(t, name)
+			m, g := loadGoldenModel(t, name)
 			b, _ := goldenBatch(t, g)
 			checkBatchedEqualsSingle(t, m, b)
 		})
@@ -154,7 +156,7 @@ func packRows(src []float32, rows []int, C int) []float32 {
 func TestDebertaGoldenBackward(t *testing.T) {
 	for _, name := range debertaGoldenModels {
 		t.Run(name, func(t *testing.T) {
-			m, g := loadDebertaGolden(t, name)
+			m, g := loadGoldenModel(t, name)
 			b, rows := goldenBatch(t, g)
 			C := m.Config.HiddenSize
 			st := &TrainState{}
@@ -183,7 +185,7 @@ func TestDebertaGoldenBackward(t *testing.T) {
 func TestAddRelativeBlocks(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 2))
 	for _, name := range []string{"deberta-v3-tiny", "deberta-v1-tiny"} {
-		m, _ := loadDebertaGolden(t, name)
+		m, _ := loadGoldenModel(t, name)
 		d := m.Deberta
 		C := m.Config.HiddenSize
 		hd := C / m.Config.NumAttentionHeads
@@ -236,7 +238,7 @@ func TestAddRelativeLinearRuns(t *testing.T) {
 	defer func(v bool) { relLinearRuns = v }(relLinearRuns)
 	r := rand.New(rand.NewPCG(8, 3))
 	for _, name := range []string{"deberta-v3-tiny", "deberta-v1-tiny"} {
-		m, _ := loadDebertaGolden(t, name)
+		m, _ := loadGoldenModel(t, name)
 		C := m.Config.HiddenSize
 		hd := C / m.Config.NumAttentionHeads
 		for _, shape := range [][2]int{{64, 128}, {8, 16}, {0, 0}} { // buckets, max_relative_positions

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/aotp/aotp/internal/golden"
 	"github.com/aotp/aotp/kernels/gemm"
 	"github.com/aotp/aotp/safetensors"
 )
@@ -40,13 +39,8 @@ func forwardCopy(t *testing.T, m *Encoder, b *Batch) (last, pooled []float32) {
 // ends) and its golden batch.
 func loadGolden(t *testing.T, name string) (*Encoder, *Batch) {
 	t.Helper()
-	dir := filepath.Join(golden.Dir(t), "models", name)
-	m, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	b, _ := goldenBatch(t, golden.Load(t, filepath.Join(dir, "golden.safetensors")))
+	m, g := loadGoldenModel(t, name)
+	b, _ := goldenBatch(t, g)
 	return m, b
 }
 

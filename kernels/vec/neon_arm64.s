@@ -38,6 +38,11 @@
 // the next constant of the table, broadcast into V
 #define NEXTC(V) VLD1R.P 4(R4), [V.S4]
 
+// One Horner step: NEW = next constant + OLD·S (fused).
+#define HORNER(OLD, NEW, S) \
+	NEXTC(NEW);                   \
+	VFMLA S.S4, OLD.S4, NEW.S4
+
 // E = e^E (V2), clobbers V4–V6, V8–V10: EXP of vmath_amd64.h.
 #define NEON_EXP \
 	NEXTC(V10);                  \
@@ -53,18 +58,12 @@
 	VFMLA V10.S4, V4.S4, V2.S4;  \
 	FCVTZS(4, 4);                \
 	NEXTC(V8);                   \
-	NEXTC(V9);                   \
-	VFMLA V2.S4, V8.S4, V9.S4;   \
-	NEXTC(V8);                   \
-	VFMLA V2.S4, V9.S4, V8.S4;   \
-	NEXTC(V9);                   \
-	VFMLA V2.S4, V8.S4, V9.S4;   \
-	NEXTC(V8);                   \
-	VFMLA V2.S4, V9.S4, V8.S4;   \
-	NEXTC(V9);                   \
-	VFMLA V2.S4, V8.S4, V9.S4;   \
-	NEXTC(V8);                   \
-	VFMLA V2.S4, V9.S4, V8.S4;   \
+	HORNER(V8, V9, V2);          \
+	HORNER(V9, V8, V2);          \
+	HORNER(V8, V9, V2);          \
+	HORNER(V9, V8, V2);          \
+	HORNER(V8, V9, V2);          \
+	HORNER(V9, V8, V2);          \
 	SSHR1(6, 4);                 \
 	VSUB  V6.S4, V4.S4, V4.S4;   \
 	NEXTC(V10);                  \
@@ -89,22 +88,14 @@
 	FDIV(3, 10, 5);              \
 	FMUL(4, 4, 3);               \
 	NEXTC(V8);                   \
-	NEXTC(V9);                   \
-	VFMLA V4.S4, V8.S4, V9.S4;   \
-	NEXTC(V8);                   \
-	VFMLA V4.S4, V9.S4, V8.S4;   \
-	NEXTC(V9);                   \
-	VFMLA V4.S4, V8.S4, V9.S4;   \
-	NEXTC(V8);                   \
-	VFMLA V4.S4, V9.S4, V8.S4;   \
-	NEXTC(V9);                   \
-	VFMLA V4.S4, V8.S4, V9.S4;   \
-	NEXTC(V8);                   \
-	VFMLA V4.S4, V9.S4, V8.S4;   \
-	NEXTC(V9);                   \
-	VFMLA V4.S4, V8.S4, V9.S4;   \
-	NEXTC(V8);                   \
-	VFMLA V4.S4, V9.S4, V8.S4;   \
+	HORNER(V8, V9, V4);          \
+	HORNER(V9, V8, V4);          \
+	HORNER(V8, V9, V4);          \
+	HORNER(V9, V8, V4);          \
+	HORNER(V8, V9, V4);          \
+	HORNER(V9, V8, V4);          \
+	HORNER(V8, V9, V4);          \
+	HORNER(V9, V8, V4);          \
 	FMUL(3, 3, 8);               \
 	NEXTC(V10);                  \
 	FMUL(7, 1, 10);              \
