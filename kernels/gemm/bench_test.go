@@ -71,6 +71,48 @@ func BenchmarkLinearPacked(b *testing.B) {
 	}
 }
 
+// BenchmarkWeightStream: a batch of one's GEMMs, M rows through 16 distinct
+// pre-packed 768×3072 weights (151 MB as float32: more than any L3, so every
+// call streams its weight from memory, as a forward pass does), float32
+// (PackB) and F16 (PackBHalf). Reports the weight bytes read per second.
+func BenchmarkWeightStream(b *testing.B) {
+	const K, N, nw = 768, 3072, 16
+	r := rand.New(rand.NewSource(1))
+	w := randSlice(r, N*K)
+	for _, half := range []bool{false, true} {
+		pws := make([]*PackedB, nw)
+		for i := range pws {
+			if half {
+				pws[i] = PackBHalf(w, N, K)
+			} else {
+				pws[i] = PackB(w, N, K)
+			}
+		}
+		for _, M := range []int{8, 32} {
+			name := fmt.Sprintf("f32/M%d", M)
+			if half {
+				name = fmt.Sprintf("f16/M%d", M)
+			}
+			b.Run(name, func(b *testing.B) {
+				inp, out := randSlice(r, M*K), make([]float32, M*N)
+				for _, pw := range pws {
+					LinearPacked(out, inp, pw, nil, M, nil)
+				}
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					for _, pw := range pws {
+						LinearPacked(out, inp, pw, nil, M, nil)
+					}
+				}
+				sec := time.Since(start).Seconds()
+				b.ReportMetric(float64(pws[0].Bytes())*nw*float64(b.N)/sec/1e9, "GB/s")
+				b.ReportMetric(2*float64(M*N*K)*nw*float64(b.N)/sec/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
 // BenchmarkBackward: for the FFN up-projection M=4096, K=768, N=3072:
 // dX[M,K] = dY[M,N]·W[N,K] (NN) and dW[N,K] = dYᵀ·X (TN).
 func BenchmarkBackward(b *testing.B) {
