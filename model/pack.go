@@ -36,9 +36,9 @@ func (m *Encoder) packWeights(packB func(w []float32, N, K int) *gemm.PackedB) i
 		ReleaseView(v []float32) (int64, error)
 	})
 	var total int64
-	pack := func(l *Linear) {
+	for _, l := range m.packable() {
 		if l.Weight == nil {
-			return
+			continue
 		}
 		l.packed = packB(l.Weight, l.Out, l.In)
 		total += int64(l.packed.Bytes())
@@ -47,20 +47,38 @@ func (m *Encoder) packWeights(packB func(w []float32, N, K int) *gemm.PackedB) i
 			_, _ = rel.ReleaseView(l.Weight)
 		}
 	}
-	for _, l := range m.layerLinears() {
-		pack(l)
-	}
-	if m.Pooler != nil {
-		pack(&m.Pooler.Dense)
-	}
 	m.resetDerived()
 	return total
+}
+
+// packable lists the Linears PackWeights packs: every layer's, and the
+// pooler's.
+func (m *Encoder) packable() []*Linear {
+	ls := m.layerLinears()
+	if m.Pooler != nil {
+		ls = append(ls, &m.Pooler.Dense)
+	}
+	return ls
+}
+
+// WeightBytes is the memory of the weights a forward pass reads: every
+// parameter at 4 bytes, except the Linear weights packed as F16
+// (PackWeightsHalf), at their packed size (their float32 pages are given
+// back when mapped, as a checkpoint's are).
+func (m *Encoder) WeightBytes() int64 {
+	n := int64(m.NumParams()) * 4
+	for _, l := range m.packable() {
+		if l.packed != nil && l.packed.Half() {
+			n += int64(l.packed.Bytes()) - 4*int64(len(l.Weight))
+		}
+	}
+	return n
 }
 
 // WeightsDType names the precision the forward pass's weights are in, as
 // TEI reports it: "float16" after PackWeightsHalf, else "float32".
 func (m *Encoder) WeightsDType() string {
-	for _, l := range m.layerLinears() {
+	for _, l := range m.packable() {
 		if l.packed != nil && l.packed.Half() {
 			return "float16"
 		}
@@ -127,11 +145,8 @@ func (m *Encoder) layerLinears() []*Linear {
 // Unpack drops the packed weights (PackWeights, PackBackwardWeights):
 // Forward and Backward use Weight again.
 func (m *Encoder) Unpack() {
-	for _, l := range m.layerLinears() {
+	for _, l := range m.packable() {
 		l.packed, l.packedNN = nil, nil
-	}
-	if m.Pooler != nil {
-		m.Pooler.Dense.packed = nil
 	}
 	m.resetDerived()
 }

@@ -155,14 +155,19 @@ func TestPackWeightsHalf(t *testing.T) {
 				l.Weight = w
 			}
 			full := m.PackWeights()
-			if d := m.WeightsDType(); d != "float32" {
-				t.Fatalf("WeightsDType after PackWeights: %s", d)
+			if d, b := m.WeightsDType(), m.WeightBytes(); d != "float32" || b != 4*int64(m.NumParams()) {
+				t.Fatalf("after PackWeights: WeightsDType %s, WeightBytes %d (want %d)", d, b, 4*m.NumParams())
 			}
-			if n := m.PackWeightsHalf(); 2*n != full {
+			n := m.PackWeightsHalf()
+			if 2*n != full {
 				t.Fatalf("PackWeightsHalf packed %d bytes, PackWeights %d", n, full)
 			}
-			if d := m.WeightsDType(); d != "float16" {
-				t.Fatalf("WeightsDType after PackWeightsHalf: %s", d)
+			var linear int64
+			for _, l := range m.packable() {
+				linear += int64(len(l.Weight))
+			}
+			if d, b := m.WeightsDType(), m.WeightBytes(); d != "float16" || b != 4*int64(m.NumParams())-4*linear+n {
+				t.Fatalf("after PackWeightsHalf: WeightsDType %s, WeightBytes %d (want %d)", d, b, 4*int64(m.NumParams())-4*linear+n)
 			}
 			rounded.PackWeights()
 			lh, ph := forwardCopy(t, m, b)

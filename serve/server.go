@@ -143,7 +143,7 @@ func New(enc *model.Encoder, tok tokenizer.Tokenizer, opts Options) (*Server, er
 		return nil, fmt.Errorf("serve: tokenizer has %d tokens, backbone vocabulary %d", tok.VocabSize(), enc.Config.VocabSize)
 	}
 	s := &Server{enc: enc, tok: tok, opts: opts, log: opts.Logger, m: newMetrics(), sem: make(chan struct{}, opts.MaxConcurrent),
-		backboneBytes: int64(enc.NumParams()) * 4}
+		backboneBytes: enc.WeightBytes()}
 	if opts.MemoryBudget > 0 && s.backboneBytes > opts.MemoryBudget {
 		return nil, fmt.Errorf("serve: the backbone's weights (%s) alone exceed the memory budget (%s)",
 			FormatBytes(s.backboneBytes), FormatBytes(opts.MemoryBudget))
