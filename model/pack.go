@@ -61,15 +61,22 @@ func (m *Encoder) packable() []*Linear {
 	return ls
 }
 
-// WeightBytes is the memory of the weights a forward pass reads: every
-// parameter at 4 bytes, except the Linear weights packed as F16
-// (PackWeightsHalf), at their packed size (their float32 pages are given
-// back when mapped, as a checkpoint's are).
+// WeightBytes is the memory the weights take for a forward pass: every
+// parameter at 4 bytes, plus each packed Linear weight's packed copy, less
+// its float32 original where that was a mapped checkpoint view whose pages
+// packing gave back. So a mapped checkpoint counts about 4 bytes a weight
+// packed as float32 and 2 as F16 (PackWeightsHalf); weights on the heap
+// (converted from F16/BF16 files) count their packed copy on top.
 func (m *Encoder) WeightBytes() int64 {
+	rel, _ := m.closer.(interface{ Releasable(v []float32) bool })
 	n := int64(m.NumParams()) * 4
 	for _, l := range m.packable() {
-		if l.packed != nil && l.packed.Half() {
-			n += int64(l.packed.Bytes()) - 4*int64(len(l.Weight))
+		if l.packed == nil {
+			continue
+		}
+		n += int64(l.packed.Bytes())
+		if rel != nil && rel.Releasable(l.Weight) {
+			n -= 4 * int64(len(l.Weight))
 		}
 	}
 	return n
