@@ -140,27 +140,26 @@ store_beta:                          \
 	VXORPS Y6, Y6, Y6;  \
 	VXORPS Y7, Y7, Y7
 
-// Prefetch the C tile (6 rows of 64 bytes, possibly straddling lines) and
-// start the 12 accumulators at the bias row, or at zero.
+// Prefetch one 64-byte row of the C tile at R9 (possibly straddling two
+// lines); AVX2_PREFETCH_ROW also steps R9 to the next row.
+#define AVX2_PREFETCH_LINE \
+	PREFETCHT0 (R9);    \
+	PREFETCHT0 60(R9)
+
+#define AVX2_PREFETCH_ROW \
+	AVX2_PREFETCH_LINE; \
+	ADDQ R8, R9
+
+// Prefetch the C tile (6 rows) and start the 12 accumulators at the bias
+// row, or at zero.
 #define AVX2_INIT6 \
 	MOVQ       DI, R9;      \
-	PREFETCHT0 (R9);        \
-	PREFETCHT0 60(R9);      \
-	ADDQ       R8, R9;      \
-	PREFETCHT0 (R9);        \
-	PREFETCHT0 60(R9);      \
-	ADDQ       R8, R9;      \
-	PREFETCHT0 (R9);        \
-	PREFETCHT0 60(R9);      \
-	ADDQ       R8, R9;      \
-	PREFETCHT0 (R9);        \
-	PREFETCHT0 60(R9);      \
-	ADDQ       R8, R9;      \
-	PREFETCHT0 (R9);        \
-	PREFETCHT0 60(R9);      \
-	ADDQ       R8, R9;      \
-	PREFETCHT0 (R9);        \
-	PREFETCHT0 60(R9);      \
+	AVX2_PREFETCH_ROW;      \
+	AVX2_PREFETCH_ROW;      \
+	AVX2_PREFETCH_ROW;      \
+	AVX2_PREFETCH_ROW;      \
+	AVX2_PREFETCH_ROW;      \
+	AVX2_PREFETCH_LINE;     \
 	TESTQ      DX, DX;      \
 	JZ         init6_zero;  \
 	AVX2_BIAS4;             \
@@ -345,6 +344,12 @@ TEXT ·kernAVX2x4H(SB), NOSPLIT, $0-56
 	PREFETCHT0 124(R9);  \
 	ADDQ       R8, R9
 
+#define AVX512_PREFETCH4 \
+	AVX512_PREFETCH_ROW; \
+	AVX512_PREFETCH_ROW; \
+	AVX512_PREFETCH_ROW; \
+	AVX512_PREFETCH_ROW
+
 #define AVX512_INIT_ROW(z0, z1) \
 	VMOVAPS Z28, z0; \
 	VMOVAPS Z29, z1
@@ -365,18 +370,9 @@ TEXT ·kernAVX512(SB), NOSPLIT, $0-56
 
 	// Prefetch the C tile (12 rows of 128 bytes).
 	MOVQ DI, R9
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
-	AVX512_PREFETCH_ROW
+	AVX512_PREFETCH4
+	AVX512_PREFETCH4
+	AVX512_PREFETCH4
 
 	AVX512_BIAS
 	AVX512_ROWS12(AVX512_INIT_ROW)
