@@ -111,7 +111,7 @@ func attentionForwardWith(out, probs, q, k, v []float32, b *Batch, NH, C int, pr
 				// keep S (pre-dropout) for the backward pass; multiply V by a dropped copy
 				Sd := att[:T*W]
 				copy(Sd, S)
-				drop.applyAt(Sd, off[s]+h*T*W)
+				drop.seq(s).applyAt(Sd, h*T*W)
 				S = Sd
 			}
 			// out[T,hd] = S[:, :P] · Pv[P,hd] + S[:, P:] · V[T,hd]
@@ -173,9 +173,9 @@ func attentionBackwardWith(dq, dk, dv, dout, probs, q, k, v []float32, b *Batch,
 			used := S
 			if drop.p != 0 {
 				copy(Sd, S)
-				drop.applyAt(Sd, off[s]+h*T*W)
+				drop.seq(s).applyAt(Sd, h*T*W)
 				used = Sd
-				drop.applyAt(dS, off[s]+h*T*W)
+				drop.seq(s).applyAt(dS, h*T*W)
 			}
 			// d[Pv; V] = Sdᵀ · dout
 			if P > 0 {

@@ -95,6 +95,12 @@ type TrainOptions struct {
 	// other rows of LastHiddenState are not the encoder's, and Backward
 	// ignores dHidden outside the first tokens.
 	FirstTokensOnly bool
+	// RowBase and SeqBase place the batch in a larger one when an optimizer
+	// step runs in pieces (gradient accumulation): its first token is row
+	// RowBase and its first sequence SeqBase of the step's whole batch.
+	// Dropout draws its masks there, so the pieces together drop what the
+	// whole batch in one pass drops.
+	RowBase, SeqBase int
 }
 
 // ForwardTrain is Forward that keeps what Backward needs in st.
@@ -112,7 +118,7 @@ func (m *Encoder) ForwardTrain(ctx context.Context, b *Batch, st *TrainState, ho
 	st.batch = b
 	hs := resolveHooks(hooks)
 	hs.begin(&opt)
-	st.drop = newDropout(opt.Dropout, opt.Seed, opt.Step)
+	st.drop = newDropout(opt.Dropout, &opt)
 	st.last = nil
 	if opt.FirstTokensOnly && m.firstTokensAt(len(m.Layers)-1) {
 		st.last = &st.lastBuf

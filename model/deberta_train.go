@@ -93,7 +93,7 @@ func (m *Encoder) debertaTrainPrepare(st *TrainState, maxT int, hs *hookSet) err
 		if hs.pos == nil {
 			continue
 		}
-		drop := st.drop.layer(l).site(siteRelEmb)
+		drop := st.drop.layer(l).shared(siteRelEmb)
 		if err := m.hookPositions(&a.hk, hs, l, SiteKey, a.posK, relIn, st.batch, drop); err != nil {
 			return err
 		}
@@ -119,7 +119,7 @@ func (m *Encoder) trainRelInput(l int, st *TrainState) []float32 {
 	}
 	t.relIn = grow(t.relIn, len(rel))
 	copy(t.relIn, rel)
-	st.drop.layer(l).site(siteRelEmb).applyRows(t.relIn, nil, m.Config.HiddenSize)
+	st.drop.layer(l).shared(siteRelEmb).applyRows(t.relIn, nil, m.Config.HiddenSize)
 	return t.relIn
 }
 
@@ -400,7 +400,7 @@ func (m *Encoder) debertaPositionBackward(l int, st *TrainState, dPosK, dPosQ []
 	if dPosQ != nil {
 		linearBackwardFull(m.posProj(l, false), t.dRelIn, dPosQ, relIn, R, 1)
 	}
-	st.drop.layer(l).site(siteRelEmb).applyRows(t.dRelIn, nil, C)
+	st.drop.layer(l).shared(siteRelEmb).applyRows(t.dRelIn, nil, C)
 	vec.AddInPlace(t.dRel, t.dRelIn)
 }
 

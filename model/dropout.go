@@ -21,13 +21,21 @@ const (
 type dropout struct {
 	p   float32
 	key uint64
+	at  piece
 }
 
-func newDropout(p float64, seed, step uint64) *dropout {
-	if p <= 0 {
+// piece places a pass's batch in the optimizer step's batch it is a piece
+// of (TrainOptions.RowBase, SeqBase): masks are drawn at the rows and
+// sequences of that batch, so a step run in pieces (gradient accumulation)
+// drops exactly what the whole batch in one pass drops.
+type piece struct{ rows, seqs int }
+
+// newDropout is the dropout of a training pass with options opt (nil: off).
+func newDropout(p float64, opt *TrainOptions) *dropout {
+	if p <= 0 || opt == nil {
 		return nil
 	}
-	return &dropout{p: float32(p), key: vec.Mix(vec.Mix(seed) ^ step)}
+	return &dropout{p: float32(p), key: vec.Mix(vec.Mix(opt.Seed) ^ opt.Step), at: piece{opt.RowBase, opt.SeqBase}}
 }
 
 // layer derives the dropout of layer l.
@@ -35,21 +43,47 @@ func (d *dropout) layer(l int) *dropout {
 	if d == nil {
 		return nil
 	}
-	return &dropout{p: d.p, key: vec.Mix(d.key ^ uint64(l+1)*0x9e3779b97f4a7c15)}
+	return &dropout{p: d.p, key: vec.Mix(d.key ^ uint64(l+1)*0x9e3779b97f4a7c15), at: d.at}
 }
 
 // dropSite is one dropout site; its zero value keeps everything.
 type dropSite struct {
 	p   float32
 	key uint64
+	at  piece
 }
 
+// site is a site whose elements belong to tokens or sequences of the batch
+// (applyRows, seq and head offsets count from the piece's place).
 func (d *dropout) site(s int) dropSite {
 	if d == nil {
 		return dropSite{}
 	}
-	return dropSite{p: d.p, key: vec.Mix(d.key + uint64(s)*0xbf58476d1ce4e5b9)}
+	return dropSite{p: d.p, key: vec.Mix(d.key + uint64(s)*0xbf58476d1ce4e5b9), at: d.at}
 }
+
+// shared is a site whose elements belong to no token (DeBERTa's relative
+// embeddings): every piece of a step draws the same mask, as the whole
+// batch draws it once.
+func (d *dropout) shared(s int) dropSite {
+	ds := d.site(s)
+	ds.at = piece{}
+	return ds
+}
+
+// seq is the site for sequence s of the batch (attention probabilities:
+// element i of the sequence's [heads, T, W] block is i), keyed by its
+// sequence in the step's batch.
+func (s dropSite) seq(i int) dropSite {
+	if s.p == 0 {
+		return s
+	}
+	return dropSite{p: s.p, key: vec.Mix(s.key ^ uint64(s.at.seqs+i+1)*0xd6e8feb86659fd93)}
+}
+
+// applySeqs drops x [B, W], one row per sequence of the batch (the task
+// head's input), each at its sequence in the step's batch.
+func (s dropSite) applySeqs(x []float32, W int) { s.applyAt(x, s.at.seqs*W) }
 
 // keep reports whether element i survives.
 func (s dropSite) keep(i int) bool { return vec.DropKeep(s.key, i, s.p) }
@@ -80,7 +114,7 @@ func NewMethodDropout(opt *TrainOptions, p float64, l int, site Site, salt int) 
 	if opt == nil {
 		return Dropout{}
 	}
-	return Dropout{newDropout(p, opt.Seed, opt.Step).layer(l).site(siteMethod + int(NumSites)*salt + int(site))}
+	return Dropout{newDropout(p, opt).layer(l).site(siteMethod + int(NumSites)*salt + int(site))}
 }
 
 // ApplyFor drops x [N, W], values at the N tokens of b, drawing each row's
@@ -88,7 +122,7 @@ func NewMethodDropout(opt *TrainOptions, p float64, l int, site Site, salt int) 
 // it (Batch.Root), whose rows are not the pass's first N. Other x (not
 // rows of b) take Apply.
 func (d Dropout) ApplyFor(x []float32, b *Batch) {
-	if b == nil || b.rows == nil || b.N() == 0 || len(x)%b.N() != 0 {
+	if b == nil || b.N() == 0 || len(x)%b.N() != 0 {
 		d.s.apply(x)
 		return
 	}

@@ -10,7 +10,7 @@ func BenchmarkDropoutApply(b *testing.B) {
 	for i := range x {
 		x[i] = float32(i%97) * 0.01
 	}
-	s := newDropout(0.1, 1, 2).layer(3).site(siteAttnProbs)
+	s := newDropout(0.1, &TrainOptions{Seed: 1, Step: 2}).layer(3).site(siteAttnProbs)
 	b.SetBytes(int64(4 * len(x)))
 	for b.Loop() {
 		s.applyAt(x, 5)

@@ -8,7 +8,7 @@ import (
 // applyAt agrees with keep element by element for any offset and length,
 // and drops a fraction close to p.
 func TestDropoutMasks(t *testing.T) {
-	d := newDropout(0.1, 42, 7).layer(3).site(siteFFNOut)
+	d := newDropout(0.1, &TrainOptions{Seed: 42, Step: 7}).layer(3).site(siteFFNOut)
 	for _, off := range []int{0, 1, 2, 3, 5, 1001} {
 		x := make([]float32, 37)
 		for i := range x {
@@ -40,7 +40,7 @@ func TestDropoutMasks(t *testing.T) {
 		t.Fatalf("dropped fraction %.4f, want 0.1", f)
 	}
 	// different sites, layers and steps draw different masks
-	other := newDropout(0.1, 42, 8).layer(3).site(siteFFNOut)
+	other := newDropout(0.1, &TrainOptions{Seed: 42, Step: 8}).layer(3).site(siteFFNOut)
 	same := 0
 	for i := 0; i < 1000; i++ {
 		if d.keep(i) == other.keep(i) {

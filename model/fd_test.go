@@ -241,7 +241,7 @@ func TestFDLayerBackward(t *testing.T) {
 			st := &TrainState{}
 			st.reserve(cfg, b, 9)
 			st.batch = b
-			drop := newDropout(c.dropout, 7, 3).layer(l)
+			drop := newDropout(c.dropout, &TrainOptions{Seed: 7, Step: 3}).layer(l)
 			a := &st.layers[l]
 			x := a.x[:N*C]
 			copy(x, randn(r, N*C, 1))

@@ -95,17 +95,19 @@ func (f *firstTokens) expandRowsZero(x []float32, N, C int) {
 // applyRows applies the dropout to x [len(rows), C] whose row s is row
 // rows[s] of the site's [N,C] (nil rows: x is the whole site [N,C]), on
 // every thread (the masks are counter-based: the split changes nothing).
+// Rows count from the piece's first row in the step's batch.
 func (s dropSite) applyRows(x []float32, rows []int, C int) {
 	if s.p == 0 || C == 0 {
 		return
 	}
+	base := s.at.rows
 	parallel.For(len(x)/C, dropGrain, func(lo, hi int) {
 		if rows == nil {
-			s.applyAt(x[lo*C:hi*C], lo*C)
+			s.applyAt(x[lo*C:hi*C], (base+lo)*C)
 			return
 		}
 		for i := lo; i < hi; i++ {
-			s.applyAt(x[i*C:(i+1)*C], rows[i]*C)
+			s.applyAt(x[i*C:(i+1)*C], (base+rows[i])*C)
 		}
 	})
 }

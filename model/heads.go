@@ -131,7 +131,7 @@ func (h *Head) NeedsPooler() bool { return h.Kind == "pooled" && h.PoolerW == ni
 func (h *Head) Forward(out Output, b *Batch, opt *TrainOptions) ([]float32, error) {
 	var drop *dropout
 	if opt != nil {
-		drop = newDropout(opt.Dropout, opt.Seed, opt.Step).layer(-2)
+		drop = newDropout(opt.Dropout, opt).layer(-2)
 	}
 	B, C, K := b.B(), h.C, h.NumLabels
 	h.x = grow(h.x, B*C)
@@ -161,14 +161,14 @@ func (h *Head) Forward(out Output, b *Batch, opt *TrainOptions) ([]float32, erro
 	h.drop1, h.drop2 = drop.site(siteHead), drop.site(siteHead+1)
 	h.in = grow(h.in, B*C)
 	copy(h.in, h.x)
-	h.drop1.apply(h.in)
+	h.drop1.applySeqs(h.in, C)
 	in := h.in
 	if h.Kind == "roberta-cls" {
 		// keep the tanh output t for backward; dropout applies to a copy
 		h.h, h.hd = grow(h.h, B*C), grow(h.hd, B*C)
 		gemm.Linear(h.h, h.in, h.Dense.Data, h.DenseBias.Data, B, C, C, vec.Tanh)
 		copy(h.hd, h.h)
-		h.drop2.apply(h.hd)
+		h.drop2.applySeqs(h.hd, C)
 		in = h.hd
 	}
 	h.logits = grow(h.logits, B*K)
@@ -192,12 +192,12 @@ func (h *Head) Backward(dlogits []float32, b *Batch, dHidden, dPooled []float32)
 	linearBackward(h.Out, h.OutBias, din, dlogits, in, B, C, K)
 	if h.Kind == "roberta-cls" {
 		// hd = dropout(t), t = tanh(z), z = in'·Wdᵀ + bd
-		h.drop2.apply(din)
+		h.drop2.applySeqs(din, C)
 		tanhBackward(din, h.h)
 		linearBackward(h.Dense, h.DenseBias, h.d2, din, h.in, B, C, C)
 		din = h.d2
 	}
-	h.drop1.apply(din)
+	h.drop1.applySeqs(din, C)
 	if h.NeedsPooler() {
 		copy(dPooled[:B*C], din)
 		return

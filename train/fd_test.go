@@ -25,7 +25,7 @@ var randn = fdcheck.Randn
 
 // fdErr is the shared check without kink handling (see internal/fdcheck).
 func fdErr(x, g []float32, loss func() float64, h float64, ndir int, seed uint64) float64 {
-	e, _ := fdcheck.Err(x, g, loss, h, ndir, seed, nil)
+	e, _, _ := fdcheck.Err(x, g, loss, h, ndir, seed, nil)
 	return e
 }
 
