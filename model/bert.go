@@ -708,3 +708,16 @@ func (m *Encoder) poolerForward(pooled, first, H []float32, b *Batch) {
 
 // attentionScale is 1/sqrt(head_dim), applied to Q·Kᵀ as BertSelfAttention does.
 func attentionScale(hd int) float32 { return float32(1 / math.Sqrt(float64(hd))) }
+
+// Slice returns the batch of sequences lo:hi (sharing b's storage).
+func (b *Batch) Slice(lo, hi int) *Batch {
+	r0, r1 := b.Offsets[lo], b.Offsets[hi]
+	out := &Batch{IDs: b.IDs[r0:r1:r1], Offsets: make([]int, hi-lo+1)}
+	if b.TypeIDs != nil {
+		out.TypeIDs = b.TypeIDs[r0:r1:r1]
+	}
+	for i := range out.Offsets {
+		out.Offsets[i] = b.Offsets[lo+i] - r0
+	}
+	return out
+}

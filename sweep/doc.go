@@ -54,8 +54,8 @@
 // `rte/aot-fc-r16-lr1e-3-seed1`, and trains into OUT/runs/<name>. The name
 // holds every grid key, so an edit of the grid adds runs and keeps the old
 // ones; the shared options are not in the name, and a run folder started
-// with other options is refused (run.json records them; --threads and paths
-// may differ).
+// with other options is refused (run.json records them; --threads,
+// --micro-batch and paths may differ).
 //
 // # Running, resuming, sharding
 //

@@ -126,9 +126,9 @@ type Summary struct {
 }
 
 // comparable is what must not change between two starts of a run folder
-// (paths and thread counts may differ between machines).
+// (paths, thread counts and micro-batches may differ between machines).
 func comparable(opts []KV) []KV {
-	return slices.DeleteFunc(slices.Clone(opts), func(kv KV) bool { return kv.Key == "threads" })
+	return slices.DeleteFunc(slices.Clone(opts), func(kv KV) bool { return kv.Key == "threads" || kv.Key == "micro-batch" })
 }
 
 func sameRun(m *Manifest, r *Run) bool {

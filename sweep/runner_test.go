@@ -117,8 +117,8 @@ func TestExecuteRefusesChangedOptions(t *testing.T) {
 	if trained != 1 {
 		t.Fatalf("trained %d runs, want 1 (nothing after the refusal)", trained)
 	}
-	// threads may differ between machines
-	threads := parseGrid(t, strings.Replace(runnerYAML, "max_steps: 4", "max_steps: 4, threads: 2", 1))
+	// threads and micro-batches may differ between machines
+	threads := parseGrid(t, strings.Replace(runnerYAML, "max_steps: 4", "max_steps: 4, threads: 2, micro_batch: 2", 1))
 	if _, err := ex.Execute(context.Background(), threads); err != nil {
 		t.Fatal(err)
 	}

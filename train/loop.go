@@ -48,6 +48,10 @@ type Options struct {
 	EvalEvery   int     `json:"eval-every"` // steps between dev evaluations (0: each epoch)
 	LogEvery    int     `json:"log-every"`  // steps between loss lines in metrics.jsonl
 	SaveEvery   int     `json:"save-every"` // steps between resumable checkpoints (0: with each evaluation)
+	// MicroBatch runs each batch in pieces of at most this many examples
+	// (Stepper.MicroBatch; 0: whole). It bounds memory, not the training:
+	// a run may resume with another value.
+	MicroBatch int `json:"micro-batch,omitempty"`
 }
 
 // Evaluator scores predictions on the dev set: logits per dev item, in order.
@@ -68,7 +72,7 @@ type Loop struct {
 	Progress Progress
 	// Identity is what else defines the run (the adapter config, the
 	// starting point): a run folder resumes only with the same Identity,
-	// Options (save-every aside) and training and dev data.
+	// Options (save-every and micro-batch aside) and training and dev data.
 	Identity map[string]string
 	// Restart discards the folder's checkpoints and metrics and starts over.
 	Restart bool
@@ -177,6 +181,10 @@ func (l *Loop) Run(ctx context.Context) error {
 	if err := os.MkdirAll(l.OutDir, 0o755); err != nil {
 		return err
 	}
+	if l.Opt.MicroBatch < 0 {
+		return fmt.Errorf("train: micro-batch %d < 0", l.Opt.MicroBatch)
+	}
+	l.Stepper.MicroBatch = l.Opt.MicroBatch
 	params := l.Stepper.Params()
 	opt := NewAdamW(params, l.Opt.WeightDecay)
 	if l.Restart {
@@ -467,7 +475,7 @@ func fingerprint(items []Item) string {
 }
 
 // sameRun compares the stored run's options and identity with this one's,
-// naming what changed (save-every may change).
+// naming what changed (save-every and micro-batch may change).
 func (l *Loop) sameRun(st *runState) error {
 	var diffs []string
 	if st.Options != nil {
@@ -480,7 +488,7 @@ func (l *Loop) sameRun(st *runState) error {
 			json.Unmarshal(b, &p.m)
 		}
 		for _, k := range slices.Sorted(maps.Keys(now)) {
-			if k != "save-every" && fmt.Sprint(was[k]) != fmt.Sprint(now[k]) {
+			if k != "save-every" && k != "micro-batch" && fmt.Sprint(was[k]) != fmt.Sprint(now[k]) {
 				diffs = append(diffs, fmt.Sprintf("--%s %v, now %v", k, was[k], now[k]))
 			}
 		}

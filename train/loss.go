@@ -8,6 +8,12 @@ import (
 // CrossEntropy returns the mean cross-entropy of logits [B,K] against class
 // labels and writes dlogits [B,K] (gradient of the mean).
 func CrossEntropy(logits []float32, labels []int, K int, dlogits []float32) (float64, error) {
+	return crossEntropy(logits, labels, K, dlogits, len(labels))
+}
+
+// crossEntropy is CrossEntropy's sum divided by n instead of the batch
+// size: this batch's share of the mean over a larger one.
+func crossEntropy(logits []float32, labels []int, K int, dlogits []float32, n int) (float64, error) {
 	B := len(labels)
 	var loss float64
 	for b := 0; b < B; b++ {
@@ -32,21 +38,25 @@ func CrossEntropy(logits []float32, labels []int, K int, dlogits []float32) (flo
 			if k == y {
 				p--
 			}
-			d[k] = float32(p / float64(B))
+			d[k] = float32(p / float64(n))
 		}
 	}
-	return loss / float64(B), nil
+	return loss / float64(n), nil
 }
 
 // MSE returns the mean squared error of predictions [B] against targets
 // and writes dpred [B].
 func MSE(pred []float32, targets []float32, dpred []float32) float64 {
-	B := len(targets)
+	return mse(pred, targets, dpred, len(targets))
+}
+
+// mse is MSE's sum divided by n (a share of a larger batch's mean).
+func mse(pred []float32, targets []float32, dpred []float32, n int) float64 {
 	var loss float64
-	for b := 0; b < B; b++ {
+	for b := range targets {
 		d := float64(pred[b]) - float64(targets[b])
 		loss += d * d
-		dpred[b] = float32(2 * d / float64(B))
+		dpred[b] = float32(2 * d / float64(n))
 	}
-	return loss / float64(B)
+	return loss / float64(n)
 }

@@ -41,6 +41,7 @@ type benchTrainResult struct {
 	// heap allocated per step (should be ~0: buffers are reused)
 	AllocMiBPerStep float64 `json:"alloc_mib_per_step"`
 	FirstTokens     bool    `json:"first_tokens"` // last layer at the first tokens only (the default)
+	MicroBatch      int     `json:"micro_batch,omitempty"`
 	// --lengths: an iteration (ms_per_step) is one pass, a step per batch
 	Lengths *lengthsInfo `json:"lengths,omitempty"`
 }
@@ -51,7 +52,7 @@ func newBenchTrainCmd() *cobra.Command {
 	var aot peft.AoTConfig
 	var asJSON, fullLast bool
 	var memprofile, cpuProfile, lengthsFile string
-	var maxBatches int
+	var maxBatches, micro int
 	cmd := &cobra.Command{
 		Use:   "train (--shape NAME | --model DIR) --batch B --seq T",
 		Short: "Time one AoT training step (forward, backward, AdamW) on random weights of a real shape, or a checkpoint",
@@ -113,7 +114,7 @@ func newBenchTrainCmd() *cobra.Command {
 				}
 				lbs = append(lbs, train.MakeBatch(items, false))
 			}
-			st := &train.Stepper{Enc: enc, Method: ad.Method, Head: ad.Head, FullLastLayer: fullLast}
+			st := &train.Stepper{Enc: enc, Method: ad.Method, Head: ad.Head, FullLastLayer: fullLast, MicroBatch: micro}
 			params := st.Params()
 			opt := train.NewAdamW(params, 0)
 			step := func() error { // one optimizer step per batch (one pass with --lengths)
@@ -163,7 +164,7 @@ func newBenchTrainCmd() *cobra.Command {
 			res := benchTrainResult{Model: name, Method: "aot", Reparam: ad.Config.Reparam, Rank: ad.Config.Rank,
 				Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(), Iters: iters,
 				MsPerStep: med * 1e3, StepsPerS: 1 / med, TokensPerS: float64(tokens) / med, PeakRSSMiB: peakRSSMiB(), Trainable: n,
-				AllocMiBPerStep: allocPerStep / (1 << 20), FirstTokens: !fullLast}
+				AllocMiBPerStep: allocPerStep / (1 << 20), FirstTokens: !fullLast, MicroBatch: micro}
 			if res.Reparam == "fc" {
 				flops := sumOverSequences(lengths, func(T int) float64 { return trainFLOPs(cfg, T, res.Rank) })
 				res.GFLOPs = flops / med / 1e9
@@ -197,6 +198,7 @@ func newBenchTrainCmd() *cobra.Command {
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	f.StringVar(&lengthsFile, "lengths", "", "real lengths: a file of one token count per line; a step per batch of --batch consecutive sequences, an iteration is one pass (--seq ignored)")
 	f.IntVar(&maxBatches, "max-batches", 0, "with --lengths: use at most this many batches (0: all)")
+	f.IntVar(&micro, "micro-batch", 0, "run each step in pieces of at most this many sequences (gradient accumulation; 0: whole batches)")
 	f.BoolVar(&fullLast, "full-last-layer", false, "compute the last layer at every token (by default only at the first tokens the head reads: the same loss, less work)")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -832,5 +833,42 @@ func TestVersion(t *testing.T) {
 	out, err := run(t, "--version")
 	if err != nil || !strings.Contains(out, "aotp version "+serve.Version) || !strings.Contains(out, "gemm kernel "+gemm.Impl()) {
 		t.Fatalf("--version: %q %v", out, err)
+	}
+}
+
+// --micro-batch trains the same adapter as whole batches (gradient
+// accumulation, dropout on: only the order of float sums differs).
+func TestTrainMicroBatch(t *testing.T) {
+	dir, backbone, data := demoFixture(t)
+	tensors := func(out string, extra ...string) map[string][]float32 {
+		args := append(trainArgs(backbone, data, out), "--max-steps", "4", "--eval-every", "4")
+		if _, err := run(t, append(args, extra...)...); err != nil {
+			t.Fatal(err)
+		}
+		f, err := safetensors.Open(filepath.Join(out, "adapter_model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		m := map[string][]float32{}
+		for _, n := range f.Names() {
+			if m[n], _, err = f.Float32Copy(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return m
+	}
+	want := tensors(filepath.Join(dir, "whole"))
+	got := tensors(filepath.Join(dir, "micro"), "--micro-batch", "3")
+	for n, w := range want {
+		g := got[n]
+		var scale, diff float64
+		for i := range w {
+			scale = math.Max(scale, math.Abs(float64(w[i])))
+			diff = math.Max(diff, math.Abs(float64(g[i]-w[i])))
+		}
+		if len(g) != len(w) || diff > 1e-5*scale {
+			t.Errorf("%s differs by %.3g (scale %.3g)", n, diff, scale)
+		}
 	}
 }

@@ -81,6 +81,7 @@ func newTrainCmd() *cobra.Command {
 	fl.IntVar(&f.opt.Epochs, "epochs", 3, "epochs")
 	fl.IntVar(&f.opt.MaxSteps, "max-steps", 0, "stop after this many optimizer steps (0: no limit)")
 	fl.IntVar(&f.opt.BatchSize, "batch-size", 16, "examples per step")
+	fl.IntVar(&f.opt.MicroBatch, "micro-batch", 0, "run each step's batch in pieces of at most this many examples (gradient accumulation: the same step, less memory; may change when resuming; 0: whole batches)")
 	fl.IntVar(&f.maxSeqLen, "max-seq-len", 128, "truncate inputs to this many tokens")
 	var seed uint64
 	fl.Uint64Var(&seed, "seed", 42, "seed (init, shuffling, dropout)")
