@@ -32,9 +32,7 @@ func (m *Encoder) PackWeights() int64 { return m.packWeights(gemm.PackB) }
 func (m *Encoder) PackWeightsHalf() int64 { return m.packWeights(gemm.PackBHalf) }
 
 func (m *Encoder) packWeights(packB func(w []float32, N, K int) *gemm.PackedB) int64 {
-	rel, _ := m.closer.(interface {
-		ReleaseView(v []float32) (int64, error)
-	})
+	rel, _ := m.closer.(releaser)
 	var total int64
 	for _, l := range m.packable() {
 		if l.Weight == nil {
@@ -68,7 +66,7 @@ func (m *Encoder) packable() []*Linear {
 // packed as float32 and 2 as F16 (PackWeightsHalf); weights on the heap
 // (converted from F16/BF16 files) count their packed copy on top.
 func (m *Encoder) WeightBytes() int64 {
-	rel, _ := m.closer.(interface{ Releasable(v []float32) bool })
+	rel, _ := m.closer.(releaser)
 	n := int64(m.NumParams()) * 4
 	for _, l := range m.packable() {
 		if l.packed == nil {
@@ -116,10 +114,7 @@ func (m *Encoder) resetDerived() {
 // copy. Returns the bytes packed; call after PackWeights, and again after
 // gemm.SetImpl.
 func (m *Encoder) PackBackwardWeights() int64 {
-	rel, ok := m.closer.(interface {
-		Releasable(v []float32) bool
-		ReleaseView(v []float32) (int64, error)
-	})
+	rel, ok := m.closer.(releaser)
 	if !ok {
 		return 0
 	}

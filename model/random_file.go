@@ -1,7 +1,6 @@
 package model
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,20 +73,7 @@ func writeRandom(path string, cfg *Config, seed uint64) error {
 		t := src[n]
 		ts = append(ts, safetensors.F32View(prefix+n, t.Shape, t.Data))
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := safetensors.Encode(w, ts, map[string]string{"format": "pt"}); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeScratch(path, ts)
 }
 
 // tempModel is a mapped scratch checkpoint that removes its directory.

@@ -147,6 +147,12 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("safetensors: %s: tensor %q: %w", f.path, name, err)
 	}
+	if len(out) > 0 && len(b) > 0 && unsafe.Pointer(unsafe.SliceData(out)) != unsafe.Pointer(unsafe.SliceData(b)) {
+		// converted (F16, BF16, …): the caller has its copy, so the
+		// mapped pages it was read from are given back (they are clean
+		// and file-backed: a later read faults them in again)
+		_, _ = f.release(b)
+	}
 	return out, t.Shape, nil
 }
 

@@ -94,3 +94,40 @@ func TestReleaseDropsPages(t *testing.T) {
 		t.Fatalf("Release on a writable mapping = %d, %v, v[0]=%v", got, err, wv[0])
 	}
 }
+
+// Converting a tensor (F16 here) gives its mapped pages back: the caller
+// holds the float32 copy, and the file's pages would only double it.
+func TestConvertReleasesPages(t *testing.T) {
+	const n = 8 << 20 // 16 MB of F16, 32 MB as float32
+	p := filepath.Join(t.TempDir(), "h.safetensors")
+	vals := make([]float32, n)
+	for i := range vals {
+		vals[i] = float32(i % 1000)
+	}
+	if err := Write(p, []Tensor{F16Tensor("h", []int{n}, vals)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	vals = nil
+	m, err := OpenModel(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	before := residentBytes(t)
+	v, _, err := m.Float32("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := residentBytes(t)
+	if grew := after - before; grew > 40<<20 {
+		t.Fatalf("converting 16 MB of F16 grew RSS by %d MB: the mapped pages stayed (want ~32 MB, the float32 copy)", grew>>20)
+	}
+	if v[999] != 999 || v[1000] != 0 {
+		t.Fatalf("converted values wrong: %v %v", v[999], v[1000])
+	}
+	// converting again reads the file's pages back
+	w, _, err := m.Float32("h")
+	if err != nil || w[12345] != v[12345] {
+		t.Fatalf("second conversion: %v, %v vs %v", err, w[12345], v[12345])
+	}
+}

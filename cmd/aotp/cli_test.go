@@ -872,3 +872,69 @@ func TestTrainMicroBatch(t *testing.T) {
 		}
 	}
 }
+
+// A checkpoint stored in BF16 (common on the Hub) predicts exactly what a
+// float32 checkpoint of the same (rounded) values predicts, with its
+// weights converted at load and then moved to a mapped scratch file
+// (Encoder.SpillWeights) and its BF16 pages given back.
+func TestPredictOnBF16Checkpoint(t *testing.T) {
+	dir, backbone, data := demoFixture(t)
+	adapter := filepath.Join(dir, "adapter")
+	if _, err := run(t, append(trainArgs(backbone, data, adapter), "--max-steps", "3")...); err != nil {
+		t.Fatal(err)
+	}
+	src, err := safetensors.Open(filepath.Join(backbone, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var bf, rounded []safetensors.Tensor
+	for _, n := range src.Names() {
+		v, shape, err := src.Float32Copy(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bf = append(bf, safetensors.BF16Tensor(n, shape, v))
+		for i, x := range v {
+			v[i] = safetensors.BF16ToFloat32(safetensors.Float32ToBF16(x))
+		}
+		rounded = append(rounded, safetensors.F32Tensor(n, shape, v))
+	}
+	entries, err := os.ReadDir(backbone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	predict := func(name string, ts []safetensors.Tensor) []byte {
+		d := filepath.Join(dir, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != "model.safetensors" {
+				b, err := os.ReadFile(filepath.Join(backbone, e.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(d, e.Name()), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := safetensors.Write(filepath.Join(d, "model.safetensors"), ts, nil); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, name+".jsonl")
+		if _, err := run(t, "predict", "--model", d, "--adapter", adapter, "--input", filepath.Join(data, "dev.jsonl"), "--output", out); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	want, got := predict("rounded", rounded), predict("bf16", bf)
+	if !bytes.Equal(got, want) {
+		t.Fatal("predictions on the BF16 checkpoint differ from those on its values in float32")
+	}
+}

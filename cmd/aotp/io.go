@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -65,7 +66,9 @@ func (w *weightsValue) Set(s string) error {
 	return nil
 }
 
-// packWeights packs the backbone's weights for inference as --weights asks.
+// packWeights packs the backbone's weights for inference as --weights asks,
+// and moves float32 originals that live on the heap (an F16/BF16
+// checkpoint's) to a mapped scratch file.
 func packWeights(enc *model.Encoder, weights string) error {
 	switch weights {
 	case "f32":
@@ -75,7 +78,20 @@ func packWeights(enc *model.Encoder, weights string) error {
 	default:
 		return fmt.Errorf("--weights %q: want f32 or f16", weights)
 	}
+	spillWeights(enc)
 	return nil
+}
+
+// spillWeights is Encoder.SpillWeights with a log line; where it cannot,
+// the weights stay on the heap (more memory, same results).
+func spillWeights(enc *model.Encoder) {
+	n, err := enc.SpillWeights("")
+	switch {
+	case err != nil:
+		slog.Info("the backbone's converted float32 weights stay in memory", "reason", err)
+	case n > 0:
+		slog.Debug("moved the backbone's converted float32 weights to a mapped scratch file", "mib", n>>20)
+	}
 }
 
 // textInput is one line of a {"text", "text_pair"} / {"input_ids"} JSONL file.

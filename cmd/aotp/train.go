@@ -163,6 +163,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	// pack its weights once instead of on every forward GEMM, and the
 	// backward's form too (where the checkpoint's pages can be given back)
 	enc.PackWeights()
+	spillWeights(enc) // converted F16/BF16 weights: then packed for the backward too
 	enc.PackBackwardWeights()
 	n := 0
 	for _, p := range ad.Method.Params() {

@@ -1,0 +1,179 @@
+package model
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/aotp/aotp/safetensors"
+)
+
+// SpillWeights moves the float32 originals of packed Linear weights that
+// live on the heap — converted from an F16/BF16 checkpoint, DeBERTa v1's
+// split in_proj, weights built in memory — into a scratch file that is
+// mapped back read-only, so that they cost page cache the kernel may
+// reclaim instead of process memory: after PackWeights, an encoder then
+// holds one copy of its Linear weights, the packed one (4 bytes a weight,
+// or 2 after PackWeightsHalf), whatever its checkpoint's dtype, as it does
+// for a float32 checkpoint (whose views packing gives back). The word
+// embeddings move too: a pass reads only its tokens' rows. The slices keep
+// their values: readers (the backward pass, LoRA's Merge) fault the pages
+// back in from the file. Weights that are trained (WGrad) or not packed
+// stay where they are.
+//
+// The file goes to dir ("" for os.TempDir(), or the user cache directory
+// when that is RAM-backed) and is unlinked while mapped (Linux; elsewhere
+// at Close). On a RAM-backed file system the move would save nothing, so
+// SpillWeights returns ErrNoSpill and changes nothing; the encoder works
+// either way. It returns the bytes moved.
+func (m *Encoder) SpillWeights(dir string) (int64, error) {
+	rel, _ := m.closer.(releaser)
+	var ws []*[]float32
+	var total int64
+	add := func(w *[]float32) {
+		if len(*w) > 0 && !(rel != nil && rel.Releasable(*w)) {
+			ws = append(ws, w)
+			total += 4 * int64(len(*w))
+		}
+	}
+	for _, l := range m.packable() {
+		if l.packed != nil && l.WGrad == nil {
+			add(&l.Weight)
+		}
+	}
+	if m.Embeddings.WordGrad == nil {
+		add(&m.Embeddings.WordEmbeddings) // a pass reads the rows of its tokens only
+	}
+	if len(ws) == 0 {
+		return 0, nil
+	}
+	dir, err := spillDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	tmp, err := os.MkdirTemp(dir, "aotp-spill-")
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrNoSpill, err)
+	}
+	path := filepath.Join(tmp, safetensors.SingleFileName)
+	ts := make([]safetensors.Tensor, len(ws))
+	for i, w := range ws {
+		ts[i] = safetensors.F32View(strconv.Itoa(i), []int{len(*w)}, *w)
+	}
+	var st *safetensors.Model
+	if err = writeScratch(path, ts); err == nil {
+		st, err = safetensors.OpenModel(path)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return 0, fmt.Errorf("%w: %v", ErrNoSpill, err)
+	}
+	views := make([][]float32, len(ws))
+	for i := range ws {
+		v, _, err := st.Float32(strconv.Itoa(i))
+		if err != nil || !st.Releasable(v) {
+			st.Close()
+			os.RemoveAll(tmp)
+			return 0, fmt.Errorf("%w: %s: tensor %d is not a mapped view (%v)", ErrNoSpill, path, i, err)
+		}
+		views[i] = v
+	}
+	for i, w := range ws {
+		*w = views[i]
+	}
+	t := &tempModel{Model: st, dir: tmp}
+	if removeWhileMapped {
+		t.removeDir()
+	}
+	m.closer = closers{m.closer, t}
+	debug.FreeOSMemory() // the heap originals are garbage now
+	return total, nil
+}
+
+// ErrNoSpill: SpillWeights found no disk-backed place for its file, or
+// could not write it; the encoder is unchanged.
+var ErrNoSpill = errors.New("weights not spilled to a file")
+
+// spillDir is where SpillWeights writes: dir, os.TempDir() or the user
+// cache directory, the first that is not RAM-backed.
+func spillDir(dir string) (string, error) {
+	if dir != "" {
+		if onTmpfs(dir) {
+			return "", fmt.Errorf("%w: %s is RAM-backed (tmpfs)", ErrNoSpill, dir)
+		}
+		return dir, nil
+	}
+	if d := os.TempDir(); !onTmpfs(d) {
+		return d, nil
+	}
+	if c, err := os.UserCacheDir(); err == nil {
+		d := filepath.Join(c, "aotp")
+		if os.MkdirAll(d, 0o755) == nil && !onTmpfs(d) {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("%w: the temporary and cache directories are RAM-backed (tmpfs)", ErrNoSpill)
+}
+
+// writeScratch writes ts as a safetensors file, without fsync: a scratch
+// file, worthless after a crash.
+func writeScratch(path string, ts []safetensors.Tensor) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = safetensors.Encode(w, ts, map[string]string{"format": "pt"})
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// releaser is what packing asks of the encoder's weight files.
+type releaser interface {
+	Releasable(v []float32) bool
+	ReleaseView(v []float32) (int64, error)
+}
+
+// closers is the weight files of an encoder whose weights came from more
+// than one (a checkpoint and SpillWeights' file).
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		if c != nil {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (cs closers) Releasable(v []float32) bool {
+	for _, c := range cs {
+		if r, ok := c.(releaser); ok && r.Releasable(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (cs closers) ReleaseView(v []float32) (int64, error) {
+	for _, c := range cs {
+		if r, ok := c.(releaser); ok {
+			if n, err := r.ReleaseView(v); n != 0 || err != nil {
+				return n, err
+			}
+		}
+	}
+	return 0, nil
+}
