@@ -71,39 +71,7 @@ func TestPackWeightsSameOutput(t *testing.T) {
 // read the same values afterwards; switching the GEMM implementation after
 // packing falls back to the unpacked weights.
 func TestPackWeightsMapped(t *testing.T) {
-	cfg := bertShape(120, 128, 2, 4, 512)
-	cfg.MaxPositionEmbeddings = 64
-	dir := t.TempDir()
-	src := RandomSource(&cfg, 3)
-	var ts []safetensors.Tensor
-	for _, n := range src.Names() {
-		ts = append(ts, safetensors.F32Tensor(n, src[n].Shape, src[n].Data))
-	}
-	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
-		t.Fatal(err)
-	}
-	cj, err := json.Marshal(&cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	r := rand.New(rand.NewPCG(1, 2))
-	var seqs [][]int32
-	for _, n := range []int{5, 17, 9} {
-		s := make([]int32, n)
-		for i := range s {
-			s[i] = int32(r.IntN(cfg.VocabSize))
-		}
-		seqs = append(seqs, s)
-	}
-	b := NewBatch(seqs, nil)
+	m, b, r := loadWrittenModel(t, 3, safetensors.F32Tensor)
 	up := &m.Layers[1].Intermediate.Dense
 	wantW := append([]float32(nil), up.Weight...)
 	last, pooled := forwardCopy(t, m, b)
@@ -139,6 +107,47 @@ func TestPackWeightsMapped(t *testing.T) {
 		got, _ := forwardCopy(t, m, b)
 		sameBits(t, "after SetImpl", want, got)
 	}
+}
+
+// loadWrittenModel writes a random checkpoint (a small BERT with weights
+// larger than a page) to a file, each tensor made by tensor (its dtype),
+// and loads it; with a batch of three sequences and the random source that
+// drew them.
+func loadWrittenModel(t *testing.T, seed uint64, tensor func(name string, shape []int, data []float32) safetensors.Tensor) (*Encoder, *Batch, *rand.Rand) {
+	t.Helper()
+	cfg := bertShape(120, 128, 2, 4, 512)
+	cfg.MaxPositionEmbeddings = 64
+	dir := t.TempDir()
+	src := RandomSource(&cfg, seed)
+	var ts []safetensors.Tensor
+	for _, n := range src.Names() {
+		ts = append(ts, tensor(n, src[n].Shape, src[n].Data))
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	cj, err := json.Marshal(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	r := rand.New(rand.NewPCG(1, 2))
+	var seqs [][]int32
+	for _, n := range []int{5, 17, 9} {
+		s := make([]int32, n)
+		for i := range s {
+			s[i] = int32(r.IntN(cfg.VocabSize))
+		}
+		seqs = append(seqs, s)
+	}
+	return m, NewBatch(seqs, nil), r
 }
 
 // PackWeightsHalf gives exactly the outputs of float32 weights rounded to

@@ -1,11 +1,7 @@
 package model
 
 import (
-	"encoding/json"
 	"errors"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/aotp/aotp/kernels/gemm"
@@ -17,36 +13,7 @@ import (
 // values and outputs, and WeightBytes counts the packed copies only, as
 // for a float32 checkpoint. The word embeddings move too.
 func TestSpillWeights(t *testing.T) {
-	cfg := bertShape(120, 128, 2, 4, 512)
-	cfg.MaxPositionEmbeddings = 64
-	dir := t.TempDir()
-	src := RandomSource(&cfg, 5)
-	var ts []safetensors.Tensor
-	for _, n := range src.Names() {
-		ts = append(ts, safetensors.F16Tensor(n, src[n].Shape, src[n].Data))
-	}
-	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
-		t.Fatal(err)
-	}
-	cj, _ := json.Marshal(&cfg)
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	r := rand.New(rand.NewPCG(1, 2))
-	var seqs [][]int32
-	for _, n := range []int{5, 17, 9} {
-		s := make([]int32, n)
-		for i := range s {
-			s[i] = int32(r.IntN(cfg.VocabSize))
-		}
-		seqs = append(seqs, s)
-	}
-	b := NewBatch(seqs, nil)
+	m, b, r := loadWrittenModel(t, 5, safetensors.F16Tensor)
 	up := &m.Layers[1].Intermediate.Dense
 	wantW := append([]float32(nil), up.Weight...)
 	last, pooled := forwardCopy(t, m, b)

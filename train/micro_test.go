@@ -16,17 +16,6 @@ import (
 // of float sums, with dropout on (each piece draws its masks where its rows
 // sit in the whole batch), for every method and head kind.
 func TestMicroBatchEqualsWholeBatch(t *testing.T) {
-	methods := []peft.AdapterConfig{
-		{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "fc", Rank: 8, Activation: "tanh"}},
-		{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "kron", Rank: 3, KronA: 10, KronB: 10}},
-		{Method: "bitfit"},
-		{Method: "lora", LoraConfig: peft.LoraConfig{R: 4, LoraAlpha: 8, LoraDropout: 0.1,
-			TargetModules: peft.TargetModules{`re:.*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)(_proj)?|.*dense)`}}},
-		{Method: "adapter", Placement: "houlsby", Bottleneck: 8},
-		{Method: "ptv2", PrefixLen: 3},
-		{Method: "prompt", PromptLen: 3},
-		{Method: "full"},
-	}
 	seqs := [][]int32{{0, 17, 42, 2}, {0, 5, 93, 60, 61, 2, 77, 8, 2}, {0, 33, 2}, {0, 8, 9, 10, 11, 2}, {0, 70, 2, 71, 72, 2}}
 	types := [][]int32{{0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 1, 1, 1}, {0, 0, 0}, {0, 0, 0, 1, 1, 1}, {0, 0, 0, 1, 1, 1}}
 	problems := []struct {
@@ -44,7 +33,7 @@ func TestMicroBatchEqualsWholeBatch(t *testing.T) {
 			return &LabeledBatch{Batch: model.NewBatch(seqs[:4], types[:min(4, len(types))]), Labels: []int{1, 0}}
 		}},
 	}
-	forEachMethod(t, []string{"roberta-tiny", "bert-tiny", "deberta-v3-tiny"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
+	forEachMethod(t, []string{"roberta-tiny", "bert-tiny", "deberta-v3-tiny"}, equivalenceMethods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
 		types := types
 		if enc.Config.TypeVocabSize < 2 {
 			types = nil
