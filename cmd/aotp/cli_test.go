@@ -267,6 +267,10 @@ func TestBenchTrainJSON(t *testing.T) {
 	if res["model"] != model || res["rank"] != 4.0 {
 		t.Fatalf("model %v rank %v", res["model"], res["rank"])
 	}
+	out, err = run(t, "bench", "train", "--model", model, "--batch", "3", "--seq", "16", "--iters", "1", "--warmup", "0", "--micro-batch", "2", "--json")
+	if err != nil || !strings.Contains(out, `"micro_batch":2`) {
+		t.Fatalf("--micro-batch 2: %v, %s", err, out)
+	}
 	if _, err := run(t, "bench", "train", "--model", filepath.Join(t.TempDir(), "none"), "--iters", "1"); err == nil {
 		t.Fatal("a missing --model: no error")
 	}
