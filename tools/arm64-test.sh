@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs the numerics packages' tests as arm64 binaries under qemu-user (the
-# NEON GEMM kernel, the opt-in NEON vec kernels, and the arm64 compiler's
+# NEON GEMM kernel, the NEON vec kernels (AOTP_VEC=generic: the Go ones), and the arm64 compiler's
 # float code), on an x86 machine:
 #   apt-get install qemu-user-static; tools/arm64-test.sh [packages...]
 # Slow (emulated): ~10 minutes for the default packages on 2 cores. Every

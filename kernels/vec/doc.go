@@ -14,13 +14,13 @@
 // LayerNorm statistics, the all -Inf softmax row) is written once. The
 // implementation is picked at init from golang.org/x/sys/cpu: avx512 needs
 // AVX512F plus AVX2+FMA, avx2 needs AVX2+FMA, generic is pure Go and always
-// there. AOTP_VEC=avx512|avx2|generic overrides the choice at init, SetImpl at
+// there. AOTP_VEC=avx512|avx2|neon|generic overrides the choice at init, SetImpl at
 // run time (an atomic pointer swap; calls in flight finish on the old one).
-// On arm64 generic is the default and "neon" an opt-in: generic with GELU,
-// its gradient and softmax's exp in NEON (neon_arm64.s: the AVX2 kernels'
-// operations on 4 lanes, bit for bit AVX2's; tested under qemu-aarch64,
-// speed unmeasured; impl_arm64.go says why it is not the default). On other
-// targets and with -tags purego only generic is built.
+// On arm64 the default is "neon": generic with GELU, its gradient and
+// softmax's exp in NEON (neon_arm64.s: the AVX2 kernels' operations on 4
+// lanes, bit for bit AVX2's; tested under qemu-aarch64, speed unmeasured;
+// AOTP_VEC=generic for the float64 Go kernels). On other targets and with
+// -tags purego only generic is built.
 //
 // The assembly kernels (avx2_amd64.s, avx512_amd64.s) process whole vectors
 // only; the Go wrappers in impl_amd64.go pass the last <8 elements through an

@@ -4,18 +4,18 @@ package vec
 
 import "math"
 
-// On arm64 the default is the generic implementation; "neon" (AOTP_VEC=neon
-// or SetImpl) is generic with GELU and its gradient, the activation of
-// BERT/RoBERTa/DeBERTa's FFN (one value per intermediate unit and token),
-// and softmax's exp (one per attention score) in NEON (neon_arm64.s): bit
-// for bit amd64's AVX2 GELU and exponentials. Not the default because on
-// arm64, where LayerNorm and Go code round differently from amd64, the
-// float32 GELU and exp moved a DeBERTa golden element (1.17e-6 from PyTorch,
-// bound 1.15e-6) and a float32 finite-difference check of AoT (0.00234,
-// bound 0.002) past their bounds under qemu-aarch64, where the float64
-// generic ones stay inside. Its speed is unmeasured (no arm64 hardware). Tested under
-// qemu-aarch64 (tools/arm64-test.sh); its speed is unmeasured (no arm64
-// hardware at hand).
+// On arm64 the default is "neon": generic with GELU and its gradient, the
+// activation of BERT/RoBERTa/DeBERTa's FFN (one value per intermediate unit
+// and token), and softmax's exp (one per attention score) in NEON
+// (neon_arm64.s), bit for bit amd64's AVX2 GELU and exponentials.
+// AOTP_VEC=generic (or SetImpl) gives the float64 generic kernels back.
+// Every vec, gemm, model, peft and train test passes with either under
+// qemu-aarch64 (tools/arm64-test.sh; with AOTP_VEC=generic for the other).
+// It was an opt-in until the finite-difference checks fitted a line
+// through eight steps (internal/fdcheck): with two, float32 GELU and exp
+// moved checks of near-zero gradients past their bound on arm64, where
+// LayerNorm and Go code round differently from amd64. Its speed is
+// unmeasured (no arm64 hardware at hand).
 
 //go:noescape
 func geluNEON(dst, src []float32)
@@ -56,7 +56,7 @@ var neonKernels = func() *kernels {
 	return &ks
 }()
 
-func available() []*kernels { return []*kernels{genericKernels, neonKernels} }
+func available() []*kernels { return []*kernels{neonKernels, genericKernels} }
 
 // geluNEON4 and geluBwdNEON4 run the NEON kernels on whole groups of 4 and
 // the last 1–3 values through a padded group.
