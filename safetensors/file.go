@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/aotp/aotp/internal/half"
 	"math"
 	"os"
 	"sync"
@@ -203,6 +204,16 @@ var littleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
+// uint16s views b as little-endian uint16s, or nil where that would be
+// wrong (a big-endian host, an odd address) or empty.
+func uint16s(b []byte) []uint16 {
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	if !littleEndian || len(b) < 2 || uintptr(p)%2 != 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(p), len(b)/2)
+}
+
 func toFloat32(b []byte, dt Dtype, allowView bool) ([]float32, error) {
 	switch dt {
 	case F32:
@@ -223,12 +234,22 @@ func toFloat32(b []byte, dt Dtype, allowView bool) ([]float32, error) {
 		return out, nil
 	case F16:
 		out := make([]float32, len(b)/2)
+		if h := uint16s(b); h != nil {
+			half.ToFloat32s(out, h) // F16C / NEON: loading an F16 checkpoint
+			return out, nil
+		}
 		for i := range out {
 			out[i] = F16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 		return out, nil
 	case BF16:
 		out := make([]float32, len(b)/2)
+		if h := uint16s(b); h != nil {
+			for i, v := range h {
+				out[i] = math.Float32frombits(uint32(v) << 16)
+			}
+			return out, nil
+		}
 		for i := range out {
 			out[i] = BF16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}

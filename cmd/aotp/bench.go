@@ -118,7 +118,7 @@ func newBenchForwardCmd() *cobra.Command {
 				return fmt.Errorf("--no-pack keeps float32 weights: it cannot be combined with --weights %s", weights)
 			}
 			if !noPack {
-				if err := packWeights(enc, weights); err != nil {
+				if err := packWeights(enc, weights, true); err != nil {
 					return err
 				}
 			}

@@ -878,9 +878,9 @@ func TestTrainMicroBatch(t *testing.T) {
 }
 
 // A checkpoint stored in BF16 (common on the Hub) predicts exactly what a
-// float32 checkpoint of the same (rounded) values predicts, with its
-// weights converted at load and then moved to a mapped scratch file
-// (Encoder.SpillWeights) and its BF16 pages given back.
+// float32 checkpoint of the same (rounded) values predicts: its weights
+// converted at load, its BF16 pages given back. (Serving also moves the
+// converted weights to a mapped file: model's TestSpillWeights.)
 func TestPredictOnBF16Checkpoint(t *testing.T) {
 	dir, backbone, data := demoFixture(t)
 	adapter := filepath.Join(dir, "adapter")

@@ -45,7 +45,7 @@ running it alone.`,
 					virtual = len(vt.VirtualTokens())
 				}
 			}
-			if err := packWeights(runEnc, weights); err != nil {
+			if err := packWeights(runEnc, weights, false); err != nil {
 				return err
 			}
 			inputs, err := readTextInputs(input)

@@ -39,7 +39,7 @@ func loadWithAdapter(modelName, adapterDir, weights string) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := packWeights(enc, weights); err != nil {
+	if err := packWeights(enc, weights, false); err != nil {
 		enc.Close()
 		return nil, err
 	}

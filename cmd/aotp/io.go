@@ -66,10 +66,12 @@ func (w *weightsValue) Set(s string) error {
 	return nil
 }
 
-// packWeights packs the backbone's weights for inference as --weights asks,
-// and moves float32 originals that live on the heap (an F16/BF16
-// checkpoint's) to a mapped scratch file.
-func packWeights(enc *model.Encoder, weights string) error {
+// packWeights packs the backbone's weights for inference as --weights asks.
+// A long-running process (serve, bench) also spills: it moves float32
+// originals that live on the heap (an F16/BF16 checkpoint's) to a mapped
+// scratch file, which costs a write of them (~0.3–1 s for roberta-base)
+// and saves their memory from then on; a one-shot command ends first.
+func packWeights(enc *model.Encoder, weights string, spill bool) error {
 	switch weights {
 	case "f32":
 		enc.PackWeights()
@@ -78,7 +80,9 @@ func packWeights(enc *model.Encoder, weights string) error {
 	default:
 		return fmt.Errorf("--weights %q: want f32 or f16", weights)
 	}
-	spillWeights(enc)
+	if spill {
+		spillWeights(enc)
+	}
 	return nil
 }
 

@@ -83,7 +83,7 @@ requests in flight, then exits.`,
 				return err
 			}
 			defer enc.Close()
-			if err := packWeights(enc, weights); err != nil {
+			if err := packWeights(enc, weights, true); err != nil {
 				return err
 			}
 			tok, err := tokenizer.Load(dir)

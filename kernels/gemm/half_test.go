@@ -9,24 +9,6 @@ import (
 	"github.com/aotp/aotp/kernels/parallel"
 )
 
-// The architecture's widening (F16C, NEON) agrees with half.ToFloat32 on
-// every F16 value, NaNs as NaNs.
-func TestHalfToFloats(t *testing.T) {
-	src := make([]uint16, 1<<16)
-	for i := range src {
-		src[i] = uint16(i)
-	}
-	got := make([]float32, len(src))
-	halfToFloats(got, src)
-	for i, h := range src {
-		want := half.ToFloat32(h)
-		if math.Float32bits(got[i]) != math.Float32bits(want) && !(math.IsNaN(float64(want)) && math.IsNaN(float64(got[i]))) {
-			t.Fatalf("halfToFloats(%#04x) = %v (%#08x), half.ToFloat32 gives %v (%#08x)",
-				h, got[i], math.Float32bits(got[i]), want, math.Float32bits(want))
-		}
-	}
-}
-
 // LinearPacked on a PackBHalf weight is LinearPacked on the weight rounded
 // to F16, bit for bit: every implementation, odd sizes, 1–3 threads (row
 // and column splits), bias and activation.
@@ -73,23 +55,5 @@ func TestLinearPackedHalf(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// floatsToHalf (F16C where the CPU has it) rounds as half.FromFloat32,
-// over random bit patterns: every exponent, subnormals, Inf and NaN.
-func TestFloatsToHalf(t *testing.T) {
-	r := rand.New(rand.NewSource(2))
-	src := make([]float32, 1<<16)
-	for i := range src {
-		src[i] = math.Float32frombits(r.Uint32())
-	}
-	src[0], src[1], src[2] = 65520, float32(math.Inf(-1)), 0x1p-25
-	got := make([]uint16, len(src))
-	floatsToHalf(got, src)
-	for i, v := range src {
-		if want := half.FromFloat32(v); got[i] != want {
-			t.Fatalf("floatsToHalf(%v = %#08x) = %#04x, half.FromFloat32 gives %#04x", v, math.Float32bits(v), got[i], want)
-		}
 	}
 }

@@ -36,18 +36,6 @@ func kernAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 //go:noescape
 func kernAVX512x8(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
-// halfToFloatsF16C widens n F16 values (n a multiple of 8) at src to
-// float32 at dst.
-//
-//go:noescape
-func halfToFloatsF16C(dst *float32, src *uint16, n int)
-
-// floatsToHalfF16C rounds n float32 values (n a multiple of 8) at src to
-// F16 at dst, to nearest even.
-//
-//go:noescape
-func floatsToHalfF16C(dst *uint16, src *float32, n int)
-
 // fmaLoopAVX2 runs n iterations of 10 independent ymm FMAs (160 flops per
 // iteration); benchmarks use it to measure the machine's FMA peak.
 //
@@ -88,12 +76,6 @@ var (
 
 // archImpls are the assembly kernels this CPU supports, fastest first.
 var archImpls = detect()
-
-func init() {
-	if cpu.X86.HasAVX && cpu.X86.HasF16C {
-		halfToFloatsAsm, floatsToHalfAsm = halfToFloatsF16C, floatsToHalfF16C
-	}
-}
 
 func detect() []*impl {
 	if cpu.X86.HasF16C {

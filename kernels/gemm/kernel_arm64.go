@@ -16,14 +16,6 @@ var neonImpl = &impl{name: "neon", mr: 8, nr: 8, kc: 256, mc: 128, nc: 2048, ker
 
 var archImpls = []*impl{neonImpl}
 
-// halfToFloatsNEON widens n F16 values (n a multiple of 8) at src to
-// float32 at dst.
-//
-//go:noescape
-func halfToFloatsNEON(dst *float32, src *uint16, n int)
-
-func init() { halfToFloatsAsm = halfToFloatsNEON }
-
 // fmaLoopNEON runs n iterations of 12 independent 4-wide FMAs (96 flops per
 // iteration), for BenchmarkPeakFMA and gemm.PeakGFLOPS.
 //
