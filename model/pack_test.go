@@ -71,7 +71,7 @@ func TestPackWeightsSameOutput(t *testing.T) {
 // read the same values afterwards; switching the GEMM implementation after
 // packing falls back to the unpacked weights.
 func TestPackWeightsMapped(t *testing.T) {
-	m, b, r := loadWrittenModel(t, 3, safetensors.F32Tensor)
+	m, b, r := loadWrittenModel(t, 3, safetensors.F32Tensor, LoadOptions{})
 	up := &m.Layers[1].Intermediate.Dense
 	wantW := append([]float32(nil), up.Weight...)
 	last, pooled := forwardCopy(t, m, b)
@@ -109,11 +109,10 @@ func TestPackWeightsMapped(t *testing.T) {
 	}
 }
 
-// loadWrittenModel writes a random checkpoint (a small BERT with weights
-// larger than a page) to a file, each tensor made by tensor (its dtype),
-// and loads it; with a batch of three sequences and the random source that
-// drew them.
-func loadWrittenModel(t *testing.T, seed uint64, tensor func(name string, shape []int, data []float32) safetensors.Tensor) (*Encoder, *Batch, *rand.Rand) {
+// writeCheckpoint writes a random checkpoint (a small BERT with weights
+// larger than a page) to a new directory, each tensor made by tensor (its
+// dtype).
+func writeCheckpoint(t *testing.T, seed uint64, tensor func(name string, shape []int, data []float32) safetensors.Tensor) (string, *Config) {
 	t.Helper()
 	cfg := bertShape(120, 128, 2, 4, 512)
 	cfg.MaxPositionEmbeddings = 64
@@ -133,7 +132,15 @@ func loadWrittenModel(t *testing.T, seed uint64, tensor func(name string, shape 
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(dir)
+	return dir, &cfg
+}
+
+// loadWrittenModel loads writeCheckpoint's checkpoint with opt; with a
+// batch of three sequences and the random source that drew them.
+func loadWrittenModel(t *testing.T, seed uint64, tensor func(name string, shape []int, data []float32) safetensors.Tensor, opt LoadOptions) (*Encoder, *Batch, *rand.Rand) {
+	t.Helper()
+	dir, cfg := writeCheckpoint(t, seed, tensor)
+	m, err := LoadWith(dir, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

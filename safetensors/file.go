@@ -215,51 +215,73 @@ func uint16s(b []byte) []uint16 {
 }
 
 func toFloat32(b []byte, dt Dtype, allowView bool) ([]float32, error) {
+	if dt == F32 && allowView && littleEndian && len(b) >= 4 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%4 == 0 {
+		return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4), nil
+	}
+	if !dt.IsFloat() {
+		return nil, errNotFloat(dt)
+	}
+	out := make([]float32, len(b)/dt.Size())
+	convertInto(out, b, dt)
+	return out, nil
+}
+
+func errNotFloat(dt Dtype) error {
+	return errors.New("dtype " + string(dt) + " is not a float type (Float32 supports F32, F16, BF16, F64)")
+}
+
+// convertInto decodes the len(dst) values of float dtype dt in b (little
+// endian) into dst.
+func convertInto(dst []float32, b []byte, dt Dtype) {
 	switch dt {
 	case F32:
-		n := len(b) / 4
-		if n == 0 {
-			return []float32{}, nil
+		if littleEndian {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), 4*len(dst)), b)
+			return
 		}
-		p := unsafe.Pointer(unsafe.SliceData(b))
-		if allowView && littleEndian && uintptr(p)%4 == 0 {
-			return unsafe.Slice((*float32)(p), n), nil
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
-		// Misaligned (or big-endian host, or a copy was asked for):
-		// a []float32 must be 4-byte aligned, so copy element by element.
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-		return out, nil
 	case F16:
-		out := make([]float32, len(b)/2)
 		if h := uint16s(b); h != nil {
-			half.ToFloat32s(out, h) // F16C / NEON: loading an F16 checkpoint
-			return out, nil
+			half.ToFloat32s(dst, h[:len(dst)]) // F16C / NEON: loading an F16 checkpoint
+			return
 		}
-		for i := range out {
-			out[i] = F16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+		for i := range dst {
+			dst[i] = F16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
-		return out, nil
 	case BF16:
-		out := make([]float32, len(b)/2)
 		if h := uint16s(b); h != nil {
-			for i, v := range h {
-				out[i] = math.Float32frombits(uint32(v) << 16)
+			for i, v := range h[:len(dst)] {
+				dst[i] = math.Float32frombits(uint32(v) << 16)
 			}
-			return out, nil
+			return
 		}
-		for i := range out {
-			out[i] = BF16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+		for i := range dst {
+			dst[i] = BF16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
-		return out, nil
 	case F64:
-		out := make([]float32, len(b)/8)
-		for i := range out {
-			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+		for i := range dst {
+			dst[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
 		}
-		return out, nil
 	}
-	return nil, errors.New("dtype " + string(dt) + " is not a float type (Float32 supports F32, F16, BF16, F64)")
+}
+
+// Float32Into decodes the values [off, off+len(dst)) of a float tensor (F32,
+// F16, BF16 or F64) into dst: a part of what Float32 returns, without a
+// float32 copy of the whole tensor.
+func (f *File) Float32Into(name string, dst []float32, off int) error {
+	b, t, err := f.Raw(name)
+	if err != nil {
+		return err
+	}
+	if !t.Dtype.IsFloat() {
+		return fmt.Errorf("safetensors: %s: tensor %q: %w", f.path, name, errNotFloat(t.Dtype))
+	}
+	sz := t.Dtype.Size()
+	if off < 0 || (off+len(dst))*sz > len(b) {
+		return fmt.Errorf("safetensors: %s: tensor %q: values [%d, %d) of %d", f.path, name, off, off+len(dst), len(b)/sz)
+	}
+	convertInto(dst, b[off*sz:(off+len(dst))*sz], t.Dtype)
+	return nil
 }

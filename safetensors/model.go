@@ -268,6 +268,15 @@ func (m *Model) Float32(name string) ([]float32, []int, error) {
 	return f.Float32(name)
 }
 
+// Float32Into is File.Float32Into on the file holding the tensor.
+func (m *Model) Float32Into(name string, dst []float32, off int) error {
+	f, ok := m.where[name]
+	if !ok {
+		return m.missing(name)
+	}
+	return f.Float32Into(name, dst, off)
+}
+
 // Float32Copy is File.Float32Copy on the file holding the tensor.
 func (m *Model) Float32Copy(name string) ([]float32, []int, error) {
 	f, ok := m.where[name]

@@ -3,6 +3,8 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -147,6 +149,22 @@ func TestFloatConversionsOnRead(t *testing.T) {
 	got, _, _ = f.Float32("f32")
 	if !reflect.DeepEqual(got, vals) {
 		t.Errorf("f32 -> %v, want %v", got, vals)
+	}
+	// Float32Into: any part of each tensor, as Float32 gives it
+	for _, name := range []string{"f32", "f16", "bf16", "f64"} {
+		whole, _, _ := f.Float32(name)
+		for _, part := range [][2]int{{0, 6}, {1, 4}, {5, 6}, {3, 3}} {
+			dst := make([]float32, part[1]-part[0])
+			if err := f.Float32Into(name, dst, part[0]); err != nil {
+				t.Fatalf("%s %v: %v", name, part, err)
+			}
+			if !reflect.DeepEqual(dst, whole[part[0]:part[1]]) {
+				t.Errorf("%s values %v: %v, want %v", name, part, dst, whole[part[0]:part[1]])
+			}
+		}
+		if err := f.Float32Into(name, make([]float32, 2), 5); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: values [5, 7) of 6: %v", name, err)
+		}
 	}
 }
 
@@ -357,5 +375,37 @@ func TestWriteAtomicAndValidates(t *testing.T) {
 	// Writing into a missing directory fails cleanly.
 	if err := Write(filepath.Join(dir, "no", "x.safetensors"), nil, nil); err == nil {
 		t.Errorf("write into missing dir succeeded")
+	}
+}
+
+// A tensor with Fill is written exactly as the same bytes given as Data,
+// chunk by chunk (a tensor larger than a chunk, one of none, one of a
+// partial chunk), and a failing Fill fails the write naming the tensor.
+func TestEncodeFill(t *testing.T) {
+	big := make([]float32, fillChunk/4*2+5)
+	for i := range big {
+		big[i] = float32(i)
+	}
+	small := []float32{1, 2, 3}
+	lazy := func(name string, v []float32) Tensor {
+		b := F32Tensor(name, []int{len(v)}, v).Data
+		return Tensor{Name: name, Dtype: F32, Shape: []int{len(v)}, Fill: func(dst []byte, off int64) error {
+			copy(dst, b[off:])
+			return nil
+		}}
+	}
+	var want, got bytes.Buffer
+	if err := Encode(&want, []Tensor{F32Tensor("big", []int{len(big)}, big), F32Tensor("s", []int{3}, small), F32Tensor("z", []int{0}, nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := Encode(&got, []Tensor{lazy("big", big), lazy("s", small), lazy("z", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatal("a file written through Fill differs from the one written from Data")
+	}
+	bad := Tensor{Name: "bad", Dtype: F32, Shape: []int{4}, Fill: func([]byte, int64) error { return errors.New("disk on fire") }}
+	if err := Encode(io.Discard, []Tensor{bad}, nil); err == nil || !strings.Contains(err.Error(), `"bad"`) {
+		t.Fatalf("failing Fill: %v", err)
 	}
 }

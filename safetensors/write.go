@@ -23,6 +23,26 @@ type Tensor struct {
 	Dtype Dtype
 	Shape []int
 	Data  []byte
+	// Fill, when not nil, produces the bytes instead of Data (which is then
+	// ignored) as they are written: bytes [off, off+len(dst)) of the tensor
+	// into dst, a chunk of at most fillChunk bytes, so that a tensor made
+	// on the fly (converted to another dtype) never exists whole in memory.
+	Fill func(dst []byte, off int64) error
+}
+
+// fillChunk is the largest chunk Encode asks a Tensor.Fill for.
+const fillChunk = 1 << 20
+
+// size is the tensor's byte size: len(Data), or the shape's with Fill.
+func (t *Tensor) size() int64 {
+	if t.Fill == nil {
+		return int64(len(t.Data))
+	}
+	n := int64(t.Dtype.Size())
+	for _, d := range t.Shape {
+		n *= int64(d)
+	}
+	return n
 }
 
 // F32Tensor encodes data as an F32 tensor.
@@ -176,9 +196,26 @@ func (p *writePlan) writeTo(w io.Writer) error {
 	if _, err := w.Write(p.header); err != nil {
 		return err
 	}
+	var chunk []byte
 	for _, t := range p.tensors {
-		if _, err := w.Write(t.Data); err != nil {
-			return err
+		if t.Fill == nil {
+			if _, err := w.Write(t.Data); err != nil {
+				return err
+			}
+			continue
+		}
+		n := t.size()
+		if chunk == nil {
+			chunk = make([]byte, fillChunk)
+		}
+		for off := int64(0); off < n; off += fillChunk {
+			c := chunk[:min(fillChunk, n-off)]
+			if err := t.Fill(c, off); err != nil {
+				return fmt.Errorf("tensor %q: %w", t.Name, err)
+			}
+			if _, err := w.Write(c); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -214,7 +251,7 @@ func planWrite(tensors []Tensor, metadata map[string]string) (*writePlan, error)
 			}
 			n = lo
 		}
-		if uint64(len(t.Data)) != n {
+		if t.Fill == nil && uint64(len(t.Data)) != n {
 			return nil, fmt.Errorf("tensor %q: %d data bytes, but shape %v of %s needs %d", t.Name, len(t.Data), t.Shape, t.Dtype, n)
 		}
 	}
@@ -271,7 +308,7 @@ func planWrite(tensors []Tensor, metadata map[string]string) (*writePlan, error)
 			}
 			buf.WriteString(strconv.Itoa(d))
 		}
-		end := off + int64(len(t.Data))
+		end := off + t.size()
 		fmt.Fprintf(&buf, `],"data_offsets":[%d,%d]}`, off, end)
 		off = end
 	}

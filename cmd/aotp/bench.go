@@ -104,7 +104,7 @@ func newBenchForwardCmd() *cobra.Command {
 			case modelName != "":
 				var dir string
 				if dir, err = resolveModel(modelName); err == nil {
-					enc, err = model.Load(dir)
+					enc, err = model.LoadWith(dir, loadOptions(true))
 				}
 				name = modelName
 			default:

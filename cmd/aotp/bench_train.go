@@ -68,7 +68,7 @@ func newBenchTrainCmd() *cobra.Command {
 			if modelName != "" {
 				var dir string
 				if dir, err = resolveModel(modelName); err == nil {
-					enc, err = model.Load(dir)
+					enc, err = model.LoadWith(dir, loadOptions(true))
 				}
 				name = modelName
 			} else {

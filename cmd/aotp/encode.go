@@ -23,7 +23,7 @@ per line. Inputs are batched without padding, so each line's result equals
 running it alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, enc, err := loadModel(modelName)
+			dir, enc, err := loadModel(modelName, false)
 			if err != nil {
 				return err
 			}

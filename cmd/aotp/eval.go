@@ -35,7 +35,7 @@ type loaded struct {
 // loadWithAdapter loads the backbone, packed in the precision --weights
 // names, its tokenizer and the adapter.
 func loadWithAdapter(modelName, adapterDir, weights string) (*loaded, error) {
-	dir, enc, err := loadModel(modelName)
+	dir, enc, err := loadModel(modelName, false)
 	if err != nil {
 		return nil, err
 	}

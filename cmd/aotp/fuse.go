@@ -19,7 +19,7 @@ tables [vocab, hidden], stored as f32, f16, bf16 or int8 with a per-row scale.
 Inference with a fused adapter is a gather and an add per layer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, enc, err := loadModel(modelName)
+			_, enc, err := loadModel(modelName, false)
 			if err != nil {
 				return err
 			}

@@ -31,7 +31,9 @@ func resolveModel(name string) (string, error) {
 }
 
 // loadModel resolves --model and loads the encoder (close it when done).
-func loadModel(name string) (string, *model.Encoder, error) {
+// longRunning (serve, train): a checkpoint stored in F16/BF16 is converted
+// into a mapped float32 scratch file, not onto the heap (loadOptions).
+func loadModel(name string, longRunning bool) (string, *model.Encoder, error) {
 	dir, err := resolveModel(name)
 	if err != nil {
 		return "", nil, err
@@ -42,8 +44,16 @@ func loadModel(name string) (string, *model.Encoder, error) {
 				dir, filepath.Base(files[0]), safetensors.SingleFileName, dir)
 		}
 	}
-	enc, err := model.Load(dir)
+	enc, err := model.LoadWith(dir, loadOptions(longRunning))
 	return dir, enc, err
+}
+
+// loadOptions: a long-running process converts an F16/BF16 checkpoint into
+// a mapped float32 file (model.LoadOptions.Float32File: its memory is then
+// that of a float32 checkpoint's, after a write of ~0.3–1 s for
+// roberta-base); a one-shot command converts on the heap and ends first.
+func loadOptions(longRunning bool) model.LoadOptions {
+	return model.LoadOptions{Float32File: longRunning}
 }
 
 // addWeightsFlag adds --weights (the inference commands' choice of packed
@@ -67,10 +77,9 @@ func (w *weightsValue) Set(s string) error {
 }
 
 // packWeights packs the backbone's weights for inference as --weights asks.
-// A long-running process (serve, bench) also spills: it moves float32
-// originals that live on the heap (an F16/BF16 checkpoint's) to a mapped
-// scratch file, which costs a write of them (~0.3–1 s for roberta-base)
-// and saves their memory from then on; a one-shot command ends first.
+// A long-running process (serve, bench) also spills what still lives on
+// the heap (DeBERTa v1's split in_proj; an F16/BF16 checkpoint's weights
+// where loadOptions found no scratch directory) to a mapped file.
 func packWeights(enc *model.Encoder, weights string, spill bool) error {
 	switch weights {
 	case "f32":

@@ -78,7 +78,7 @@ requests in flight, then exits.`,
 					}
 				}
 			}
-			dir, enc, err := loadModel(modelName)
+			dir, enc, err := loadModel(modelName, true)
 			if err != nil {
 				return err
 			}

@@ -111,7 +111,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if f.opt.Schedule != "linear" && f.opt.Schedule != "constant" {
 		return fmt.Errorf("--schedule %q: use linear or constant", f.opt.Schedule)
 	}
-	dir, enc, err := loadModel(f.model)
+	dir, enc, err := loadModel(f.model, true)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"unsafe"
 
 	"github.com/aotp/aotp/safetensors"
 )
@@ -118,6 +119,71 @@ func spillDir(dir string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%w: the temporary and cache directories are RAM-backed (tmpfs)", ErrNoSpill)
+}
+
+// needsFloat32 reports whether st stores a float tensor in a dtype other
+// than F32.
+func needsFloat32(st *safetensors.Model) bool {
+	for _, n := range st.Names() {
+		if info, ok := st.Info(n); ok && info.Dtype != safetensors.F32 && info.Dtype.IsFloat() {
+			return true
+		}
+	}
+	return false
+}
+
+// float32File writes st with every float tensor as F32 to a scratch file in
+// dir (spillDir), converting chunk by chunk (no float32 copy of a whole
+// tensor, and each source tensor's mapped pages given back once read), and
+// maps it. The names, shapes and other tensors are st's.
+func float32File(st *safetensors.Model, dir string) (*tempModel, error) {
+	dir, err := spillDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(dir, "aotp-f32-")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoSpill, err)
+	}
+	path := filepath.Join(tmp, safetensors.SingleFileName)
+	var ts []safetensors.Tensor
+	for _, name := range st.Names() {
+		raw, info, err := st.Raw(name)
+		if err != nil {
+			os.RemoveAll(tmp)
+			return nil, err
+		}
+		if info.Dtype == safetensors.F32 || !info.Dtype.IsFloat() {
+			ts = append(ts, safetensors.Tensor{Name: name, Dtype: info.Dtype, Shape: info.Shape, Data: raw})
+			continue
+		}
+		n := len(raw) / info.Dtype.Size()
+		ts = append(ts, safetensors.Tensor{Name: name, Dtype: safetensors.F32, Shape: info.Shape,
+			Fill: func(dst []byte, off int64) error {
+				v := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(dst))), len(dst)/4)
+				if err := st.Float32Into(name, v, int(off/4)); err != nil {
+					return err
+				}
+				if int(off/4)+len(v) == n {
+					_, _ = st.Release(name) // read: its pages can go
+				}
+				return nil
+			}})
+	}
+	if err := writeScratch(path, ts); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("%w: %v", ErrNoSpill, err)
+	}
+	out, err := safetensors.OpenModel(path)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	t := &tempModel{Model: out, dir: tmp}
+	if removeWhileMapped {
+		t.removeDir()
+	}
+	return t, nil
 }
 
 // writeScratch writes ts as a safetensors file, without fsync: a scratch

@@ -13,7 +13,7 @@ import (
 // values and outputs, and WeightBytes counts the packed copies only, as
 // for a float32 checkpoint. The word embeddings move too.
 func TestSpillWeights(t *testing.T) {
-	m, b, r := loadWrittenModel(t, 5, safetensors.F16Tensor)
+	m, b, r := loadWrittenModel(t, 5, safetensors.F16Tensor, LoadOptions{})
 	up := &m.Layers[1].Intermediate.Dense
 	wantW := append([]float32(nil), up.Weight...)
 	last, pooled := forwardCopy(t, m, b)
@@ -69,5 +69,47 @@ func TestSpillWeights(t *testing.T) {
 
 	if again, err := m.SpillWeights(t.TempDir()); again != 0 || err != nil {
 		t.Errorf("a second SpillWeights moved %d bytes (%v), want nothing", again, err)
+	}
+}
+
+// LoadWith(Float32File) converts an F16 or BF16 checkpoint into a mapped
+// float32 file at load: the encoder is the heap-converting Load's, bit for
+// bit, but every weight is a mapped view, so packing gives the pages back
+// and there is nothing left to spill.
+func TestLoadFloat32File(t *testing.T) {
+	for _, tensor := range []func(string, []int, []float32) safetensors.Tensor{safetensors.F16Tensor, safetensors.BF16Tensor} {
+		heap, b, _ := loadWrittenModel(t, 6, tensor, LoadOptions{})
+		m, _, _ := loadWrittenModel(t, 6, tensor, LoadOptions{Float32File: true})
+		tm, ok := m.closer.(*tempModel)
+		if !ok {
+			t.Skipf("no disk-backed scratch directory here (closer %T)", m.closer)
+		}
+		if len(tm.Names()) != len(heap.closer.(*safetensors.Model).Names()) {
+			t.Fatalf("the scratch file has %d tensors, the checkpoint %d", len(tm.Names()), len(heap.closer.(*safetensors.Model).Names()))
+		}
+		sameBits(t, "word embeddings", m.Embeddings.WordEmbeddings, heap.Embeddings.WordEmbeddings)
+		for i, l := range m.packable() {
+			if !tm.Releasable(l.Weight) {
+				t.Fatalf("Linear %d's weight is not a mapped view", i)
+			}
+			sameBits(t, "weight", l.Weight, heap.packable()[i].Weight)
+		}
+		want, wantP := forwardCopy(t, heap, b)
+		got, gotP := forwardCopy(t, m, b)
+		sameBits(t, "last_hidden_state", got, want)
+		sameBits(t, "pooler_output", gotP, wantP)
+		packed := m.PackWeights()
+		var linear int64
+		for _, l := range m.packable() {
+			linear += 4 * int64(len(l.Weight))
+		}
+		if got, want := m.WeightBytes(), 4*int64(m.NumParams())-linear+packed; got != want {
+			t.Errorf("WeightBytes %d, want %d (packed copies only)", got, want)
+		}
+		if n, err := m.SpillWeights(t.TempDir()); n != 0 || err != nil {
+			t.Errorf("SpillWeights moved %d bytes (%v) of a float32 file", n, err)
+		}
+		got, _ = forwardCopy(t, m, b)
+		sameBits(t, "last_hidden_state packed", got, want)
 	}
 }
