@@ -96,11 +96,11 @@ func (m *Encoder) SpillWeights(dir string) (int64, error) {
 	return total, nil
 }
 
-// ErrNoSpill: SpillWeights found no disk-backed place for its file, or
-// could not write it; the encoder is unchanged.
+// ErrNoSpill: no disk-backed scratch file could be written (SpillWeights,
+// LoadOptions.Float32File); the encoder is unchanged, or loads on the heap.
 var ErrNoSpill = errors.New("weights not spilled to a file")
 
-// spillDir is where SpillWeights writes: dir, os.TempDir() or the user
+// spillDir is where scratch weight files go: dir, os.TempDir() or the user
 // cache directory, the first that is not RAM-backed.
 func spillDir(dir string) (string, error) {
 	if dir != "" {
