@@ -53,43 +53,29 @@ func (m *Encoder) SpillWeights(dir string) (int64, error) {
 	if len(ws) == 0 {
 		return 0, nil
 	}
-	dir, err := spillDir(dir)
+	tmp, path, err := scratchFile(dir, "aotp-spill-")
 	if err != nil {
 		return 0, err
 	}
-	tmp, err := os.MkdirTemp(dir, "aotp-spill-")
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrNoSpill, err)
-	}
-	path := filepath.Join(tmp, safetensors.SingleFileName)
 	ts := make([]safetensors.Tensor, len(ws))
 	for i, w := range ws {
 		ts[i] = safetensors.F32View(strconv.Itoa(i), []int{len(*w)}, *w)
 	}
-	var st *safetensors.Model
-	if err = writeScratch(path, ts); err == nil {
-		st, err = safetensors.OpenModel(path)
-	}
+	t, err := mapScratch(tmp, path, ts)
 	if err != nil {
-		os.RemoveAll(tmp)
-		return 0, fmt.Errorf("%w: %v", ErrNoSpill, err)
+		return 0, err
 	}
 	views := make([][]float32, len(ws))
 	for i := range ws {
-		v, _, err := st.Float32(strconv.Itoa(i))
-		if err != nil || !st.Releasable(v) {
-			st.Close()
-			os.RemoveAll(tmp)
+		v, _, err := t.Float32(strconv.Itoa(i))
+		if err != nil || !t.Releasable(v) {
+			t.Close()
 			return 0, fmt.Errorf("%w: %s: tensor %d is not a mapped view (%v)", ErrNoSpill, path, i, err)
 		}
 		views[i] = v
 	}
 	for i, w := range ws {
 		*w = views[i]
-	}
-	t := &tempModel{Model: st, dir: tmp}
-	if removeWhileMapped {
-		t.removeDir()
 	}
 	m.closer = closers{m.closer, t}
 	debug.FreeOSMemory() // the heap originals are garbage now
@@ -137,20 +123,10 @@ func needsFloat32(st *safetensors.Model) bool {
 // tensor, and each source tensor's mapped pages given back once read), and
 // maps it. The names, shapes and other tensors are st's.
 func float32File(st *safetensors.Model, dir string) (*tempModel, error) {
-	dir, err := spillDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp(dir, "aotp-f32-")
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoSpill, err)
-	}
-	path := filepath.Join(tmp, safetensors.SingleFileName)
 	var ts []safetensors.Tensor
 	for _, name := range st.Names() {
 		raw, info, err := st.Raw(name)
 		if err != nil {
-			os.RemoveAll(tmp)
 			return nil, err
 		}
 		if info.Dtype == safetensors.F32 || !info.Dtype.IsFloat() {
@@ -170,16 +146,39 @@ func float32File(st *safetensors.Model, dir string) (*tempModel, error) {
 				return nil
 			}})
 	}
-	if err := writeScratch(path, ts); err != nil {
+	tmp, path, err := scratchFile(dir, "aotp-f32-")
+	if err != nil {
+		return nil, err
+	}
+	return mapScratch(tmp, path, ts)
+}
+
+// scratchFile makes a new directory for a scratch weight file under dir
+// (spillDir's choice) and names the file in it.
+func scratchFile(dir, prefix string) (tmp, path string, err error) {
+	if dir, err = spillDir(dir); err != nil {
+		return "", "", err
+	}
+	if tmp, err = os.MkdirTemp(dir, prefix); err != nil {
+		return "", "", fmt.Errorf("%w: %v", ErrNoSpill, err)
+	}
+	return tmp, filepath.Join(tmp, safetensors.SingleFileName), nil
+}
+
+// mapScratch writes ts to path, in scratchFile's directory tmp, and maps
+// it. The directory goes on failure, and at once where a mapped file may be
+// unlinked (else at Close).
+func mapScratch(tmp, path string, ts []safetensors.Tensor) (*tempModel, error) {
+	err := writeScratch(path, ts)
+	var st *safetensors.Model
+	if err == nil {
+		st, err = safetensors.OpenModel(path)
+	}
+	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("%w: %v", ErrNoSpill, err)
 	}
-	out, err := safetensors.OpenModel(path)
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
-	}
-	t := &tempModel{Model: out, dir: tmp}
+	t := &tempModel{Model: st, dir: tmp}
 	if removeWhileMapped {
 		t.removeDir()
 	}
