@@ -176,7 +176,11 @@ func newBenchTrainCmd() *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(res)
 			}
-			fmt.Printf("%s AoT-%s r=%d  batch %d  seq %d  threads %d (%s)\n", name, res.Reparam, res.Rank, batch, seq, res.Threads, res.GemmImpl)
+			pieces := ""
+			if micro > 0 && micro < batch {
+				pieces = fmt.Sprintf(" (pieces of %d)", micro)
+			}
+			fmt.Printf("%s AoT-%s r=%d  batch %d%s  seq %d  threads %d (%s)\n", name, res.Reparam, res.Rank, batch, pieces, seq, res.Threads, res.GemmImpl)
 			fmt.Printf("  %.1f ms/step  %.2f steps/s  %.0f tokens/s  peak RSS %.0f MiB\n", res.MsPerStep, res.StepsPerS, res.TokensPerS, res.PeakRSSMiB)
 			printPeakShare(fmt.Sprintf("≈ %.1f GFLOP/s, ", res.GFLOPs), res.PctPeak, res.PeakGFLOPs, res.Threads)
 			return nil
