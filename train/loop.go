@@ -49,8 +49,9 @@ type Options struct {
 	LogEvery    int     `json:"log-every"`  // steps between loss lines in metrics.jsonl
 	SaveEvery   int     `json:"save-every"` // steps between resumable checkpoints (0: with each evaluation)
 	// MicroBatch runs each batch in pieces of at most this many examples
-	// (Stepper.MicroBatch; 0: whole). It bounds memory, not the training:
-	// a run may resume with another value.
+	// (Stepper.MicroBatch; 0: whole), and dev evaluation in batches of that
+	// size. It bounds memory, not the training: a run may resume with
+	// another value.
 	MicroBatch int `json:"micro-batch,omitempty"`
 }
 
@@ -314,7 +315,11 @@ func (l *Loop) evaluate(ctx context.Context, step int) (map[string]float64, floa
 	if l.Eval == nil || len(l.Dev) == 0 {
 		return map[string]float64{}, float64(step), nil
 	}
-	logits, err := Predict(ctx, l.Stepper.Enc, l.Stepper.Method, l.Stepper.Head, l.Dev, l.Opt.BatchSize)
+	bs := l.Opt.BatchSize
+	if l.Opt.MicroBatch > 0 {
+		bs = min(bs, l.Opt.MicroBatch) // bounded memory there too (a batch's logits do not depend on its size)
+	}
+	logits, err := Predict(ctx, l.Stepper.Enc, l.Stepper.Method, l.Stepper.Head, l.Dev, bs)
 	if err != nil {
 		return nil, 0, fmt.Errorf("dev evaluation: %w", err)
 	}
