@@ -46,7 +46,11 @@ type AoTConfig struct {
 type AoT struct {
 	Cfg     AoTConfig
 	L, V, C int
-	E       []float32 // [V, C] frozen word embeddings (FC)
+	// E [V, CE]: the frozen word embeddings (FC); CE is the hidden size
+	// but for a DeBERTa whose embedding_size differs (embed_proj), where
+	// fc1 reads the raw embeddings: fc1.weight is [r, CE]
+	E       []float32
+	CE      int
 	Layers  []AoTLayer
 	Cache   *RowCache // compact serving: hot rows (nil: compute every batch)
 	act     func([]float32)
@@ -71,7 +75,7 @@ type rowScratch struct {
 
 // AoTLayer holds one layer's factors and what the backward pass needs.
 type AoTLayer struct {
-	FC1W, FC1B, FC2W, FC2B *model.Param // [r,C], [r], [C,r], [C]
+	FC1W, FC1B, FC2W, FC2B *model.Param // [r,CE], [r], [C,r], [C]
 	Left, Mid, Right       *model.Param // [a,r], [b,r], [r²,C]
 	Table                  *Table       // fused table (inference), nil while training
 
@@ -83,6 +87,7 @@ type AoTLayer struct {
 func NewAoT(enc *model.Encoder, cfg AoTConfig, seed uint64) (*AoT, error) {
 	mc := enc.Config
 	m := &AoT{Cfg: cfg, L: mc.NumHiddenLayers, V: mc.VocabSize, C: mc.HiddenSize, E: enc.Embeddings.WordEmbeddings}
+	m.CE = len(m.E) / max(1, m.V)
 	r, C := cfg.Rank, m.C
 	if cfg.Reparam != "fused" && r < 1 {
 		return nil, fmt.Errorf("aot: rank must be positive, got %d", r)
@@ -101,11 +106,11 @@ func NewAoT(enc *model.Encoder, cfg AoTConfig, seed uint64) (*AoT, error) {
 		for l := range m.Layers {
 			ly := &m.Layers[l]
 			p := fmt.Sprintf("aot.layer.%d.", l)
-			ly.FC1W, ly.FC1B = model.NewParam(p+"fc1.weight", r, C), model.NewParam(p+"fc1.bias", r)
+			ly.FC1W, ly.FC1B = model.NewParam(p+"fc1.weight", r, m.CE), model.NewParam(p+"fc1.bias", r)
 			ly.FC2W, ly.FC2B = model.NewParam(p+"fc2.weight", C, r), model.NewParam(p+"fc2.bias", C)
-			// nn.Linear's default init for fc1: U(-1/√C, 1/√C); fc2 zero.
-			uniform(rng, ly.FC1W.Data, 1/math.Sqrt(float64(C)))
-			uniform(rng, ly.FC1B.Data, 1/math.Sqrt(float64(C)))
+			// nn.Linear's default init for fc1: U(-1/√CE, 1/√CE); fc2 zero.
+			uniform(rng, ly.FC1W.Data, 1/math.Sqrt(float64(m.CE)))
+			uniform(rng, ly.FC1B.Data, 1/math.Sqrt(float64(m.CE)))
 		}
 	case "kron":
 		if m.Cfg.KronA == 0 {
@@ -197,10 +202,10 @@ func (m *AoT) gatherE(buf []float32, ids []int32) []float32 {
 	if m.Cfg.Reparam != "fc" {
 		return buf
 	}
-	C := m.C
-	buf = grow(buf, len(ids)*C)
+	CE := m.CE
+	buf = grow(buf, len(ids)*CE)
 	for u, x := range ids {
-		copy(buf[u*C:(u+1)*C], m.E[int(x)*C:(int(x)+1)*C])
+		copy(buf[u*CE:(u+1)*CE], m.E[int(x)*CE:(int(x)+1)*CE])
 	}
 	return buf
 }
@@ -213,14 +218,14 @@ func grow(buf []float32, n int) []float32 {
 }
 
 // computeRows fills s.rows [U,C] with layer ly's rows for ids, keeping the
-// intermediates in s; eU [U,C] holds the ids' embedding rows (FC).
+// intermediates in s; eU [U,CE] holds the ids' embedding rows (FC).
 func (m *AoT) computeRows(ly *AoTLayer, ids []int32, eU []float32, s *rowScratch) {
 	U, C, r := len(ids), m.C, m.Cfg.Rank
 	s.rows = grow(s.rows, U*C)
 	switch m.Cfg.Reparam {
 	case "fc":
 		s.z, s.a = grow(s.z, U*r), grow(s.a, U*r)
-		gemm.Linear(s.z, eU, ly.FC1W.Data, ly.FC1B.Data, U, C, r, nil)
+		gemm.Linear(s.z, eU, ly.FC1W.Data, ly.FC1B.Data, U, m.CE, r, nil)
 		copy(s.a, s.z)
 		m.act(s.a)
 		gemm.Linear(s.rows, s.a, ly.FC2W.Data, ly.FC2B.Data, U, r, C, nil)
@@ -298,7 +303,7 @@ func (m *AoT) AfterLayerBackward(l int, dX []float32, b *model.Batch) error {
 			m.actBack(m.dA, ly.z, m.dA)
 		}
 		// z = E_U·W1ᵀ + b1: dW1 += dzᵀ·E_U, db1 += Σ dz
-		gemm.Sgemm(true, false, r, C, U, 1, m.dA, r, m.eU, C, 1, ly.FC1W.Grad, C)
+		gemm.Sgemm(true, false, r, m.CE, U, 1, m.dA, r, m.eU, m.CE, 1, ly.FC1W.Grad, m.CE)
 		for u := 0; u < U; u++ {
 			vec.AddInPlace(ly.FC1B.Grad, m.dA[u*r:(u+1)*r])
 		}

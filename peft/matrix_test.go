@@ -89,11 +89,12 @@ var matrixMethods = []struct {
 	{"aot-kron", aotMethod{AoTConfig{Reparam: "kron", Rank: 3, KronA: 10, KronB: 10}}},
 }
 
-// matrixBackbones: DeBERTa v3, v1 (in_proj split into the q/k/v sites) and
+// matrixBackbones: DeBERTa v3, v1 (in_proj split into the q/k/v sites),
 // v2 with encoder.conv (which mixes neighbouring positions of a sequence
 // only: packed sequences stay separate, so batched ≡ single and mixed ≡
-// alone hold bit for bit).
-var matrixBackbones = []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v1-tiny", "deberta-v2-tiny-conv"}
+// alone hold bit for bit) and v2 with an embedding_size below the hidden
+// size (embed_proj: AoT-FC's fc1 and the prompt read the narrower rows).
+var matrixBackbones = []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v1-tiny", "deberta-v2-tiny-conv", "deberta-v2-tiny-noshare"}
 
 // matrixTol is the "≡" of computations that differ only in the order of
 // float32 operations (a table gathered vs rows recomputed; separate vs

@@ -31,7 +31,7 @@ type taskGroup struct {
 	pos  []int32   // positions of the task's tokens in the batch
 	uniq []int32   // their distinct ids, sorted
 	idx  []int32   // per position: index into uniq
-	eU   []float32 // [U, C] FC: embedding rows of uniq
+	eU   []float32 // [U, CE] FC: embedding rows of uniq
 	s    rowScratch
 	// row cache scratch
 	miss    []int32   // ids not in the cache

@@ -40,9 +40,12 @@ func NewPrompt(enc *model.Encoder, p int, seed uint64) (*Prompt, error) {
 		return nil, fmt.Errorf("prompt: prompt_len must be positive, got %d", p)
 	}
 	c := enc.Config
-	m := &Prompt{P: p, C: c.HiddenSize, Embeddings: model.NewParam("prompt.embeddings", p, c.HiddenSize)}
-	r := newRand(seed ^ 0x9c0)
+	// the word embeddings' width: the hidden size, or DeBERTa's
+	// embedding_size where that differs (embed_proj follows)
 	E := enc.Embeddings.WordEmbeddings
+	CE := len(E) / max(1, c.VocabSize)
+	m := &Prompt{P: p, C: CE, Embeddings: model.NewParam("prompt.embeddings", p, CE)}
+	r := newRand(seed ^ 0x9c0)
 	for k := 0; k < p; k++ {
 		x := r.IntN(c.VocabSize)
 		copy(m.Embeddings.Data[k*m.C:(k+1)*m.C], E[x*m.C:(x+1)*m.C])

@@ -41,7 +41,7 @@ func TestDebertaTrainSteps(t *testing.T) {
 		{Method: "prompt", PromptLen: 3},
 		{Method: "full"},
 	}
-	forEachMethod(t, []string{"deberta-v3-tiny", "deberta-v2-tiny-conv", "deberta-v1-tiny"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
+	forEachMethod(t, []string{"deberta-v3-tiny", "deberta-v2-tiny-conv", "deberta-v1-tiny", "deberta-v2-tiny-noshare"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
 		ad := newTestAdapter(t, enc, mc)
 		st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head}
 		lb := &LabeledBatch{
