@@ -133,6 +133,30 @@ func (m *Encoder) PackBackwardWeights() int64 {
 	return total
 }
 
+// PackBackwardWeightsHalf packs every frozen packable Linear's weight (the
+// layers' and the pooler's) as the backward's operand in F16
+// (gemm.PackBNHalf), for a backbone whose forward pass runs on
+// PackWeightsHalf: the backward then multiplies by the same rounded
+// weights the forward used, so the gradients are those of that F16
+// backbone, and the two packed copies take 4 bytes a weight instead of 8.
+// Mapped originals are given back after packing. Returns the bytes packed;
+// call after PackWeightsHalf, and again after gemm.SetImpl.
+func (m *Encoder) PackBackwardWeightsHalf() int64 {
+	rel, _ := m.closer.(releaser)
+	var total int64
+	for _, l := range m.packable() {
+		if l.Weight == nil || l.WGrad != nil {
+			continue
+		}
+		l.packedNN = gemm.PackBNHalf(l.Weight, l.Out, l.In)
+		total += int64(l.packedNN.Bytes())
+		if rel != nil {
+			_, _ = rel.ReleaseView(l.Weight)
+		}
+	}
+	return total
+}
+
 // layerLinears lists every encoder layer's Linears, in forward order.
 func (m *Encoder) layerLinears() []*Linear {
 	var ls []*Linear

@@ -42,6 +42,7 @@ type benchTrainResult struct {
 	AllocMiBPerStep float64 `json:"alloc_mib_per_step"`
 	FirstTokens     bool    `json:"first_tokens"` // last layer at the first tokens only (the default)
 	MicroBatch      int     `json:"micro_batch,omitempty"`
+	Weights         string  `json:"weights"`
 	// --lengths: an iteration (ms_per_step) is one pass, a step per batch
 	Lengths *lengthsInfo `json:"lengths,omitempty"`
 }
@@ -53,6 +54,7 @@ func newBenchTrainCmd() *cobra.Command {
 	var asJSON, fullLast bool
 	var memprofile, cpuProfile, lengthsFile string
 	var maxBatches, micro int
+	weights := "f32"
 	cmd := &cobra.Command{
 		Use:   "train (--shape NAME | --model DIR) --batch B --seq T",
 		Short: "Time one AoT training step (forward, backward, AdamW) on random weights of a real shape, or a checkpoint",
@@ -86,8 +88,13 @@ func newBenchTrainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc.PackWeights() // frozen backbone, as aotp train does
-			enc.PackBackwardWeights()
+			if weights == "f16" { // frozen backbone, as aotp train does
+				enc.PackWeightsHalf()
+				enc.PackBackwardWeightsHalf()
+			} else {
+				enc.PackWeights()
+				enc.PackBackwardWeights()
+			}
 			// a non-zero last factor so the step does the full work
 			for _, p := range ad.Method.Params() {
 				for i := range p.Data {
@@ -164,7 +171,7 @@ func newBenchTrainCmd() *cobra.Command {
 			res := benchTrainResult{Model: name, Method: "aot", Reparam: ad.Config.Reparam, Rank: ad.Config.Rank,
 				Batch: batch, Seq: seq, Threads: parallel.Threads(), GemmImpl: gemm.Impl(), Iters: iters,
 				MsPerStep: med * 1e3, StepsPerS: 1 / med, TokensPerS: float64(tokens) / med, PeakRSSMiB: peakRSSMiB(), Trainable: n,
-				AllocMiBPerStep: allocPerStep / (1 << 20), FirstTokens: !fullLast, MicroBatch: micro}
+				AllocMiBPerStep: allocPerStep / (1 << 20), FirstTokens: !fullLast, MicroBatch: micro, Weights: weights}
 			if res.Reparam == "fc" {
 				flops := sumOverSequences(lengths, func(T int) float64 { return trainFLOPs(cfg, T, res.Rank) })
 				res.GFLOPs = flops / med / 1e9
@@ -202,6 +209,7 @@ func newBenchTrainCmd() *cobra.Command {
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	f.StringVar(&lengthsFile, "lengths", "", "real lengths: a file of one token count per line; a step per batch of --batch consecutive sequences, an iteration is one pass (--seq ignored)")
 	f.IntVar(&maxBatches, "max-batches", 0, "with --lengths: use at most this many batches (0: all)")
+	f.Var((*weightsValue)(&weights), "weights", "the frozen backbone's weights in both passes: f32 or f16 (as aotp train --weights)")
 	f.IntVar(&micro, "micro-batch", 0, "run each step in pieces of at most this many sequences (gradient accumulation; 0: whole batches)")
 	f.BoolVar(&fullLast, "full-last-layer", false, "compute the last layer at every token (by default only at the first tokens the head reads: the same loss, less work)")
 	return cmd

@@ -942,3 +942,33 @@ func TestPredictOnBF16Checkpoint(t *testing.T) {
 		t.Fatal("predictions on the BF16 checkpoint differ from those on its values in float32")
 	}
 }
+
+// --weights f16 trains on the F16-rounded backbone (both passes): it runs,
+// its adapter is close to but not the float32 run's, a run folder refuses
+// to continue with other weights, and predict serves it with --weights f16.
+func TestTrainHalfWeights(t *testing.T) {
+	dir, backbone, data := demoFixture(t)
+	adapter := func(out string, extra ...string) []byte {
+		args := append(trainArgs(backbone, data, out), "--max-steps", "3", "--eval-every", "3")
+		if _, err := run(t, append(args, extra...)...); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "adapter_model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	f32, f16 := adapter(filepath.Join(dir, "f32")), adapter(filepath.Join(dir, "f16"), "--weights", "f16")
+	if bytes.Equal(f32, f16) {
+		t.Fatal("--weights f16 trained the same adapter as float32 weights")
+	}
+	args := append(trainArgs(backbone, data, filepath.Join(dir, "f16")), "--max-steps", "4", "--eval-every", "3")
+	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "weights f16, now f32") {
+		t.Fatalf("resuming an f16 run with float32 weights: %v", err)
+	}
+	if _, err := run(t, "predict", "--model", backbone, "--adapter", filepath.Join(dir, "f16"), "--weights", "f16",
+		"--input", filepath.Join(data, "dev.jsonl"), "--output", filepath.Join(dir, "p.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+}

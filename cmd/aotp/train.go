@@ -21,6 +21,7 @@ import (
 
 type trainFlags struct {
 	model, method, task, data, out, trainFile, devFile, init string
+	weights                                                  string // the frozen backbone's packed precision
 	aot                                                      peft.AoTConfig
 	opt                                                      train.Options
 	noShuffle, restart                                       bool
@@ -95,6 +96,8 @@ func newTrainCmd() *cobra.Command {
 	fl.IntVar(&f.opt.LogEvery, "log-every", 10, "steps between loss lines in metrics.jsonl")
 	fl.IntVar(&f.opt.SaveEvery, "save-every", 0, "steps between resumable checkpoints (0: at each evaluation)")
 	fl.IntVar(&f.threads, "threads", 0, "threads (default: all cores)")
+	f.weights = "f32"
+	fl.Var((*weightsValue)(&f.weights), "weights", "the frozen backbone's weights in both passes: f32 (PyTorch's training to the last digit), or f16 (half the memory of the packed weights, 4 instead of 8 bytes a weight; the adapter is then trained for the F16-rounded backbone: serve it with --weights f16 for the same outputs)")
 	fl.BoolVar(&f.restart, "restart", false, "discard the run folder's checkpoints and metrics and start over (a run resumes only with the same flags and data)")
 	cmd.PreRun = func(*cobra.Command, []string) { f.opt.Seed = seed }
 	for _, n := range []string{"model", "task", "out"} {
@@ -162,9 +165,17 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	// the shared backbone is frozen (full fine-tuning trains its own copy):
 	// pack its weights once instead of on every forward GEMM, and the
 	// backward's form too (where the checkpoint's pages can be given back)
-	enc.PackWeights()
-	spillWeights(enc) // converted F16/BF16 weights: then packed for the backward too
-	enc.PackBackwardWeights()
+	if f.weights == "f16" {
+		// both passes on the same F16 rounding: the gradients are the F16
+		// backbone's (and no float32 packed copy of either)
+		enc.PackWeightsHalf()
+		spillWeights(enc)
+		enc.PackBackwardWeightsHalf()
+	} else {
+		enc.PackWeights()
+		spillWeights(enc) // converted F16/BF16 weights: then packed for the backward too
+		enc.PackBackwardWeights()
+	}
 	n := 0
 	for _, p := range ad.Method.Params() {
 		n += p.Numel()
@@ -183,7 +194,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 			return m, m[task.Metrics[0]], nil
 		},
 		Save:     ad.Save,
-		Identity: map[string]string{"adapter_config": runIdentity(acfg), "init": f.init},
+		Identity: map[string]string{"adapter_config": runIdentity(acfg), "init": f.init, "weights": f.weights},
 		Restart:  f.restart,
 	}
 	bar := newProgress(loop.TotalSteps(), task.Metrics[0])

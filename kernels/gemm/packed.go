@@ -47,6 +47,13 @@ func PackBN(b []float32, K, N int) *PackedB {
 	return packBFor(cur.Load(), b, N, K, false, false)
 }
 
+// PackBNHalf is PackBN storing the packed matrix as F16: the backward
+// operand of a weight the forward pass uses as PackBHalf, so that both
+// passes see the same rounded values.
+func PackBNHalf(b []float32, K, N int) *PackedB {
+	return packBFor(cur.Load(), b, N, K, false, true)
+}
+
 // PackBHalf is PackB storing the packed weight as F16 (see the package
 // doc): half the memory, and half the traffic of a small-batch forward
 // pass, for results equal to PackB's on the weight rounded to F16.

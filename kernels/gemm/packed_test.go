@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"github.com/aotp/aotp/internal/half"
 	"math"
 	"math/rand"
 	"strings"
@@ -193,6 +194,45 @@ func TestMulPackedBitIdentical(t *testing.T) {
 									t.Fatalf("%s nn=%v M=%d K=%d N=%d threads=%d beta=%v: c[%d]=%v, Sgemm gives %v",
 										im.name, nn, M, K, N, th, beta, i, got[i], want[i])
 								}
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// MulPacked on a PackBNHalf operand (the backward's dY·W with an F16
+// weight) is MulPacked on PackBN of the operand rounded to F16, bit for bit:
+// every implementation, odd sizes, 1–3 threads, beta 0 and 1.
+func TestMulPackedHalfNN(t *testing.T) {
+	defer parallel.SetThreads(parallel.Threads())
+	r := rand.New(rand.NewSource(12))
+	for _, im := range testImpls() {
+		withImpl(t, im, func() {
+			for _, sz := range packedSizes {
+				M, K, N := sz[0], sz[1], sz[2]
+				a, b := randSlice(r, M*K), randSlice(r, K*N)
+				rounded := make([]float32, len(b))
+				for i, v := range b {
+					rounded[i] = half.ToFloat32(half.FromFloat32(v))
+				}
+				ph, pf := PackBNHalf(b, K, N), PackBN(rounded, K, N)
+				if !ph.Half() || ph.Bytes()*2 != pf.Bytes() {
+					t.Fatalf("%s: Half %v, bytes %d vs %d", im.name, ph.Half(), ph.Bytes(), pf.Bytes())
+				}
+				for _, th := range []int{1, 2, 3} {
+					parallel.SetThreads(th)
+					for _, beta := range []float32{0, 1} {
+						c0 := randSlice(r, M*N)
+						want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
+						MulPacked(want, N, a, K, pf, M, beta)
+						MulPacked(got, N, a, K, ph, M, beta)
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s M=%d K=%d N=%d threads=%d beta=%v: c[%d]=%v, rounded operand gives %v",
+									im.name, M, K, N, th, beta, i, got[i], want[i])
 							}
 						}
 					}
