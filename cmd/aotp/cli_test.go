@@ -967,6 +967,9 @@ func TestTrainHalfWeights(t *testing.T) {
 	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "weights f16, now f32") {
 		t.Fatalf("resuming an f16 run with float32 weights: %v", err)
 	}
+	if _, err := run(t, append(trainArgs(backbone, data, filepath.Join(dir, "full")), "--method", "full", "--weights", "f16")...); err == nil || !strings.Contains(err.Error(), "--method full") {
+		t.Fatalf("--weights f16 --method full: %v", err)
+	}
 	if _, err := run(t, "predict", "--model", backbone, "--adapter", filepath.Join(dir, "f16"), "--weights", "f16",
 		"--input", filepath.Join(data, "dev.jsonl"), "--output", filepath.Join(dir, "p.jsonl")); err != nil {
 		t.Fatal(err)

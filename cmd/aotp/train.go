@@ -107,6 +107,9 @@ func newTrainCmd() *cobra.Command {
 }
 
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
+	if f.weights == "f16" && f.method == "full" {
+		return fmt.Errorf("--weights f16 packs the frozen backbone; --method full trains its own float32 copy of it")
+	}
 	setThreads(f.threads)
 	if !slices.Contains(peft.Methods(), f.method) {
 		return fmt.Errorf("--method %q is not available (have: %s)", f.method, strings.Join(peft.Methods(), ", "))
