@@ -1,9 +1,7 @@
 package train
 
 import (
-	"context"
 	"math"
-	"slices"
 	"testing"
 
 	"github.com/aotp/aotp/internal/half"
@@ -29,27 +27,13 @@ func TestHalfBackboneTraining(t *testing.T) {
 	forEachMethod(t, []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v2-tiny-noshare"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
 		step := func(enc *model.Encoder) (float64, []float32, [][]float32) {
 			ad := newTestAdapter(t, enc, mc)
-			for i, p := range ad.Params() {
-				for j := range p.Data {
-					if p.Data[j] == 0 { // last factors start at zero: wake every path
-						p.Data[j] = 0.05 * float32((i+j)%7-3)
-					}
-				}
-			}
+			wakeParams(ad.Params(), 0.05)
 			st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head}
 			lb := &LabeledBatch{
 				Batch:  model.NewBatch([][]int32{{1, 17, 42, 2}, {1, 5, 93, 60, 61, 2, 77, 8, 2}, {1, 33, 2}}, nil),
 				Labels: []int{0, 1, 1},
 			}
-			loss, logits, err := st.LossAndGrad(context.Background(), lb, model.TrainOptions{Dropout: 0.1, Seed: 1, Step: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var g [][]float32
-			for _, p := range st.Params() {
-				g = append(g, slices.Clone(p.Grad))
-			}
-			return loss, slices.Clone(logits), g
+			return runStep(t, st, lb, model.TrainOptions{Dropout: 0.1, Seed: 1, Step: 2})
 		}
 		full, _, _ := step(enc)
 
@@ -84,13 +68,7 @@ func TestHalfBackboneTraining(t *testing.T) {
 				t.Fatalf("logit %d: %v, rounded float32 weights give %v", i, logits[i], wantLogits[i])
 			}
 		}
-		for i := range want {
-			for j := range want[i] {
-				if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
-					t.Fatalf("gradient %d[%d]: %v, rounded float32 weights give %v", i, j, got[i][j], want[i][j])
-				}
-			}
-		}
+		gradsClose(t, "F16 backbone", got, want, 0)
 	})
 }
 

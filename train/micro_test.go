@@ -1,7 +1,6 @@
 package train
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -57,23 +56,9 @@ func TestMicroBatchEqualsWholeBatch(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer ad.Close()
-					for i, p := range ad.Params() {
-						for j := range p.Data {
-							if p.Data[j] == 0 { // last factors start at zero: wake every path
-								p.Data[j] = 0.01 * float32((i+j)%7-3)
-							}
-						}
-					}
+					wakeParams(ad.Params(), 0.01)
 					st := &Stepper{Enc: enc, Method: ad.Method, Head: ad.Head, MicroBatch: micro}
-					loss, logits, err := st.LossAndGrad(context.Background(), pb.batch(types), model.TrainOptions{Dropout: 0.1, Seed: 1, Step: 3})
-					if err != nil {
-						t.Fatal(err)
-					}
-					var g [][]float32
-					for _, p := range st.Params() {
-						g = append(g, append([]float32(nil), p.Grad...))
-					}
-					return loss, append([]float32(nil), logits...), g
+					return runStep(t, st, pb.batch(types), model.TrainOptions{Dropout: 0.1, Seed: 1, Step: 3})
 				}
 				loss, logits, g := run(0)
 				for _, micro := range []int{1, 2, 3} {
@@ -90,16 +75,7 @@ func TestMicroBatchEqualsWholeBatch(t *testing.T) {
 							t.Fatalf("%s: logit %d is %v, whole batch %v", what, i, lg[i], logits[i])
 						}
 					}
-					for i := range g {
-						var scale, diff float64
-						for j := range g[i] {
-							scale = math.Max(scale, math.Abs(float64(g[i][j])))
-							diff = math.Max(diff, math.Abs(float64(gm[i][j]-g[i][j])))
-						}
-						if diff > 1e-5*scale { // (a gradient that is 0 by symmetry stays 0)
-							t.Fatalf("%s: gradient %d differs by %.3g (scale %.3g)", what, i, diff, scale)
-						}
-					}
+					gradsClose(t, what, gm, g, 1e-5)
 				}
 			})
 		}
