@@ -114,23 +114,7 @@ func (m *Encoder) resetDerived() {
 // copy. Returns the bytes packed; call after PackWeights, and again after
 // gemm.SetImpl.
 func (m *Encoder) PackBackwardWeights() int64 {
-	rel, ok := m.closer.(releaser)
-	if !ok {
-		return 0
-	}
-	var total int64
-	for _, l := range m.layerLinears() {
-		if l.Weight == nil || l.WGrad != nil {
-			continue // trained weights change: nothing to pack once
-		}
-		if !rel.Releasable(l.Weight) {
-			continue // not mapped: packing would be a third copy
-		}
-		l.packedNN = gemm.PackBN(l.Weight, l.Out, l.In)
-		total += int64(l.packedNN.Bytes())
-		_, _ = rel.ReleaseView(l.Weight) // packing read the pages back
-	}
-	return total
+	return m.packBackward(m.layerLinears(), gemm.PackBN, true)
 }
 
 // PackBackwardWeightsHalf packs every frozen packable Linear's weight (the
@@ -142,16 +126,27 @@ func (m *Encoder) PackBackwardWeights() int64 {
 // Mapped originals are given back after packing. Returns the bytes packed;
 // call after PackWeightsHalf, and again after gemm.SetImpl.
 func (m *Encoder) PackBackwardWeightsHalf() int64 {
+	return m.packBackward(m.packable(), gemm.PackBNHalf, false)
+}
+
+// packBackward packs each frozen Linear of ls as the backward's operand
+// with pack and gives mapped originals back; mappedOnly skips weights on
+// the heap.
+func (m *Encoder) packBackward(ls []*Linear, pack func(b []float32, K, N int) *gemm.PackedB, mappedOnly bool) int64 {
 	rel, _ := m.closer.(releaser)
 	var total int64
-	for _, l := range m.packable() {
+	for _, l := range ls {
 		if l.Weight == nil || l.WGrad != nil {
-			continue
+			continue // trained weights change: nothing to pack once
 		}
-		l.packedNN = gemm.PackBNHalf(l.Weight, l.Out, l.In)
+		mapped := rel != nil && rel.Releasable(l.Weight)
+		if mappedOnly && !mapped {
+			continue // on the heap: packing would be a third copy
+		}
+		l.packedNN = pack(l.Weight, l.Out, l.In)
 		total += int64(l.packedNN.Bytes())
-		if rel != nil {
-			_, _ = rel.ReleaseView(l.Weight)
+		if mapped {
+			_, _ = rel.ReleaseView(l.Weight) // packing read the pages back
 		}
 	}
 	return total
