@@ -176,7 +176,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		enc.PackBackwardWeightsHalf()
 	} else {
 		enc.PackWeights()
-		spillWeights(enc) // converted F16/BF16 weights: then packed for the backward too
+		spillWeights(enc) // what is still on the heap: then packed for the backward too
 		enc.PackBackwardWeights()
 	}
 	n := 0
