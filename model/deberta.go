@@ -176,8 +176,10 @@ func (c *Config) validateDeberta() error {
 	return nil
 }
 
-// embeddingSize is embedding_size (default hidden_size).
-func (c *Config) embeddingSize() int {
+// EmbeddingDim is the width of the word embeddings: embedding_size
+// (DeBERTa, with embed_proj to the hidden size when it differs), else
+// hidden_size.
+func (c *Config) EmbeddingDim() int {
 	if c.EmbeddingSize > 0 {
 		return c.EmbeddingSize
 	}
@@ -280,7 +282,7 @@ func loadDeberta(cfg *Config, src TensorSource, file string) (*Encoder, error) {
 	d.scale = float32(1 / math.Sqrt(float64(hd*sf)))
 
 	e := &m.Embeddings
-	E := cfg.embeddingSize()
+	E := cfg.EmbeddingDim()
 	e.WordEmbeddings = w.tensor("embeddings.word_embeddings.weight", cfg.VocabSize, E)
 	if cfg.PositionBiasedInput {
 		e.PositionEmbeddings = w.tensor("embeddings.position_embeddings.weight", cfg.MaxPositionEmbeddings, E)
@@ -914,7 +916,7 @@ func debertaSpecs(cfg *Config, add func(string, byte, ...int), lin func(string, 
 	span, _, _ := cfg.relSpan()
 	c2p := cfg.RelativeAttention && cfg.PosAttType.Has("c2p")
 	p2c := cfg.RelativeAttention && cfg.PosAttType.Has("p2c")
-	E := cfg.embeddingSize()
+	E := cfg.EmbeddingDim()
 	add("embeddings.word_embeddings.weight", 'w', cfg.VocabSize, E)
 	if cfg.PositionBiasedInput {
 		add("embeddings.position_embeddings.weight", 'w', cfg.MaxPositionEmbeddings, E)

@@ -435,7 +435,7 @@ func (m *Encoder) cloneTrainableDeberta(prefix string) (*Encoder, []*Param) {
 	take, lin, ln := cl.take, cl.linear, cl.layerNorm
 	cfg, e := m.Config, &m.Embeddings
 	C := cfg.HiddenSize
-	E := cfg.embeddingSize()
+	E := cfg.EmbeddingDim()
 	ce := &c.Embeddings
 	ce.WordEmbeddings, ce.WordGrad = take("embeddings.word_embeddings.weight", e.WordEmbeddings, cfg.VocabSize, E)
 	if e.PositionEmbeddings != nil {

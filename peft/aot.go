@@ -87,7 +87,7 @@ type AoTLayer struct {
 func NewAoT(enc *model.Encoder, cfg AoTConfig, seed uint64) (*AoT, error) {
 	mc := enc.Config
 	m := &AoT{Cfg: cfg, L: mc.NumHiddenLayers, V: mc.VocabSize, C: mc.HiddenSize, E: enc.Embeddings.WordEmbeddings}
-	m.CE = len(m.E) / max(1, m.V)
+	m.CE = mc.EmbeddingDim()
 	r, C := cfg.Rank, m.C
 	if cfg.Reparam != "fused" && r < 1 {
 		return nil, fmt.Errorf("aot: rank must be positive, got %d", r)

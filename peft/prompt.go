@@ -43,7 +43,7 @@ func NewPrompt(enc *model.Encoder, p int, seed uint64) (*Prompt, error) {
 	// the word embeddings' width: the hidden size, or DeBERTa's
 	// embedding_size where that differs (embed_proj follows)
 	E := enc.Embeddings.WordEmbeddings
-	CE := len(E) / max(1, c.VocabSize)
+	CE := c.EmbeddingDim()
 	m := &Prompt{P: p, C: CE, Embeddings: model.NewParam("prompt.embeddings", p, CE)}
 	r := newRand(seed ^ 0x9c0)
 	for k := 0; k < p; k++ {
