@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/aotp/aotp/kernels/gemm"
 	"github.com/aotp/aotp/kernels/vec"
 )
 
@@ -131,16 +130,15 @@ func (m *Encoder) hookPositions(p *posTables, hs *hookSet, l int, site Site, bas
 // relative embeddings' shift: every row of them gets + d [C], then the
 // layer's dropout. Without dropout that is one row W·d added to every row,
 // else drop(d broadcast)·Wᵀ, an R×C×C product (as PyTorch projects the
-// shifted embeddings anew).
+// shifted embeddings anew). Both go through the projection's packed
+// weights, as its table does (F16-rounded ones after PackWeightsHalf).
 func (p *posTables) shiftForward(tab, d []float32) {
-	W, C, O := p.proj.Weight, p.proj.In, p.proj.Out // W [O, C], d [C], tab [R, O]
+	C, O := p.proj.In, p.proj.Out // W [O, C], d [C], tab [R, O]
 	R := len(tab) / O
 	if p.drop.p == 0 {
 		p.scratch = grow(p.scratch, O)
 		v := p.scratch[:O]
-		for o := range v {
-			v[o] = vec.Dot(W[o*C:(o+1)*C], d)
-		}
+		p.proj.MulT(v, d, 1, 0)
 		for r := 0; r < R; r++ {
 			vec.AddInPlace(tab[r*O:(r+1)*O], v)
 		}
@@ -152,18 +150,18 @@ func (p *posTables) shiftForward(tab, d []float32) {
 		copy(D[r*C:(r+1)*C], d)
 	}
 	p.drop.apply(D)
-	gemm.Sgemm(false, true, R, O, C, 1, D, C, W, C, 1, tab, O)
+	p.proj.MulT(tab, D, R, 1)
 }
 
 // shiftBackward is the gradient [C] of the shift from dtab [R,C], the
 // gradient of the table: Σ_rows drop(dtab·W) (without dropout (Σ_rows
-// dtab)·W).
+// dtab)·W), through the backward's packed weights like every input
+// gradient.
 func (p *posTables) shiftBackward(dtab []float32) []float32 {
-	W, C, O := p.proj.Weight, p.proj.In, p.proj.Out
+	C, O := p.proj.In, p.proj.Out
 	R := len(dtab) / O
 	p.dshift = grow(p.dshift, C)
 	dd := p.dshift[:C]
-	clear(dd)
 	if p.drop.p == 0 {
 		p.scratch = grow(p.scratch, O)
 		s := p.scratch[:O]
@@ -171,14 +169,13 @@ func (p *posTables) shiftBackward(dtab []float32) []float32 {
 		for r := 0; r < R; r++ {
 			vec.AddInPlace(s, dtab[r*O:(r+1)*O])
 		}
-		for o, so := range s {
-			vec.Axpy(dd, so, W[o*C:(o+1)*C])
-		}
+		linearBackwardInput(p.proj, dd, s, 1, 0)
 		return dd
 	}
+	clear(dd)
 	p.scratch = grow(p.scratch, R*C)
 	DD := p.scratch[:R*C]
-	gemm.Sgemm(false, false, R, C, O, 1, dtab, O, W, C, 0, DD, C)
+	linearBackwardInput(p.proj, DD, dtab, R, 0)
 	p.drop.apply(DD)
 	for r := 0; r < R; r++ {
 		vec.AddInPlace(dd, DD[r*C:(r+1)*C])

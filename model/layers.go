@@ -38,6 +38,17 @@ func (l *Linear) Forward(out, inp []float32, N int, act func([]float32)) {
 	gemm.Linear(out[:N*l.Out], inp[:N*l.In], l.Weight, l.Bias, N, l.In, l.Out, act)
 }
 
+// MulT computes out[N,Out] = beta·out + inp[N,In]·Wᵀ, without the bias,
+// through the packed weight when there is one: the products of the weights
+// the layer's Forward uses (F16-rounded after PackWeightsHalf).
+func (l *Linear) MulT(out, inp []float32, N int, beta float32) {
+	if pw := l.packed; pw != nil && pw.Impl() == gemm.Impl() {
+		gemm.MulPacked(out, l.Out, inp, l.In, pw, N, beta)
+		return
+	}
+	gemm.Sgemm(false, true, N, l.Out, l.In, 1, inp, l.In, l.Weight, l.In, beta, out, l.Out)
+}
+
 // LayerNorm mirrors torch.nn.LayerNorm over the last dimension.
 type LayerNorm struct {
 	Weight []float32 // [C]

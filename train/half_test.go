@@ -23,6 +23,9 @@ func TestHalfBackboneTraining(t *testing.T) {
 		{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "fc", Rank: 4, Activation: "tanh"}},
 		{Method: "lora", LoraConfig: peft.LoraConfig{R: 4, LoraAlpha: 8,
 			TargetModules: peft.TargetModules{`re:.*encoder\.layer\.\d+\.attention\.self\.(query|value)(_proj)?`}}},
+		// BitFit moves DeBERTa's relative-position projections' biases: the
+		// shifted tables must come from the F16 weights too.
+		{Method: "bitfit"},
 	}
 	forEachMethod(t, []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v2-tiny-noshare"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
 		step := func(enc *model.Encoder) (float64, []float32, [][]float32) {
