@@ -48,6 +48,13 @@ type Head struct {
 	drop2  dropSite
 }
 
+// Bounds on a head's size, so that a config from elsewhere cannot make
+// NewHead allocate without limit: far beyond any GLUE-like task.
+const (
+	MaxLabels  = 1 << 16
+	MaxChoices = 1 << 10
+)
+
 // NewHead builds the head of a model type for a problem. numLabels is the
 // number of classes (ignored for regression: 1, and multiple choice: 1 per sequence).
 func NewHead(cfg *Config, problem string, numLabels, numChoices int) (*Head, error) {
@@ -56,14 +63,14 @@ func NewHead(cfg *Config, problem string, numLabels, numChoices int) (*Head, err
 	K := numLabels
 	switch problem {
 	case SingleLabel:
-		if numLabels < 2 {
-			return nil, fmt.Errorf("classification needs at least 2 labels, got %d", numLabels)
+		if numLabels < 2 || numLabels > MaxLabels {
+			return nil, fmt.Errorf("classification needs 2 to %d labels, got %d", MaxLabels, numLabels)
 		}
 	case Regression:
 		K = 1
 	case MultipleChoice:
-		if numChoices < 2 {
-			return nil, fmt.Errorf("multiple choice needs at least 2 choices, got %d", numChoices)
+		if numChoices < 2 || numChoices > MaxChoices {
+			return nil, fmt.Errorf("multiple choice needs 2 to %d choices, got %d", MaxChoices, numChoices)
 		}
 		K = 1
 	default:

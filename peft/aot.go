@@ -82,6 +82,24 @@ type AoTLayer struct {
 	rowScratch // the last batch's rows and intermediates (training)
 }
 
+// kronMaxR2 bounds the Kronecker rank: r² ≤ kronMaxR2·C (r ≤ 110 at C =
+// 768). Beyond C the r² columns add no rank to P_l; the slack leaves room
+// to experiment without letting a config allocate r²·C floats per layer
+// unchecked.
+const kronMaxR2 = 16
+
+// isqrt is ⌊√n⌋.
+func isqrt(n int) int {
+	r := int(math.Sqrt(float64(n)))
+	for r*r > n {
+		r--
+	}
+	for (r+1)*(r+1) <= n {
+		r++
+	}
+	return r
+}
+
 // NewAoT creates AoT P-Tuning for enc with the usual init: random first
 // factors, zero last factor. seed makes the init reproducible.
 func NewAoT(enc *model.Encoder, cfg AoTConfig, seed uint64) (*AoT, error) {
@@ -89,8 +107,13 @@ func NewAoT(enc *model.Encoder, cfg AoTConfig, seed uint64) (*AoT, error) {
 	m := &AoT{Cfg: cfg, L: mc.NumHiddenLayers, V: mc.VocabSize, C: mc.HiddenSize, E: enc.Embeddings.WordEmbeddings}
 	m.CE = mc.EmbeddingDim()
 	r, C := cfg.Rank, m.C
-	if cfg.Reparam != "fused" && r < 1 {
-		return nil, fmt.Errorf("aot: rank must be positive, got %d", r)
+	if cfg.Reparam == "fc" {
+		if err := checkWidth("aot: rank", r, max(C, m.CE)); err != nil {
+			return nil, err
+		}
+	} else if hi := isqrt(kronMaxR2 * C); cfg.Reparam == "kron" && (r < 1 || r > hi) {
+		// the r² columns of W_L ⊗ W_M give P_l a rank of at most min(r², C)
+		return nil, fmt.Errorf("aot: kron rank must be in [1, %d] (r² at most %d× the hidden size %d), got %d", hi, kronMaxR2, C, r)
 	}
 	rng := newRand(seed ^ 0xa07)
 	m.Layers = make([]AoTLayer, m.L)
@@ -120,8 +143,8 @@ func NewAoT(enc *model.Encoder, cfg AoTConfig, seed uint64) (*AoT, error) {
 			m.Cfg.KronB = (m.V + m.Cfg.KronA - 1) / m.Cfg.KronA
 		}
 		a, b := m.Cfg.KronA, m.Cfg.KronB
-		if a < 1 || b < 1 || a*b < m.V {
-			return nil, fmt.Errorf("aot: kron_a·kron_b = %d·%d must cover the vocabulary (%d)", a, b, m.V)
+		if hi := max(m.V, DefaultKronA); a < 1 || b < 1 || a > hi || b > hi || a*b < m.V {
+			return nil, fmt.Errorf("aot: kron_a·kron_b = %d·%d must cover the vocabulary (%d), each at most max(%[3]d, %[4]d)", a, b, m.V, DefaultKronA)
 		}
 		for l := range m.Layers {
 			ly := &m.Layers[l]

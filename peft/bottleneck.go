@@ -94,10 +94,10 @@ func NewBottleneck(enc *model.Encoder, placement string, m int, act string, seed
 	if placement != "houlsby" && placement != "pfeiffer" {
 		return nil, fmt.Errorf("adapter: placement %q is not supported (houlsby, pfeiffer)", placement)
 	}
-	if m < 1 {
-		return nil, fmt.Errorf("adapter: bottleneck must be positive, got %d", m)
-	}
 	C := enc.Config.HiddenSize
+	if err := checkWidth("adapter: bottleneck", m, C); err != nil {
+		return nil, err
+	}
 	a := &Bottleneck{Placement: placement, Activation: act, M: m, C: C}
 	var ok bool
 	if a.act, a.actBack, a.fromOut, ok = adapterActivation(act); !ok {

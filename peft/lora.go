@@ -259,6 +259,9 @@ func NewLoRA(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (*LoRA, error)
 		return nil, err
 	}
 	mc := enc.Config
+	if err := checkWidth("lora: r", c.R, mc.HiddenSize); err != nil {
+		return nil, err
+	}
 	m := &LoRA{Cfg: *c, prefix: mc.BaseModelPrefix() + "."}
 	m.sharedPos = sharedPositions(enc)
 	m.Scale = float32(c.LoraAlpha / float64(c.R))

@@ -43,6 +43,30 @@ func Methods() []string {
 	return names
 }
 
+// maxWidthFactor bounds every inner width (AoT-FC's rank, LoRA's r, a
+// bottleneck, the prefix MLP) at this many times the hidden size: wider is
+// no longer parameter-efficient, and an adapter_config.json from elsewhere
+// must not make New allocate what no weights file backs (Go cannot recover
+// from running out of memory).
+const maxWidthFactor = 4
+
+// checkWidth refuses a width outside [1, maxWidthFactor·C].
+func checkWidth(what string, v, C int) error {
+	if v < 1 || v > maxWidthFactor*C {
+		return fmt.Errorf("%s must be in [1, %d] (at most %d× the hidden size %d), got %d", what, maxWidthFactor*C, maxWidthFactor, C, v)
+	}
+	return nil
+}
+
+// checkLength refuses a count of virtual tokens outside [1, the model's
+// positions]: the prompt or prefix would not fit beside any input.
+func checkLength(what string, v int, cfg *model.Config) error {
+	if hi := cfg.MaxSequenceLength(); v < 1 || v > hi {
+		return fmt.Errorf("%s must be in [1, %d] (the model's positions), got %d", what, hi, v)
+	}
+	return nil
+}
+
 func newMethod(enc *model.Encoder, cfg *AdapterConfig, seed uint64) (Method, error) {
 	c, ok := methods[cfg.Method]
 	if !ok {

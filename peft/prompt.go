@@ -36,10 +36,10 @@ func init() {
 // the word-embedding matrix (PEFT's "RANDOM" init draws a standard normal;
 // rows of real embeddings start at the scale the encoder expects).
 func NewPrompt(enc *model.Encoder, p int, seed uint64) (*Prompt, error) {
-	if p < 1 {
-		return nil, fmt.Errorf("prompt: prompt_len must be positive, got %d", p)
-	}
 	c := enc.Config
+	if err := checkLength("prompt: prompt_len", p, c); err != nil {
+		return nil, err
+	}
 	// the word embeddings' width: the hidden size, or DeBERTa's
 	// embedding_size where that differs (embed_proj follows)
 	E := enc.Embeddings.WordEmbeddings

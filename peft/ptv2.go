@@ -49,10 +49,10 @@ func init() {
 // NewPTv2 creates prefixes of length p for every layer of enc, drawn like
 // PEFT's nn.Embedding (standard normal).
 func NewPTv2(enc *model.Encoder, p int, seed uint64) (*PTv2, error) {
-	if p < 1 {
-		return nil, fmt.Errorf("ptv2: prefix_len must be positive, got %d", p)
-	}
 	c := enc.Config
+	if err := checkLength("ptv2: prefix_len", p, c); err != nil {
+		return nil, err
+	}
 	m := &PTv2{P: p, C: c.HiddenSize, L: c.NumHiddenLayers}
 	r := newRand(seed ^ 0x9f2)
 	for l := 0; l < m.L; l++ {
@@ -113,6 +113,9 @@ func NewPTv2MLP(enc *model.Encoder, p, hidden int, seed uint64) (*PTv2, error) {
 		return nil, err
 	}
 	C, L, H := m.C, m.L, hidden
+	if err := checkWidth("ptv2: prefix_hidden", H, C); err != nil {
+		return nil, err
+	}
 	f := &prefixMLP{
 		E: model.NewParam("ptv2.embedding", p, C), W1: model.NewParam("ptv2.mlp.0.weight", H, C), B1: model.NewParam("ptv2.mlp.0.bias", H),
 		W2: model.NewParam("ptv2.mlp.2.weight", 2*L*C, H), B2: model.NewParam("ptv2.mlp.2.bias", 2*L*C),
