@@ -136,6 +136,9 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(path, data)
 }
 
+// maxLayers bounds num_hidden_layers.
+const maxLayers = 1024
+
 // Validate checks the values this package relies on; the error names the key.
 func (c *Config) Validate() error {
 	pos := func(key string, v int) error {
@@ -159,6 +162,11 @@ func (c *Config) Validate() error {
 		if err := pos(kv.k, kv.v); err != nil {
 			return err
 		}
+	}
+	// the layer list is made before the weights are read: a config must
+	// not size it beyond any encoder (the deepest released has 48)
+	if c.NumHiddenLayers > maxLayers {
+		return fmt.Errorf("key \"num_hidden_layers\" (%d) is more than %d", c.NumHiddenLayers, maxLayers)
 	}
 	if c.HiddenSize%c.NumAttentionHeads != 0 {
 		return fmt.Errorf("key \"hidden_size\" (%d) is not a multiple of \"num_attention_heads\" (%d)", c.HiddenSize, c.NumAttentionHeads)

@@ -170,8 +170,14 @@ func (c *Config) validateDeberta() error {
 			return fmt.Errorf("key \"conv_act\": %w", err)
 		}
 	}
-	if c.RelativeAttention && c.ModelType == "deberta-v2" && c.PositionBuckets > 0 && c.PositionBuckets < 2 {
-		return fmt.Errorf("key \"position_buckets\" (%d) must be at least 2", c.PositionBuckets)
+	if c.RelativeAttention && c.ModelType == "deberta-v2" && c.PositionBuckets > 0 {
+		if c.PositionBuckets < 2 {
+			return fmt.Errorf("key \"position_buckets\" (%d) must be at least 2", c.PositionBuckets)
+		}
+		// the log buckets divide by log((max_relative_positions-1)/mid)
+		if _, maxRel, _ := c.relSpan(); maxRel-1 <= c.PositionBuckets/2 {
+			return fmt.Errorf("key \"max_relative_positions\" (%d, or max_position_embeddings when < 1) must exceed position_buckets/2 + 1 (%d): the log buckets are undefined below", maxRel, c.PositionBuckets/2+1)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -69,6 +70,7 @@ func TestLoadErrorsNameTheProblem(t *testing.T) {
 		{"unexpected tensor", nil, func(ts map[string]safetensors.Tensor) {
 			ts["bert.encoder.layer.0.extra.weight"] = safetensors.F32Tensor("bert.encoder.layer.0.extra.weight", []int{2}, []float32{1, 2})
 		}, `unexpected tensor "bert.encoder.layer.0.extra.weight"`},
+		{"too many layers", func(c map[string]any) { c["num_hidden_layers"] = 1 << 40 }, nil, `"num_hidden_layers" (1099511627776) is more than 1024`},
 		{"wrong dtype", nil, func(ts map[string]safetensors.Tensor) {
 			ts["bert.pooler.dense.bias"] = safetensors.I64Tensor("bert.pooler.dense.bias", []int{32}, make([]int64, 32))
 		}, `bert.pooler.dense.bias`},
@@ -84,6 +86,42 @@ func TestLoadErrorsNameTheProblem(t *testing.T) {
 				t.Fatalf("multi-line error: %q", err)
 			}
 		})
+	}
+}
+
+// Extreme values of every size key, in every tiny checkpoint: Load and a
+// forward pass give a result or an error, never a panic or an allocation
+// the file does not back. (Found this way: num_hidden_layers 2⁴⁰ panicked
+// in make, and DeBERTa v2's log buckets with max_relative_positions ≤
+// position_buckets/2 + 1 indexed the table at -1.)
+func TestExtremeConfigValues(t *testing.T) {
+	keys := []string{"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings",
+		"vocab_size", "type_vocab_size", "max_relative_positions", "position_buckets", "conv_kernel_size", "embedding_size", "pad_token_id"}
+	models := []string{"bert-tiny", "roberta-tiny", "deberta-v1-tiny", "deberta-v2-tiny-conv", "deberta-v2-tiny-noshare", "deberta-v3-tiny"}
+	b := NewBatch([][]int32{{1, 5, 7, 9, 11, 13, 2}, {1, 4, 2}}, nil)
+	for _, name := range models {
+		for _, k := range keys {
+			for _, v := range []int{1 << 40, 1 << 20, 3, 1, 0, -1} {
+				dir := copyModel(t, name, func(c map[string]any) { c[k] = v }, nil)
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							t.Errorf("%s with %s = %d: panic %v", name, k, v, r)
+						}
+					}()
+					m, err := Load(dir)
+					if err != nil {
+						return
+					}
+					defer m.Close()
+					m.Forward(context.Background(), b, &Workspace{}, nil)
+				}()
+			}
+		}
+	}
+	dir := copyModel(t, "deberta-v3-tiny", func(c map[string]any) { c["max_relative_positions"] = 3 }, nil)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `"max_relative_positions" (3`) {
+		t.Fatalf("deberta-v3 with max_relative_positions 3: %v", err)
 	}
 }
 
