@@ -82,3 +82,45 @@ func BenchmarkForAfterSerial(b *testing.B) {
 		For(2, 1, func(lo, hi int) { sink.Add(int64(hi - lo)) })
 	}
 }
+
+// A panic in any chunk — a worker's or the caller's — reaches the caller as
+// a *Panic after every chunk has finished, and the pool keeps working.
+func TestPanicReachesCaller(t *testing.T) {
+	SetThreads(4)
+	defer SetThreads(2)
+	catch := func(f func()) (p *Panic) {
+		defer func() {
+			r := recover()
+			p, _ = r.(*Panic)
+			if r != nil && p == nil {
+				t.Fatalf("recovered %T %v, want *Panic", r, r)
+			}
+		}()
+		f()
+		return nil
+	}
+	for _, bad := range []int{0, 99} { // the caller's chunk, a worker's
+		for name, call := range map[string]func(func(lo, hi int)){
+			"For":       func(fn func(lo, hi int)) { For(100, 1, fn) },
+			"ForChunks": func(fn func(lo, hi int)) { ForChunks(100, 10, fn) },
+		} {
+			var done atomic.Int32
+			p := catch(func() {
+				call(func(lo, hi int) {
+					if lo <= bad && bad < hi {
+						panic("bad index")
+					}
+					done.Add(int32(hi - lo))
+				})
+			})
+			if p == nil || p.Value != "bad index" || len(p.Stack) == 0 {
+				t.Fatalf("%s, panic at %d: recovered %+v", name, bad, p)
+			}
+			var n atomic.Int32
+			For(100, 1, func(lo, hi int) { n.Add(int32(hi - lo)) })
+			if n.Load() != 100 {
+				t.Fatalf("%s: the pool covers %d of 100 after a panic", name, n.Load())
+			}
+		}
+	}
+}
