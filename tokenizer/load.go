@@ -100,13 +100,17 @@ func loadBPEFiles(vocabPath, mergesPath string, cfg *config) (Tokenizer, error) 
 	if err != nil {
 		return nil, err
 	}
-	return newRoBERTa(vocab, merges, cfg)
+	t, err := newRoBERTa(vocab, merges, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", vocabPath, err)
+	}
+	return t, nil
 }
 
 func newRoBERTa(vocab map[string]int32, merges [][2]string, cfg *config) (*tok, error) {
 	m, err := newBPEModel(vocab, merges, "")
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
+		return nil, err
 	}
 	if cfg.addPrefixSpace != nil {
 		m.addPrefixSpace = *cfg.addPrefixSpace

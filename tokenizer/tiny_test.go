@@ -365,13 +365,28 @@ func TestLoadErrors(t *testing.T) {
 		"bad normalizer":        {"tokenizer.json": `{"normalizer": {"type": "NFKC"}, "pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}}`},
 		"bad post_processor": {"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "[X]"}}]},
 			"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}}`},
-		"wordpiece unk missing": {"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "WordPiece", "vocab": {"a": 0}}}`},
-		"negative id":           {"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "WordPiece", "vocab": {"[UNK]": -5}}}`},
+		"wordpiece unk missing":     {"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "WordPiece", "vocab": {"a": 0}}}`},
+		"negative id":               {"tokenizer.json": `{"pre_tokenizer": {"type": "BertPreTokenizer"}, "model": {"type": "WordPiece", "vocab": {"[UNK]": -5}}}`},
+		"negative id in vocab.json": {"vocab.json": `{"a": -1, "b": 1}`, "merges.txt": "#version: 0.2\n"},
+		// a reverse table of 2³¹ entries was allocated for these
+		"sparse ids":        {"tokenizer.json": `{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 2147483000}, "merges": []}}`},
+		"sparse added id":   {"tokenizer.json": `{"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 2147483000, "content": "<s>", "special": true}]}`},
+		"sparse vocab.json": {"vocab.json": `{"a": 2147483000, "b": 1}`, "merges.txt": "#version: 0.2\n"},
 	} {
-		if _, err := Load(mk(files)); err == nil {
+		_, err := Load(mk(files))
+		if err == nil {
 			t.Errorf("%s: Load succeeded", name)
-		} else if !strings.HasPrefix(err.Error(), "tokenizer: ") {
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), "tokenizer: ") {
 			t.Errorf("%s: error without context: %v", name, err)
+		}
+		named := len(files) == 0
+		for f := range files {
+			named = named || strings.Contains(err.Error(), f)
+		}
+		if !named {
+			t.Errorf("%s: error names none of the files: %v", name, err)
 		}
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing")); err == nil {

@@ -309,6 +309,9 @@ func (t *tok) IDToToken(id int32) (string, bool) {
 
 func (t *tok) Special() Specials { return t.specials }
 
+// maxIDGap is how many unused ids a vocabulary may leave in all.
+const maxIDGap = 1 << 16
+
 // finish builds the reverse table, vocabulary size and special ids.
 func (t *tok) finish(names map[string]string) error {
 	size := 0
@@ -323,19 +326,24 @@ func (t *tok) finish(names map[string]string) error {
 			size = int(a.id) + 1
 		}
 	}
+	// the reverse table is as long as the largest id: a file must not size
+	// it far beyond its tokens (real vocabularies are contiguous)
+	if n := len(t.vocab) + len(all); size > n+maxIDGap {
+		return fmt.Errorf("id %d is far beyond the %d tokens (ids must be contiguous up to gaps of %d)", size-1, n, maxIDGap)
+	}
 	t.size = size
 	t.idToTok = make([]string, size)
 	t.known = make([]bool, size)
 	for s, id := range t.vocab {
 		if id < 0 {
-			return fmt.Errorf("tokenizer: negative id %d for token %q", id, s)
+			return fmt.Errorf("negative id %d for token %q", id, s)
 		}
 		t.idToTok[id] = s
 		t.known[id] = true
 	}
 	for _, a := range all {
 		if a.id < 0 {
-			return fmt.Errorf("tokenizer: negative id %d for added token %q", a.id, a.content)
+			return fmt.Errorf("negative id %d for added token %q", a.id, a.content)
 		}
 		t.idToTok[a.id] = a.content
 		t.known[a.id] = true
