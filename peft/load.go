@@ -211,6 +211,21 @@ func (a *Adapter) Save(dir string) error {
 	return Save(dir, cfg, ps)
 }
 
+// DropGrads releases the gradient buffers of every tensor, for an adapter
+// that only serves: they are as large as the tensors, so unfused factors
+// (many tasks in one server) would take twice their size. The adapter can
+// no longer be trained afterwards.
+func (a *Adapter) DropGrads() {
+	for _, p := range a.Params() {
+		p.Grad = nil
+	}
+	if imp, ok := a.Method.(Importer); ok {
+		for _, p := range imp.Import() {
+			p.Grad = nil
+		}
+	}
+}
+
 // Close releases a fused adapter's mapped file.
 func (a *Adapter) Close() error {
 	if a.file == nil {

@@ -345,6 +345,12 @@ func TestMatrixSaveLoad(t *testing.T) {
 			}
 		}
 		b := model.NewBatch(matrixSeqs(enc.Config.VocabSize), nil)
+		back.DropGrads() // inference needs no gradient buffers (as the server loads)
+		for _, p := range back.Params() {
+			if p.Grad != nil {
+				t.Fatalf("%s keeps its gradient after DropGrads", p.Name)
+			}
+		}
 		closeRuns(t, "loaded vs original", forward(t, enc, b, mm.Hook(back), back.Head), forward(t, enc, b, mm.Hook(a), a.Head), 0)
 	})
 }

@@ -179,6 +179,7 @@ func (s *Server) loadTask(name, dir string, o TaskOptions) (*task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("task %q: loading adapter: %w", name, err)
 	}
+	ad.DropGrads() // serving only: the factors' resident size is what adapterBytes counts
 	switch {
 	case ad.Head == nil:
 		err = fmt.Errorf("task %q: adapter %s has no task head", name, dir)

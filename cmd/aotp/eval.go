@@ -53,6 +53,7 @@ func loadWithAdapter(modelName, adapterDir, weights string) (*loaded, error) {
 		enc.Close()
 		return nil, err
 	}
+	ad.DropGrads()
 	if ad.Head == nil {
 		enc.Close()
 		return nil, fmt.Errorf("%s: the adapter has no task head", adapterDir)
