@@ -31,6 +31,13 @@ func (m *Encoder) PackWeights() int64 { return m.packWeights(gemm.PackB) }
 // float32 Weight.
 func (m *Encoder) PackWeightsHalf() int64 { return m.packWeights(gemm.PackBHalf) }
 
+// PackWeightsInt8 is PackWeights storing the packed weights as int8 with
+// one scale per output channel (gemm.PackBInt8): a quarter of the float32
+// memory. Each weight moves by up to 1/254 of its row's largest, so the
+// outputs move more than with F16 (the demo tasks' predictions stay the
+// same, TestPackWeightsInt8): an opt-in for inference (`--weights int8`).
+func (m *Encoder) PackWeightsInt8() int64 { return m.packWeights(gemm.PackBInt8) }
+
 func (m *Encoder) packWeights(packB func(w []float32, N, K int) *gemm.PackedB) int64 {
 	rel, _ := m.closer.(releaser)
 	var total int64
@@ -81,18 +88,24 @@ func (m *Encoder) WeightBytes() int64 {
 }
 
 // WeightsDType names the precision the forward pass's weights are in, as
-// TEI reports it: "float16" after PackWeightsHalf, else "float32".
+// TEI reports it: "float16" after PackWeightsHalf, "int8" after
+// PackWeightsInt8, else "float32".
 func (m *Encoder) WeightsDType() string {
 	for _, l := range m.packable() {
-		if l.packed != nil && l.packed.Half() {
+		switch {
+		case l.packed == nil:
+		case l.packed.Half():
 			return "float16"
+		case l.packed.Int8():
+			return "int8"
 		}
 	}
 	return "float32"
 }
 
 // resetDerived drops what was computed from the weights as packed before
-// (DeBERTa's relative-position projections): F16 packing changes them.
+// (DeBERTa's relative-position projections): F16 or int8 packing changes
+// them.
 func (m *Encoder) resetDerived() {
 	if m.Deberta != nil {
 		m.Deberta.resetPositionProjections()

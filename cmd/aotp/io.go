@@ -58,12 +58,27 @@ func loadOptions(longRunning bool) model.LoadOptions {
 }
 
 // addWeightsFlag adds --weights (the inference commands' choice of packed
-// weight precision) to f; a value other than f32 or f16 is refused when
-// the flags are parsed, before anything loads.
+// weight precision) to f; a value other than f32, f16 or int8 is refused
+// when the flags are parsed, before anything loads.
 func addWeightsFlag(f *pflag.FlagSet, weights *string) {
 	*weights = "f32"
-	f.Var((*weightsValue)(weights), "weights", "backbone weights for inference: f32 (PyTorch's results), or f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit)")
+	f.Var((*inferWeightsValue)(weights), "weights", "backbone weights for inference: f32 (PyTorch's results), f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit) or int8 (a quarter of the memory: each output channel on 255 levels; outputs move more than with f16)")
 }
+
+// inferWeightsValue is --weights of the inference commands.
+type inferWeightsValue string
+
+func (w *inferWeightsValue) String() string { return string(*w) }
+func (w *inferWeightsValue) Type() string   { return "f32|f16|int8" }
+func (w *inferWeightsValue) Set(s string) error {
+	if s != "f32" && s != "f16" && s != "int8" {
+		return fmt.Errorf("want f32, f16 or int8")
+	}
+	*w = inferWeightsValue(s)
+	return nil
+}
+
+// weightsValue is --weights of training (both passes): f32 or f16.
 
 type weightsValue string
 
@@ -87,8 +102,10 @@ func packWeights(enc *model.Encoder, weights string, spill bool) error {
 		enc.PackWeights()
 	case "f16":
 		enc.PackWeightsHalf()
+	case "int8":
+		enc.PackWeightsInt8()
 	default:
-		return fmt.Errorf("--weights %q: want f32 or f16", weights)
+		return fmt.Errorf("--weights %q: want f32, f16 or int8", weights)
 	}
 	if spill {
 		spillWeights(enc)

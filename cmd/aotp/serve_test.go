@@ -206,7 +206,7 @@ func serveMatchesPredict(t *testing.T, dir, backbone, in, weights string, inputs
 }
 
 func TestServeFlags(t *testing.T) {
-	if _, err := run(t, "serve", "--model", "x", "--weights", "bf16"); err == nil || !strings.Contains(err.Error(), `"bf16" for "--weights" flag: want f32 or f16`) {
+	if _, err := run(t, "serve", "--model", "x", "--weights", "bf16"); err == nil || !strings.Contains(err.Error(), `"bf16" for "--weights" flag: want f32, f16 or int8`) {
 		t.Fatalf("--weights bf16: %v", err)
 	}
 	if _, err := run(t, "serve", "--model", "x", "--task", "noequals"); err == nil || !strings.Contains(err.Error(), "NAME=ADAPTER_DIR") {

@@ -3,4 +3,4 @@
 package gemm
 
 // allocPacked returns n zeroed elements for packed weights.
-func allocPacked[T float32 | uint16](owner *PackedB, n int) []T { return make([]T, n) }
+func allocPacked[T float32 | uint16 | int8](owner *PackedB, n int) []T { return make([]T, n) }

@@ -14,7 +14,7 @@ import (
 // of weights on the heap would double the GC's heap target (GOGC sizes it
 // from the live heap) and so the process's memory. The mapping is unmapped
 // when owner becomes unreachable.
-func allocPacked[T float32 | uint16](owner *PackedB, n int) []T {
+func allocPacked[T float32 | uint16 | int8](owner *PackedB, n int) []T {
 	if n == 0 {
 		return nil
 	}

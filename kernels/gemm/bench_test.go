@@ -74,25 +74,26 @@ func BenchmarkLinearPacked(b *testing.B) {
 // BenchmarkWeightStream: a batch of one's GEMMs, M rows through 16 distinct
 // pre-packed 768×3072 weights (151 MB as float32: more than any L3, so every
 // call streams its weight from memory, as a forward pass does), float32
-// (PackB) and F16 (PackBHalf). Reports the weight bytes read per second.
+// (PackB), F16 (PackBHalf) and int8 (PackBInt8). Reports the weight bytes
+// read per second.
 func BenchmarkWeightStream(b *testing.B) {
 	const K, N, nw = 768, 3072, 16
 	r := rand.New(rand.NewSource(1))
 	w := randSlice(r, N*K)
-	for _, half := range []bool{false, true} {
+	for _, dtype := range []string{"f32", "f16", "int8"} {
 		pws := make([]*PackedB, nw)
 		for i := range pws {
-			if half {
+			switch dtype {
+			case "f16":
 				pws[i] = PackBHalf(w, N, K)
-			} else {
+			case "int8":
+				pws[i] = PackBInt8(w, N, K)
+			default:
 				pws[i] = PackB(w, N, K)
 			}
 		}
-		for _, M := range []int{8, 32} {
-			name := fmt.Sprintf("f32/M%d", M)
-			if half {
-				name = fmt.Sprintf("f16/M%d", M)
-			}
+		for _, M := range []int{8, 32, 1024} {
+			name := fmt.Sprintf("%s/M%d", dtype, M)
 			b.Run(name, func(b *testing.B) {
 				inp, out := randSlice(r, M*K), make([]float32, M*N)
 				for _, pw := range pws {

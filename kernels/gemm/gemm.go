@@ -160,6 +160,8 @@ type block struct {
 	first, last    bool // pc is the first / last depth block
 	bp             []float32
 	bph            []uint16 // instead of bp: F16 micro-panels (PackBHalf)
+	bpq            []int8   // instead of bp: int8 micro-panels (PackBInt8)
+	scale          []float32
 }
 
 var jobPool = sync.Pool{New: func() any {
@@ -362,9 +364,12 @@ func (j *job) computePacked(lo, hi int) {
 			for pc := 0; pc < j.k; pc += j.kcStep {
 				bl.pc, bl.kc = pc, min(j.kcStep, j.k-pc)
 				bl.first, bl.last = pc == 0, pc+bl.kc == j.k
-				if j.pb.half != nil {
+				switch {
+				case j.pb.q != nil:
+					bl.bpq, bl.scale = j.pb.blockInt8(pc, jc), j.pb.scale
+				case j.pb.half != nil:
 					bl.bph = j.pb.blockHalf(pc, jc)
-				} else {
+				default:
 					bl.bp = j.pb.block(pc, jc)
 				}
 				j.compute(&bl, mlo, mhi, nlo, nhi)
@@ -404,13 +409,13 @@ func (j *job) compute(bl *block, mlo, mhi, nlo, nhi int) {
 	}
 	mcStep := ceilDiv(ceilDiv(rowHi-rowLo, ceilDiv(rowHi-rowLo, im.mc)), mr) * mr
 	// the pooled buffer holds packed A, then a B micro-panel widened from
-	// F16 (PackBHalf), then an edge tile, then nr floats for an edge
-	// tile's padded bias (a local array would escape: the kernel is called
-	// through a func value)
-	buf := aPool.get(im.mc*im.kc + im.kc*nr + mr*nr + nr)
+	// F16 or int8, then an edge tile, then nr floats for an edge tile's
+	// padded bias and 2·nr for the int8 kernels' scales and bias (a local
+	// array would escape: the kernel is called through a func value)
+	buf := aPool.get(im.mc*im.kc + im.kc*nr + mr*nr + 3*nr)
 	ap := buf[:mcStep*bl.kc]
 	wide := buf[im.mc*im.kc : im.mc*im.kc+bl.kc*nr]
-	tmp := buf[len(buf)-mr*nr-nr:]
+	tmp := buf[len(buf)-mr*nr-3*nr:]
 	if j.apre != nil {
 		// all of A is packed already (column split: every row)
 		ap = j.apre[bl.pc*j.mPanels*mr:][:j.mPanels*mr*bl.kc]
@@ -443,6 +448,12 @@ func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 	if halfKern {
 		kern, kernE = im.kernH, im.kernEH
 	}
+	// int8 kernels take [scale | bias] (2·nr floats) where the others take
+	// the bias: they scale each column's sum, then add the bias
+	quantKern := bl.bpq != nil && im.kernQ != nil
+	if quantKern {
+		kern, kernE = im.kernQ, im.kernEQ
+	}
 	c := j.c
 	beta := float32(1)
 	if bl.first {
@@ -457,6 +468,8 @@ func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 	for jp0 := nlo; jp0 < nhi; jp0 += step {
 		jp1 := min(jp0+step, nhi)
 		for jp := jp0; jp < jp1; jp++ {
+			col := bl.jc + jp*nr
+			cols := min(nr, j.n-col)
 			var bp *float32 // the B micro-panel as the kernels take it
 			switch {
 			case halfKern:
@@ -464,17 +477,29 @@ func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 			case bl.bph != nil:
 				halfToFloats(wide, bl.bph[jp*nr*kc:(jp+1)*nr*kc])
 				bp = &wide[0]
+			case quantKern:
+				bp = (*float32)(unsafe.Pointer(&bl.bpq[jp*nr*kc]))
+			case bl.bpq != nil:
+				dequantize(wide[:kc*nr], bl.bpq[jp*nr*kc:(jp+1)*nr*kc], bl.scale[col:col+nr])
+				bp = &wide[0]
 			default:
 				bp = &bl.bp[jp*nr*kc]
 			}
-			col := bl.jc + jp*nr
-			cols := min(nr, j.n-col)
 			// The kernels start their accumulators at the bias, so edge
 			// tiles get the bias through the kernel too (padded to nr):
 			// every element is then summed in the same order wherever its
 			// tile falls, and a row's result does not depend on M.
 			var bptr *float32
-			if bias != nil {
+			switch {
+			case quantKern:
+				sb := tmp[mr*nr+nr : mr*nr+3*nr]
+				copy(sb, bl.scale[col:col+nr])
+				clear(sb[nr:])
+				if bias != nil {
+					copy(sb[nr:], bias[col:col+cols])
+				}
+				bptr = &sb[0]
+			case bias != nil:
 				if cols == nr {
 					bptr = &bias[col]
 				} else {

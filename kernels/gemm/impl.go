@@ -34,6 +34,11 @@ type impl struct {
 	// the widened panel bit for bit; without them F16 panels are widened
 	// into a scratch panel first
 	kernH, kernEH kernelFunc
+	// optional kernels for int8 B panels (PackBInt8): b points to int8
+	// values and bias to [scale | bias] (2·nr floats); each column's sum of
+	// a·q is scaled, then the bias added. Without them int8 panels are
+	// widened (q·scale) into a scratch panel first
+	kernQ, kernEQ kernelFunc
 	// asmPack: the AVX2 packing routines may be used (mr a multiple of 6,
 	// nr a multiple of 8).
 	asmPack bool

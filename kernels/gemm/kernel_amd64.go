@@ -25,6 +25,16 @@ func kernAVX2H(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 //go:noescape
 func kernAVX2x4H(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
+// kernAVX2Q and kernAVX2x4Q are kernAVX2 and kernAVX2x4 on a B panel of
+// int8 values: b points to int8s and bias to [scale | bias] (impl.kernQ's
+// signature).
+//
+//go:noescape
+func kernAVX2Q(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+
+//go:noescape
+func kernAVX2x4Q(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
+
 // kernAVX512 is the 12×32 AVX-512F micro-kernel (24 zmm accumulators).
 //
 //go:noescape
@@ -67,7 +77,8 @@ func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alph
 func packAT6AVX2(dst *float32, dstStride int, src *float32, lds int, n int, alpha float32)
 
 var (
-	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, kern: kernAVX2, kernE: kernAVX2x4, mrE: 4, asmPack: true}
+	avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, kern: kernAVX2, kernE: kernAVX2x4, mrE: 4, asmPack: true,
+		kernQ: kernAVX2Q, kernEQ: kernAVX2x4Q}
 	// The kc×32 B micro-panel is 24 KiB at kc=192, half of the 48 KiB L1d
 	// of Zen 4/5 and Sapphire Rapids (other blockings measured within the
 	// noise there: docs/device-checks).

@@ -258,6 +258,80 @@ TEXT ·kernAVX2x4H(SB), NOSPLIT, $0-56
 	KERN_KLOOP(AVX2_LOOP4_F16(AVX2_STEP4), AVX2_STEP4(AVX2_LOAD_F16, 0, 0), 24, 32)
 	KERN_STORE_RET(Y15, AVX2_ROWS4(AVX2_STORE_ROW), AVX2_ROWS4(AVX2_BETA_ROW))
 
+// ------------------------------------------ AVX2 6×16 and 4×16, int8 B
+//
+// kernAVX2 and kernAVX2x4 on a B panel of int8 values (PackBInt8: kc rows
+// of 16 bytes), sign-extended and converted as they are loaded: a batch of
+// one streams a quarter of the bytes of every weight. The accumulators
+// start at zero; at the end each column's sum is multiplied by its scale
+// and the bias added, from [scale | bias] (32 floats) where the other
+// kernels take the bias.
+
+// Load the B row of a k step into Y12:Y13: 16 int8 values as floats.
+#define AVX2_LOAD_I8(bo) \
+	VPMOVSXBD bo(BX), Y12;   \
+	VPMOVSXBD bo+8(BX), Y13; \
+	VCVTDQ2PS Y12, Y12;      \
+	VCVTDQ2PS Y13, Y13
+
+// Four k steps on int8 B rows (16 bytes): 1 KiB ahead is 64 steps, one
+// line every four.
+#define AVX2_LOOP4_I8(STEPM) \
+	PREFETCHT0 1024(BX);         \
+	STEPM(AVX2_LOAD_I8, 0, 0);   \
+	STEPM(AVX2_LOAD_I8, 24, 16); \
+	STEPM(AVX2_LOAD_I8, 48, 32); \
+	STEPM(AVX2_LOAD_I8, 72, 48); \
+	ADDQ       $96, AX;          \
+	ADDQ       $64, BX
+
+// Prefetch the C tile (6 rows) and zero the 12 accumulators.
+#define AVX2_INITQ6 \
+	MOVQ   DI, R9;        \
+	AVX2_PREFETCH_ROW;    \
+	AVX2_PREFETCH_ROW;    \
+	AVX2_PREFETCH_ROW;    \
+	AVX2_PREFETCH_ROW;    \
+	AVX2_PREFETCH_ROW;    \
+	AVX2_PREFETCH_LINE;   \
+	AVX2_ZERO4;           \
+	VXORPS Y8, Y8, Y8;    \
+	VXORPS Y9, Y9, Y9;    \
+	VXORPS Y10, Y10, Y10; \
+	VXORPS Y11, Y11, Y11
+
+// Scale and bias (at R10) into Y12:Y13 and Y14:Y15.
+#define AVX2_SCALE_LOAD \
+	VMOVUPS (R10), Y12;   \
+	VMOVUPS 32(R10), Y13; \
+	VMOVUPS 64(R10), Y14; \
+	VMOVUPS 96(R10), Y15
+
+// acc = acc·scale + bias for one row.
+#define AVX2_SCALE_ROW(r0, r1) \
+	VFMADD213PS Y14, Y12, r0; \
+	VFMADD213PS Y15, Y13, r1
+
+// func kernAVX2Q(kc int, a, b, c *float32, ldc int, beta float32, sb *float32), b → int8 values
+TEXT ·kernAVX2Q(SB), NOSPLIT, $0-56
+	KERN_ARGS
+	MOVQ DX, R10
+	AVX2_INITQ6
+	KERN_KLOOP(AVX2_LOOP4_I8(AVX2_STEP), AVX2_STEP(AVX2_LOAD_I8, 0, 0), 24, 16)
+	AVX2_SCALE_LOAD
+	AVX2_ROWS6(AVX2_SCALE_ROW)
+	KERN_STORE_RET(Y15, AVX2_ROWS6(AVX2_STORE_ROW), AVX2_ROWS6(AVX2_BETA_ROW))
+
+// func kernAVX2x4Q(kc int, a, b, c *float32, ldc int, beta float32, sb *float32), b → int8 values
+TEXT ·kernAVX2x4Q(SB), NOSPLIT, $0-56
+	KERN_ARGS
+	MOVQ DX, R10
+	AVX2_ZERO4
+	KERN_KLOOP(AVX2_LOOP4_I8(AVX2_STEP4), AVX2_STEP4(AVX2_LOAD_I8, 0, 0), 24, 16)
+	AVX2_SCALE_LOAD
+	AVX2_ROWS4(AVX2_SCALE_ROW)
+	KERN_STORE_RET(Y15, AVX2_ROWS4(AVX2_STORE_ROW), AVX2_ROWS4(AVX2_BETA_ROW))
+
 // ------------------------------------------------------------- AVX-512 12×32
 
 // One k step: B row in Z24:Z25, A broadcasts in Z26/Z27, 24 FMAs into
