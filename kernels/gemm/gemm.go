@@ -480,7 +480,7 @@ func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 			case quantKern:
 				bp = (*float32)(unsafe.Pointer(&bl.bpq[jp*nr*kc]))
 			case bl.bpq != nil:
-				dequantize(wide[:kc*nr], bl.bpq[jp*nr*kc:(jp+1)*nr*kc], bl.scale[col:col+nr])
+				dequantize(wide[:kc*nr], bl.bpq[jp*nr*kc:(jp+1)*nr*kc], bl.scale[col:col+nr], im.asmPack)
 				bp = &wide[0]
 			default:
 				bp = &bl.bp[jp*nr*kc]

@@ -32,6 +32,12 @@ func kernAVX2x4H(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 //go:noescape
 func kernAVX2Q(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 
+// dequantAVX2 widens rows int8 rows of 8·nr8 values times scale (nr
+// floats): the AVX2 form of dequantize.
+//
+//go:noescape
+func dequantAVX2(dst *float32, src *int8, scale *float32, nr8, rows int)
+
 //go:noescape
 func kernAVX2x4Q(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 

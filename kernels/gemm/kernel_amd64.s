@@ -715,3 +715,40 @@ pat6_loop:
 
 pat6_done:
 	RET
+
+// func dequantAVX2(dst *float32, src *int8, scale *float32, nr8, rows int)
+//
+// Widens rows of 8·nr8 int8 values into floats times the row's scales:
+// dst[p*nr+j] = src[p*nr+j]·scale[j], nr = 8·nr8 (an int8 micro-panel for
+// the float32 kernels of an implementation without int8 ones).
+TEXT ·dequantAVX2(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  scale+16(FP), R8
+	MOVQ  nr8+24(FP), R9
+	MOVQ  rows+32(FP), CX
+	TESTQ R9, R9
+	JZ    dq_done
+	TESTQ CX, CX
+	JZ    dq_done
+
+dq_row:
+	MOVQ R8, R10
+	MOVQ R9, DX
+
+dq_col:
+	VPMOVSXBD (SI), Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS    (R10), Y0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $8, SI
+	ADDQ      $32, R10
+	ADDQ      $32, DI
+	DECQ      DX
+	JNZ       dq_col
+	DECQ      CX
+	JNZ       dq_row
+
+dq_done:
+	VZEROUPPER
+	RET

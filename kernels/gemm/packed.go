@@ -118,9 +118,15 @@ func quantize(dst []int8, src, scale []float32) {
 }
 
 // dequantize widens an int8 micro-panel (rows of nr = len(scale) values)
-// into floats q·scale[j].
-func dequantize(dst []float32, src []int8, scale []float32) {
+// into floats q·scale[j]; asm: with AVX2 (the implementation's asmPack).
+func dequantize(dst []float32, src []int8, scale []float32, asm bool) {
 	nr := len(scale)
+	if asm && nr%8 == 0 && len(src) >= nr {
+		rows := len(src) / nr
+		_ = dst[rows*nr-1]
+		dequantAVX2(&dst[0], &src[0], &scale[0], nr/8, rows)
+		return
+	}
 	for p := 0; p*nr < len(src); p++ {
 		d, s := dst[p*nr:(p+1)*nr], src[p*nr:(p+1)*nr]
 		for j := range d {
