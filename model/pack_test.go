@@ -167,17 +167,11 @@ func TestPackWeightsHalf(t *testing.T) {
 			rounded, _ := loadGolden(t, name)
 			last, pooled := forwardCopy(t, m, b)
 
-			linears := rounded.layerLinears()
-			if rounded.Pooler != nil {
-				linears = append(linears, &rounded.Pooler.Dense)
-			}
-			for _, l := range linears {
-				w := make([]float32, len(l.Weight)) // the loaded weight may be read-only mapped
-				for i, v := range l.Weight {
+			roundWeights(rounded, func(w []float32, _, _ int) {
+				for i, v := range w {
 					w[i] = safetensors.F16ToFloat32(safetensors.Float32ToF16(v))
 				}
-				l.Weight = w
-			}
+			})
 			full := m.PackWeights()
 			b32 := m.WeightBytes()
 			if d := m.WeightsDType(); d != "float32" || b32 < 4*int64(m.NumParams()) {
@@ -225,29 +219,22 @@ func TestPackWeightsInt8(t *testing.T) {
 			m, b := loadGolden(t, name)
 			rounded, _ := loadGolden(t, name)
 			last, pooled := forwardCopy(t, m, b)
-			linears := rounded.layerLinears()
-			if rounded.Pooler != nil {
-				linears = append(linears, &rounded.Pooler.Dense)
-			}
-			channels := 0
-			for _, l := range linears {
-				w := make([]float32, len(l.Weight)) // the loaded weight may be read-only mapped
-				for j := 0; j < l.Out; j++ {
-					row := l.Weight[j*l.In : (j+1)*l.In]
+			channels := roundWeights(rounded, func(w []float32, out, in int) {
+				for j := 0; j < out; j++ {
+					row := w[j*in : (j+1)*in]
 					var mx float32
 					for _, v := range row {
 						mx = max(mx, float32(math.Abs(float64(v))))
 					}
 					s := mx / 127
 					for k, v := range row {
+						row[k] = 0
 						if s != 0 {
-							w[j*l.In+k] = float32(math.RoundToEven(float64(v/s))) * s
+							row[k] = float32(math.RoundToEven(float64(v/s))) * s
 						}
 					}
 				}
-				l.Weight = w
-				channels += l.Out
-			}
+			})
 			full := m.PackWeights()
 			n := m.PackWeightsInt8()
 			if d := m.WeightsDType(); d != "int8" || n > full/4+int64(4*16*channels) {
@@ -273,4 +260,18 @@ func TestPackWeightsInt8(t *testing.T) {
 			}
 		})
 	}
+}
+
+// roundWeights gives every Linear PackWeights packs its own copy of its
+// weight (the loaded one may be read-only mapped), changed in place by
+// round (w [out, in]); it returns the output channels.
+func roundWeights(m *Encoder, round func(w []float32, out, in int)) int {
+	channels := 0
+	for _, l := range m.packable() {
+		w := append([]float32(nil), l.Weight...)
+		round(w, l.Out, l.In)
+		l.Weight = w
+		channels += l.Out
+	}
+	return channels
 }
