@@ -105,10 +105,37 @@ func namePart(key, value string) string {
 	return unsafeName.ReplaceAllString(p+strings.ReplaceAll(value, ",", "+"), "_")
 }
 
+// MaxRuns bounds a grid: far beyond what a machine trains, and small
+// enough that listing it is cheap (a typo such as 30 values in six lists
+// would otherwise ask for billions of runs).
+const MaxRuns = 100000
+
+// size is the number of runs of the grid, or MaxRuns+1 once it is more.
+func (c *Config) size() int {
+	total := 0
+	for range c.Tasks {
+		for _, m := range c.Methods {
+			n := len(m.LR) * len(c.Seeds)
+			for _, vs := range m.Grid {
+				if n = n * len(vs); n > MaxRuns {
+					return MaxRuns + 1
+				}
+			}
+			if total += n; total > MaxRuns {
+				return MaxRuns + 1
+			}
+		}
+	}
+	return total
+}
+
 // Expand lists the runs of the grid in their stable order: task, method
 // entry, hyperparameters (canonical key order, values as listed), learning
 // rate, seed. Two grid points with the same name are an error.
 func Expand(c *Config) ([]Run, error) {
+	if c.size() > MaxRuns {
+		return nil, fmt.Errorf("the grid has more than %d runs (tasks × methods × their values × lr × seeds): split it into several configs", MaxRuns)
+	}
 	var runs []Run
 	byName := map[string]int{}
 	for _, t := range c.Tasks {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -187,3 +188,21 @@ func TestShards(t *testing.T) {
 }
 
 func itoa(i int) string { return FormatValue(i) }
+
+// A grid of billions of runs (30 values in each of six lists) is refused
+// before anything is listed.
+func TestExpandRefusesHugeGrids(t *testing.T) {
+	var vs []string
+	for i := 1; i <= 30; i++ {
+		vs = append(vs, strconv.Itoa(i))
+	}
+	v := "[" + strings.Join(vs, ", ") + "]"
+	c, err := Parse([]byte("tasks: [rte, cola, sst2]\nseeds: " + v + "\nlr: " + v +
+		"\nmethods: [{method: lora, rank: " + v + ", lora_alpha: " + v + ", lora_dropout: " + v + ", max_steps: " + v + "}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Expand(c); err == nil || !strings.Contains(err.Error(), "more than 100000 runs") {
+		t.Fatalf("Expand: %v", err)
+	}
+}
