@@ -142,6 +142,15 @@ func (m *Encoder) PackBackwardWeightsHalf() int64 {
 	return m.packBackward(m.packable(), gemm.PackBNHalf, false)
 }
 
+// PackBackwardWeightsInt8 is PackBackwardWeightsHalf for a backbone whose
+// forward pass runs on PackWeightsInt8 (gemm.PackBNInt8: the same
+// per-output-channel grid): the gradients are those of that int8 backbone
+// (its forward sums in another order, within float32 rounding), and the
+// two packed copies take 2 bytes a weight instead of 8.
+func (m *Encoder) PackBackwardWeightsInt8() int64 {
+	return m.packBackward(m.packable(), gemm.PackBNInt8, false)
+}
+
 // packBackward packs each frozen Linear of ls as the backward's operand
 // with pack and gives mapped originals back; mappedOnly skips weights on
 // the heap.

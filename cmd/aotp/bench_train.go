@@ -88,10 +88,14 @@ func newBenchTrainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if weights == "f16" { // frozen backbone, as aotp train does
+			switch weights { // frozen backbone, as aotp train does
+			case "f16":
 				enc.PackWeightsHalf()
 				enc.PackBackwardWeightsHalf()
-			} else {
+			case "int8":
+				enc.PackWeightsInt8()
+				enc.PackBackwardWeightsInt8()
+			default:
 				enc.PackWeights()
 				enc.PackBackwardWeights()
 			}
@@ -209,7 +213,7 @@ func newBenchTrainCmd() *cobra.Command {
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	f.StringVar(&lengthsFile, "lengths", "", "real lengths: a file of one token count per line; a step per batch of --batch consecutive sequences, an iteration is one pass (--seq ignored)")
 	f.IntVar(&maxBatches, "max-batches", 0, "with --lengths: use at most this many batches (0: all)")
-	f.Var((*weightsValue)(&weights), "weights", "the frozen backbone's weights in both passes: f32 or f16 (as aotp train --weights)")
+	f.Var((*weightsValue)(&weights), "weights", "the frozen backbone's weights in both passes: f32, f16 or int8 (as aotp train --weights)")
 	f.IntVar(&micro, "micro-batch", 0, "run each step in pieces of at most this many sequences (gradient accumulation; 0: whole batches)")
 	f.BoolVar(&fullLast, "full-last-layer", false, "compute the last layer at every token (by default only at the first tokens the head reads: the same loss, less work)")
 	return cmd

@@ -958,7 +958,8 @@ func TestPredictOnBF16Checkpoint(t *testing.T) {
 
 // --weights f16 trains on the F16-rounded backbone (both passes): it runs,
 // its adapter is close to but not the float32 run's, a run folder refuses
-// to continue with other weights, and predict serves it with --weights f16.
+// to continue with other weights, and predict serves it with --weights f16;
+// --weights int8 trains another adapter.
 func TestTrainHalfWeights(t *testing.T) {
 	dir, backbone, data := demoFixture(t)
 	adapter := func(out string, extra ...string) []byte {
@@ -986,5 +987,12 @@ func TestTrainHalfWeights(t *testing.T) {
 	if _, err := run(t, "predict", "--model", backbone, "--adapter", filepath.Join(dir, "f16"), "--weights", "f16",
 		"--input", filepath.Join(data, "dev.jsonl"), "--output", filepath.Join(dir, "p.jsonl")); err != nil {
 		t.Fatal(err)
+	}
+	// int8 likewise (its gradients: TestHalfBackboneTraining)
+	if i8 := adapter(filepath.Join(dir, "int8"), "--weights", "int8"); bytes.Equal(i8, f32) || bytes.Equal(i8, f16) {
+		t.Fatal("--weights int8 trained the same adapter as float32 or F16 weights")
+	}
+	if _, err := run(t, append(trainArgs(backbone, data, filepath.Join(dir, "full8")), "--method", "full", "--weights", "int8")...); err == nil || !strings.Contains(err.Error(), "--weights int8 packs") {
+		t.Fatalf("--weights int8 --method full: %v", err)
 	}
 }

@@ -62,31 +62,17 @@ func loadOptions(longRunning bool) model.LoadOptions {
 // when the flags are parsed, before anything loads.
 func addWeightsFlag(f *pflag.FlagSet, weights *string) {
 	*weights = "f32"
-	f.Var((*inferWeightsValue)(weights), "weights", "backbone weights for inference: f32 (PyTorch's results), f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit) or int8 (a quarter of the memory: each output channel on 255 levels; outputs move more than with f16)")
+	f.Var((*weightsValue)(weights), "weights", "backbone weights for inference: f32 (PyTorch's results), f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit) or int8 (a quarter of the memory: each output channel on 255 levels; outputs move more than with f16)")
 }
 
-// inferWeightsValue is --weights of the inference commands.
-type inferWeightsValue string
-
-func (w *inferWeightsValue) String() string { return string(*w) }
-func (w *inferWeightsValue) Type() string   { return "f32|f16|int8" }
-func (w *inferWeightsValue) Set(s string) error {
-	if s != "f32" && s != "f16" && s != "int8" {
-		return fmt.Errorf("want f32, f16 or int8")
-	}
-	*w = inferWeightsValue(s)
-	return nil
-}
-
-// weightsValue is --weights of training (both passes): f32 or f16.
-
+// weightsValue is --weights, of inference and of training (both passes).
 type weightsValue string
 
 func (w *weightsValue) String() string { return string(*w) }
-func (w *weightsValue) Type() string   { return "f32|f16" }
+func (w *weightsValue) Type() string   { return "f32|f16|int8" }
 func (w *weightsValue) Set(s string) error {
-	if s != "f32" && s != "f16" {
-		return fmt.Errorf("want f32 or f16")
+	if s != "f32" && s != "f16" && s != "int8" {
+		return fmt.Errorf("want f32, f16 or int8")
 	}
 	*w = weightsValue(s)
 	return nil

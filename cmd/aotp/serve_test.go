@@ -54,9 +54,9 @@ func TestServeMatchesPredict(t *testing.T) {
 		lines = append(lines, string(b))
 	}
 	writeLines(t, in, lines...)
-	// float32 weights (PyTorch's results) and F16 weights: the server
-	// equals predict with the same --weights either way
-	for _, weights := range []string{"f32", "f16"} {
+	// float32 weights (PyTorch's results), F16 and int8 weights: the
+	// server equals predict with the same --weights each way
+	for _, weights := range []string{"f32", "f16", "int8"} {
 		t.Run(weights, func(t *testing.T) { serveMatchesPredict(t, dir, backbone, in, weights, inputs, adapters) })
 	}
 	// and --weights f16 did change the weights (the logits' last digits)

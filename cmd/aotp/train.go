@@ -97,7 +97,7 @@ func newTrainCmd() *cobra.Command {
 	fl.IntVar(&f.opt.SaveEvery, "save-every", 0, "steps between resumable checkpoints (0: at each evaluation)")
 	fl.IntVar(&f.threads, "threads", 0, "threads (default: all cores)")
 	f.weights = "f32"
-	fl.Var((*weightsValue)(&f.weights), "weights", "the frozen backbone's weights in both passes: f32 (PyTorch's training to the last digit), or f16 (half the memory of the packed weights, 4 instead of 8 bytes a weight; the adapter is then trained for the F16-rounded backbone: serve it with --weights f16 for the same outputs)")
+	fl.Var((*weightsValue)(&f.weights), "weights", "the frozen backbone's weights in both passes: f32 (PyTorch's training to the last digit), f16 (half the memory of the packed weights, 4 instead of 8 bytes a weight) or int8 (2 bytes a weight, each output channel on 255 levels); the adapter is then trained for that rounded backbone: serve it with the same --weights")
 	fl.BoolVar(&f.restart, "restart", false, "discard the run folder's checkpoints and metrics and start over (a run resumes only with the same flags and data)")
 	cmd.PreRun = func(*cobra.Command, []string) { f.opt.Seed = seed }
 	for _, n := range []string{"model", "task", "out"} {
@@ -107,8 +107,8 @@ func newTrainCmd() *cobra.Command {
 }
 
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
-	if f.weights == "f16" && f.method == "full" {
-		return fmt.Errorf("--weights f16 packs the frozen backbone; --method full trains its own float32 copy of it")
+	if f.weights != "f32" && f.method == "full" {
+		return fmt.Errorf("--weights %s packs the frozen backbone; --method full trains its own float32 copy of it", f.weights)
 	}
 	setThreads(f.threads)
 	if !slices.Contains(peft.Methods(), f.method) {
@@ -168,13 +168,18 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	// the shared backbone is frozen (full fine-tuning trains its own copy):
 	// pack its weights once instead of on every forward GEMM, and the
 	// backward's form too (where the checkpoint's pages can be given back)
-	if f.weights == "f16" {
+	switch f.weights {
+	case "f16":
 		// both passes on the same F16 rounding: the gradients are the F16
 		// backbone's (and no float32 packed copy of either)
 		enc.PackWeightsHalf()
 		spillWeights(enc)
 		enc.PackBackwardWeightsHalf()
-	} else {
+	case "int8": // the same, on the int8 grid
+		enc.PackWeightsInt8()
+		spillWeights(enc)
+		enc.PackBackwardWeightsInt8()
+	default:
 		enc.PackWeights()
 		spillWeights(enc) // what is still on the heap: then packed for the backward too
 		enc.PackBackwardWeights()

@@ -160,8 +160,9 @@ type block struct {
 	first, last    bool // pc is the first / last depth block
 	bp             []float32
 	bph            []uint16 // instead of bp: F16 micro-panels (PackBHalf)
-	bpq            []int8   // instead of bp: int8 micro-panels (PackBInt8)
-	scale          []float32
+	bpq            []int8    // instead of bp: int8 micro-panels (PackBInt8, PackBNInt8)
+	scale          []float32 // PackBInt8: per column of the whole B
+	rowScale       []float32 // PackBNInt8: per row of the block
 }
 
 var jobPool = sync.Pool{New: func() any {
@@ -366,7 +367,10 @@ func (j *job) computePacked(lo, hi int) {
 				bl.first, bl.last = pc == 0, pc+bl.kc == j.k
 				switch {
 				case j.pb.q != nil:
-					bl.bpq, bl.scale = j.pb.blockInt8(pc, jc), j.pb.scale
+					bl.bpq, bl.scale, bl.rowScale = j.pb.blockInt8(pc, jc), j.pb.scale, nil
+					if j.pb.rowScale != nil {
+						bl.scale, bl.rowScale = nil, j.pb.rowScale[pc:pc+bl.kc]
+					}
 				case j.pb.half != nil:
 					bl.bph = j.pb.blockHalf(pc, jc)
 				default:
@@ -450,7 +454,7 @@ func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 	}
 	// int8 kernels take [scale | bias] (2·nr floats) where the others take
 	// the bias: they scale each column's sum, then add the bias
-	quantKern := bl.bpq != nil && im.kernQ != nil
+	quantKern := bl.bpq != nil && bl.scale != nil && im.kernQ != nil
 	if quantKern {
 		kern, kernE = im.kernQ, im.kernEQ
 	}
@@ -479,6 +483,9 @@ func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 				bp = &wide[0]
 			case quantKern:
 				bp = (*float32)(unsafe.Pointer(&bl.bpq[jp*nr*kc]))
+			case bl.rowScale != nil:
+				dequantizeRows(wide[:kc*nr], bl.bpq[jp*nr*kc:(jp+1)*nr*kc], bl.rowScale, nr, im.asmPack)
+				bp = &wide[0]
 			case bl.bpq != nil:
 				dequantize(wide[:kc*nr], bl.bpq[jp*nr*kc:(jp+1)*nr*kc], bl.scale[col:col+nr], im.asmPack)
 				bp = &wide[0]

@@ -38,6 +38,11 @@ func kernAVX2Q(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 //go:noescape
 func dequantAVX2(dst *float32, src *int8, scale *float32, nr8, rows int)
 
+// dequantRowsAVX2 is dequantAVX2 with one scale per row (PackBNInt8).
+//
+//go:noescape
+func dequantRowsAVX2(dst *float32, src *int8, rowScale *float32, nr8, rows int)
+
 //go:noescape
 func kernAVX2x4Q(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 

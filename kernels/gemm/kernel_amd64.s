@@ -752,3 +752,38 @@ dq_col:
 dq_done:
 	VZEROUPPER
 	RET
+
+// func dequantRowsAVX2(dst *float32, src *int8, rowScale *float32, nr8, rows int)
+//
+// dequantAVX2 with one scale per row: dst[p*nr+j] = src[p*nr+j]·rowScale[p].
+TEXT ·dequantRowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  rowScale+16(FP), R8
+	MOVQ  nr8+24(FP), R9
+	MOVQ  rows+32(FP), CX
+	TESTQ R9, R9
+	JZ    dqr_done
+	TESTQ CX, CX
+	JZ    dqr_done
+
+dqr_row:
+	VBROADCASTSS (R8), Y1
+	MOVQ         R9, DX
+
+dqr_col:
+	VPMOVSXBD (SI), Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS    Y1, Y0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $8, SI
+	ADDQ      $32, DI
+	DECQ      DX
+	JNZ       dqr_col
+	ADDQ      $4, R8
+	DECQ      CX
+	JNZ       dqr_row
+
+dqr_done:
+	VZEROUPPER
+	RET

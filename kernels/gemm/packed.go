@@ -37,6 +37,8 @@ type PackedB struct {
 	// q·scale[j] (PackBInt8)
 	q     []int8
 	scale []float32 // [np], zero past N
+	// instead of scale (PackBNInt8): row k of op(B) is q·rowScale[k]
+	rowScale []float32 // [K]
 }
 
 // PackB packs weight [N,K] (row-major, PyTorch's nn.Linear layout: the
@@ -81,15 +83,7 @@ func PackBInt8(weight []float32, N, K int) *PackedB {
 	}
 	pb.kcStep = kcStepFor(K, im.kc)
 	pb.scale = make([]float32, pb.np)
-	parallel.For(N, 64, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			var m float32
-			for _, v := range weight[j*K : (j+1)*K] {
-				m = max(m, abs32(v))
-			}
-			pb.scale[j] = m / 127
-		}
-	})
+	rowScales(pb.scale, weight, N, K)
 	pb.q = allocPacked[int8](pb, pb.np*K)
 	nr := im.nr
 	for pc := 0; pc < K; pc += pb.kcStep {
@@ -106,15 +100,87 @@ func PackBInt8(weight []float32, N, K int) *PackedB {
 	return pb
 }
 
+// PackBNInt8 is PackBN storing b [K,N] as int8 with one scale per row of b:
+// the backward operand of a weight [Out,In] whose forward pass runs on
+// PackBInt8 (its rows are the output channels there), so that both passes
+// multiply by the same values q·scale. The panels are widened before the
+// float32 kernels run on them (the backward's GEMMs have many rows), so
+// MulPacked gives the result of PackBN on those values bit for bit.
+func PackBNInt8(b []float32, K, N int) *PackedB {
+	im := cur.Load()
+	checkMat("b", b, K, N, N)
+	pb := &PackedB{im: im, n: N, k: K, np: ceilDiv(N, im.nr) * im.nr, nn: true}
+	if N == 0 || K == 0 {
+		return pb
+	}
+	pb.kcStep = kcStepFor(K, im.kc)
+	pb.rowScale = make([]float32, K)
+	rowScales(pb.rowScale, b, K, N)
+	pb.q = allocPacked[int8](pb, pb.np*K)
+	nr := im.nr
+	for pc := 0; pc < K; pc += pb.kcStep {
+		kb := min(pb.kcStep, K-pc)
+		off := pc * pb.np
+		parallel.For(pb.np/nr, 8, func(lo, hi int) {
+			tmp := make([]float32, kb*nr)
+			for jp := lo; jp < hi; jp++ {
+				packB(tmp, b, N, false, pc, kb, jp*nr, N-jp*nr, nr, 0, 1, im.asmPack)
+				dst := pb.q[off+jp*nr*kb : off+(jp+1)*nr*kb]
+				for i, v := range tmp {
+					dst[i] = quantOne(v, pb.rowScale[pc+i/nr])
+				}
+			}
+		})
+	}
+	return pb
+}
+
+// rowScales sets scale[i] = max|w[i,:]|/127 for the rows of w [rows, cols].
+func rowScales(scale, w []float32, rows, cols int) {
+	parallel.For(rows, 64, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var m float32
+			for _, v := range w[i*cols : (i+1)*cols] {
+				m = max(m, abs32(v))
+			}
+			scale[i] = m / 127
+		}
+	})
+}
+
+// dequantizeRows widens an int8 micro-panel whose row p is on the grid
+// rowScale[p] (rows of nr values) into floats q·rowScale[p]; asm: with
+// AVX2 (the implementation's asmPack).
+func dequantizeRows(dst []float32, src []int8, rowScale []float32, nr int, asm bool) {
+	if asm && nr%8 == 0 && len(rowScale) > 0 {
+		_ = dst[len(rowScale)*nr-1]
+		_ = src[len(rowScale)*nr-1]
+		dequantRowsAVX2(&dst[0], &src[0], &rowScale[0], nr/8, len(rowScale))
+		return
+	}
+	for p, s := range rowScale {
+		d, q := dst[p*nr:(p+1)*nr], src[p*nr:(p+1)*nr]
+		for j := range d {
+			d[j] = float32(q[j]) * s
+		}
+	}
+}
+
 // quantize rounds the packed panel src (rows of nr = len(scale) floats)
 // to int8 steps of scale[j] in column j (zero where the scale is).
 func quantize(dst []int8, src, scale []float32) {
 	nr := len(scale)
 	for i, v := range src {
-		if s := scale[i%nr]; s != 0 {
-			dst[i] = int8(max(-127, min(127, math.RoundToEven(float64(v/s)))))
-		}
+		dst[i] = quantOne(v, scale[i%nr])
 	}
+}
+
+// quantOne is v on the int8 grid of step s (0 where s is).
+func quantOne(v, s float32) int8 {
+	if s == 0 {
+		return 0
+	}
+	return int8(max(-127, min(127, math.RoundToEven(float64(v/s)))))
 }
 
 // dequantize widens an int8 micro-panel (rows of nr = len(scale) values)
@@ -243,7 +309,7 @@ func (pb *PackedB) Impl() string { return pb.im.name }
 
 // Bytes is the size of the packed data.
 func (pb *PackedB) Bytes() int {
-	return 4*len(pb.data) + 2*len(pb.half) + len(pb.q) + 4*len(pb.scale)
+	return 4*len(pb.data) + 2*len(pb.half) + len(pb.q) + 4*len(pb.scale) + 4*len(pb.rowScale)
 }
 
 // block returns the micro-panels of k block pc (a multiple of kcStep) from
