@@ -159,7 +159,7 @@ type block struct {
 	nPanels        int  // micro-panels in the block
 	first, last    bool // pc is the first / last depth block
 	bp             []float32
-	bph            []uint16 // instead of bp: F16 micro-panels (PackBHalf)
+	bph            []uint16  // instead of bp: F16 micro-panels (PackBHalf)
 	bpq            []int8    // instead of bp: int8 micro-panels (PackBInt8, PackBNInt8)
 	scale          []float32 // PackBInt8: per column of the whole B
 	rowScale       []float32 // PackBNInt8: per row of the block
