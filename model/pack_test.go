@@ -219,22 +219,7 @@ func TestPackWeightsInt8(t *testing.T) {
 			m, b := loadGolden(t, name)
 			rounded, _ := loadGolden(t, name)
 			last, pooled := forwardCopy(t, m, b)
-			channels := roundWeights(rounded, func(w []float32, out, in int) {
-				for j := 0; j < out; j++ {
-					row := w[j*in : (j+1)*in]
-					var mx float32
-					for _, v := range row {
-						mx = max(mx, float32(math.Abs(float64(v))))
-					}
-					s := mx / 127
-					for k, v := range row {
-						row[k] = 0
-						if s != 0 {
-							row[k] = float32(math.RoundToEven(float64(v/s))) * s
-						}
-					}
-				}
-			})
+			channels := roundWeights(rounded, gemm.RoundToInt8Grid)
 			full := m.PackWeights()
 			n := m.PackWeightsInt8()
 			if d := m.WeightsDType(); d != "int8" || n > full/4+int64(4*16*channels) {

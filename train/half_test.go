@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/aotp/aotp/internal/half"
+	"github.com/aotp/aotp/kernels/gemm"
 	"github.com/aotp/aotp/model"
 	"github.com/aotp/aotp/peft"
 )
@@ -45,7 +46,7 @@ func TestHalfBackboneTraining(t *testing.T) {
 				t.Fatal("PackBackwardWeightsHalf packed nothing")
 			}
 		}, 0},
-		{"int8", roundInt8, func(enc *model.Encoder) {
+		{"int8", gemm.RoundToInt8Grid, func(enc *model.Encoder) {
 			enc.PackWeightsInt8()
 			if n := enc.PackBackwardWeightsInt8(); n == 0 {
 				t.Fatal("PackBackwardWeightsInt8 packed nothing")
@@ -125,24 +126,5 @@ func roundLinear(l *model.Linear, round func(w []float32, out, in int)) {
 func roundHalf(w []float32, _, _ int) {
 	for i, v := range w {
 		w[i] = half.ToFloat32(half.FromFloat32(v))
-	}
-}
-
-// roundInt8 puts each output channel (row) on its int8 grid, as
-// gemm.PackBInt8 does.
-func roundInt8(w []float32, out, in int) {
-	for j := 0; j < out; j++ {
-		row := w[j*in : (j+1)*in]
-		var m float32
-		for _, v := range row {
-			m = max(m, float32(math.Abs(float64(v))))
-		}
-		s := m / 127
-		for k, v := range row {
-			row[k] = 0
-			if s != 0 {
-				row[k] = float32(math.RoundToEven(float64(v/s))) * s
-			}
-		}
 	}
 }

@@ -8,23 +8,10 @@ import (
 	"github.com/aotp/aotp/kernels/parallel"
 )
 
-// dequantized is the weight PackBInt8 stores: each row on its own int8
-// grid of max|row|/127.
+// dequantized is a copy of w [N,K] on the int8 grid of each row.
 func dequantized(w []float32, N, K int) []float32 {
-	out := make([]float32, len(w))
-	for j := 0; j < N; j++ {
-		row := w[j*K : (j+1)*K]
-		var m float32
-		for _, v := range row {
-			m = max(m, abs32(v))
-		}
-		s := m / 127
-		for k, v := range row {
-			if s != 0 {
-				out[j*K+k] = float32(int8(math.RoundToEven(float64(v/s)))) * s
-			}
-		}
-	}
+	out := append([]float32(nil), w...)
+	RoundToInt8Grid(out, N, K)
 	return out
 }
 

@@ -71,34 +71,10 @@ func PackBHalf(weight []float32, N, K int) *PackedB {
 // PackBInt8 is PackB storing the packed weight as int8 with one scale per
 // output channel (row of weight): scale = max|row| / 127, q = round(w /
 // scale). A quarter of the memory and of a small-batch forward pass's
-// traffic; the results are those of the weight rounded to that grid (a
-// relative error up to 1/254 of the row's largest weight), an opt-in for
-// inference (`--weights int8`).
-func PackBInt8(weight []float32, N, K int) *PackedB {
-	im := cur.Load()
-	checkMat("weight", weight, N, K, K)
-	pb := &PackedB{im: im, n: N, k: K, np: ceilDiv(N, im.nr) * im.nr}
-	if N == 0 || K == 0 {
-		return pb
-	}
-	pb.kcStep = kcStepFor(K, im.kc)
-	pb.scale = make([]float32, pb.np)
-	rowScales(pb.scale, weight, N, K)
-	pb.q = allocPacked[int8](pb, pb.np*K)
-	nr := im.nr
-	for pc := 0; pc < K; pc += pb.kcStep {
-		kb := min(pb.kcStep, K-pc)
-		off := pc * pb.np
-		parallel.For(pb.np/nr, 8, func(lo, hi int) {
-			tmp := make([]float32, kb*nr)
-			for jp := lo; jp < hi; jp++ {
-				packB(tmp, weight, K, true, pc, kb, jp*nr, N-jp*nr, nr, 0, 1, im.asmPack)
-				quantize(pb.q[off+jp*nr*kb:off+(jp+1)*nr*kb], tmp, pb.scale[jp*nr:(jp+1)*nr])
-			}
-		})
-	}
-	return pb
-}
+// traffic; the results are those of the weight rounded to that grid
+// (RoundToInt8Grid: a relative error up to 1/254 of the row's largest
+// weight), an opt-in for inference (`--weights int8`).
+func PackBInt8(weight []float32, N, K int) *PackedB { return packInt8(weight, N, K, true) }
 
 // PackBNInt8 is PackBN storing b [K,N] as int8 with one scale per row of b:
 // the backward operand of a weight [Out,In] whose forward pass runs on
@@ -106,33 +82,64 @@ func PackBInt8(weight []float32, N, K int) *PackedB {
 // multiply by the same values q·scale. The panels are widened before the
 // float32 kernels run on them (the backward's GEMMs have many rows), so
 // MulPacked gives the result of PackBN on those values bit for bit.
-func PackBNInt8(b []float32, K, N int) *PackedB {
+func PackBNInt8(b []float32, K, N int) *PackedB { return packInt8(b, N, K, false) }
+
+// packInt8 packs op(B) [K,N] as int8 from weight [N,K] (trans: a scale per
+// column of op(B), pb.scale) or from b [K,N] (a scale per row, pb.rowScale).
+func packInt8(b []float32, N, K int, trans bool) *PackedB {
 	im := cur.Load()
-	checkMat("b", b, K, N, N)
-	pb := &PackedB{im: im, n: N, k: K, np: ceilDiv(N, im.nr) * im.nr, nn: true}
+	ldb, rows, cols := N, K, N // b's layout; its rows carry the scales
+	if trans {
+		ldb, rows, cols = K, N, K
+	}
+	checkMat("b", b, rows, cols, ldb)
+	pb := &PackedB{im: im, n: N, k: K, np: ceilDiv(N, im.nr) * im.nr, nn: !trans}
 	if N == 0 || K == 0 {
 		return pb
 	}
 	pb.kcStep = kcStepFor(K, im.kc)
-	pb.rowScale = make([]float32, K)
-	rowScales(pb.rowScale, b, K, N)
+	scales := make([]float32, max(rows, pb.np))
+	rowScales(scales, b, rows, cols)
+	if trans {
+		pb.scale = scales[:pb.np] // zero past N
+	} else {
+		pb.rowScale = scales[:K]
+	}
 	pb.q = allocPacked[int8](pb, pb.np*K)
 	nr := im.nr
 	for pc := 0; pc < K; pc += pb.kcStep {
 		kb := min(pb.kcStep, K-pc)
 		off := pc * pb.np
 		parallel.For(pb.np/nr, 8, func(lo, hi int) {
-			tmp := make([]float32, kb*nr)
+			tmp := make([]float32, kb*nr) // one micro-panel in float32, then rounded
 			for jp := lo; jp < hi; jp++ {
-				packB(tmp, b, N, false, pc, kb, jp*nr, N-jp*nr, nr, 0, 1, im.asmPack)
+				packB(tmp, b, ldb, trans, pc, kb, jp*nr, N-jp*nr, nr, 0, 1, im.asmPack)
 				dst := pb.q[off+jp*nr*kb : off+(jp+1)*nr*kb]
 				for i, v := range tmp {
-					dst[i] = quantOne(v, pb.rowScale[pc+i/nr])
+					if trans {
+						dst[i] = quantOne(v, pb.scale[jp*nr+i%nr])
+					} else {
+						dst[i] = quantOne(v, pb.rowScale[pc+i/nr])
+					}
 				}
 			}
 		})
 	}
 	return pb
+}
+
+// RoundToInt8Grid rounds each row of w [rows, cols] in place to the int8
+// grid of step max|row|/127: the values PackBInt8 of a weight (rows: its
+// output channels) and PackBNInt8 of it stand for.
+func RoundToInt8Grid(w []float32, rows, cols int) {
+	scale := make([]float32, rows)
+	rowScales(scale, w, rows, cols)
+	for i, s := range scale {
+		row := w[i*cols : (i+1)*cols]
+		for j, v := range row {
+			row[j] = float32(quantOne(v, s)) * s
+		}
+	}
 }
 
 // rowScales sets scale[i] = max|w[i,:]|/127 for the rows of w [rows, cols].
@@ -146,6 +153,14 @@ func rowScales(scale, w []float32, rows, cols int) {
 			scale[i] = m / 127
 		}
 	})
+}
+
+// quantOne is v on the int8 grid of step s (0 where s is).
+func quantOne(v, s float32) int8 {
+	if s == 0 {
+		return 0
+	}
+	return int8(max(-127, min(127, math.RoundToEven(float64(v/s)))))
 }
 
 // dequantizeRows widens an int8 micro-panel whose row p is on the grid
@@ -164,23 +179,6 @@ func dequantizeRows(dst []float32, src []int8, rowScale []float32, nr int, asm b
 			d[j] = float32(q[j]) * s
 		}
 	}
-}
-
-// quantize rounds the packed panel src (rows of nr = len(scale) floats)
-// to int8 steps of scale[j] in column j (zero where the scale is).
-func quantize(dst []int8, src, scale []float32) {
-	nr := len(scale)
-	for i, v := range src {
-		dst[i] = quantOne(v, scale[i%nr])
-	}
-}
-
-// quantOne is v on the int8 grid of step s (0 where s is).
-func quantOne(v, s float32) int8 {
-	if s == 0 {
-		return 0
-	}
-	return int8(max(-127, min(127, math.RoundToEven(float64(v/s)))))
 }
 
 // dequantize widens an int8 micro-panel (rows of nr = len(scale) values)
