@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/aotp/aotp/kernels/parallel"
 	"github.com/aotp/aotp/peft"
 )
 
@@ -293,6 +295,11 @@ func (b *batcher) predict(ts []peft.TaskSeq) (logits [][]float32, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("forward pass panicked: %v", r)
+			stack := debug.Stack()
+			if p, ok := r.(*parallel.Panic); ok {
+				stack = p.Stack // where the worker panicked, not where it was raised again
+			}
+			b.log.Error("forward pass panicked", "panic", r, "stack", string(stack))
 		}
 	}()
 	b.predMu.Lock()
