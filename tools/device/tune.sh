@@ -7,8 +7,9 @@
 #     forward shapes with and without edge tiles (AB_VARIANTS adds blockings
 #     "kc,mc,nc;...");
 #   - PROFILE=1: CPU profiles of the forward pass and the AoT training step;
-#   - F16=1: forward with --weights f32 and f16 alternating (on AVX-512 the
-#     F16 panels are widened into L1 before the float32 kernel: unmeasured).
+#   - F16=1: forward with --weights f32, f16 and int8 alternating (on AVX-512
+#     the F16 and int8 panels are widened into L1 before the float32 kernel:
+#     unmeasured), and the int8 tests on the AVX-512 kernels.
 # Results under $OUT.
 set -u
 R=$PWD
@@ -37,7 +38,7 @@ if [ "${F16:-0}" = 1 ]; then
 	for round in 1 2; do
 		for c in "1 8 40" "1 32 20" "1 128 10" "8 128 4"; do
 			set -- $c
-			for w in f32 f16; do
+			for w in f32 f16 int8; do
 				printf '%s\t%sx%s\t%s\t' "$round" "$1" "$2" "$w" >> "$OUT/f16.tsv"
 				timeout 60 $ts ./devbin/aotp bench forward --shape roberta-base --batch "$1" --seq "$2" --iters "$3" \
 					--threads 2 --weights "$w" --json >> "$OUT/f16.tsv" 2>&1
@@ -45,6 +46,8 @@ if [ "${F16:-0}" = 1 ]; then
 		done
 	done
 	cut -c1-160 "$OUT/f16.tsv"
+	(cd "$R/kernels/gemm" && AOTP_GEMM=avx512 timeout 60 $ts "$G" -test.run 'Int8|Half' -test.v) > "$OUT/int8_tests.log" 2>&1
+	tail -n 1 "$OUT/int8_tests.log"
 fi
 tail -n 1 "$OUT/tune_tests.log"
 grep -E "^(--- FAIL|FAIL)" "$OUT/tune_tests.log"
