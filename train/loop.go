@@ -55,6 +55,38 @@ type Options struct {
 	MicroBatch int `json:"micro-batch,omitempty"`
 }
 
+// Validate refuses options no run could use, naming the option (its flag
+// name) and the bound: before anything is loaded, and again by Run.
+func (o *Options) Validate() error {
+	for _, c := range []struct {
+		name string
+		v    int
+		min  int
+	}{{"epochs", o.Epochs, 0}, {"max-steps", o.MaxSteps, 0}, {"batch-size", o.BatchSize, 1}, {"eval-every", o.EvalEvery, 0},
+		{"log-every", o.LogEvery, 0}, {"save-every", o.SaveEvery, 0}, {"micro-batch", o.MicroBatch, 0}} {
+		if c.v < c.min {
+			return fmt.Errorf("train: %s %d must be at least %d", c.name, c.v, c.min)
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		v        float64
+		min, max float64
+		maxOpen  bool // v < max, not v ≤ max
+	}{{"lr", o.LR, 0, math.Inf(1), true}, {"weight-decay", o.WeightDecay, 0, math.Inf(1), true},
+		{"warmup-ratio", o.WarmupRatio, 0, 1, false}, {"max-grad-norm", o.MaxGradNorm, 0, math.Inf(1), true},
+		{"dropout", o.Dropout, 0, 1, true}} {
+		if !(c.v >= c.min && (c.v < c.max || !c.maxOpen && c.v == c.max)) {
+			closing := "]"
+			if c.maxOpen {
+				closing = ")"
+			}
+			return fmt.Errorf("train: %s %g is outside [%g, %g%s", c.name, c.v, c.min, c.max, closing)
+		}
+	}
+	return nil
+}
+
 // Evaluator scores predictions on the dev set: logits per dev item, in order.
 type Evaluator func(logits [][]float32) (metrics map[string]float64, main float64, err error)
 
@@ -176,14 +208,14 @@ func allFinite(params []*model.Param) (string, bool) {
 // run. It writes metrics.jsonl, the best dev checkpoint (via Save) and a
 // resumable checkpoint.
 func (l *Loop) Run(ctx context.Context) error {
-	if l.Opt.BatchSize < 1 || len(l.Train) == 0 {
-		return fmt.Errorf("train: no training data or batch size < 1")
+	if err := l.Opt.Validate(); err != nil {
+		return err
+	}
+	if len(l.Train) == 0 {
+		return fmt.Errorf("train: no training data")
 	}
 	if err := os.MkdirAll(l.OutDir, 0o755); err != nil {
 		return err
-	}
-	if l.Opt.MicroBatch < 0 {
-		return fmt.Errorf("train: micro-batch %d < 0", l.Opt.MicroBatch)
 	}
 	l.Stepper.MicroBatch = l.Opt.MicroBatch
 	params := l.Stepper.Params()

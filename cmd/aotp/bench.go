@@ -126,8 +126,8 @@ func newBenchForwardCmd() *cobra.Command {
 			if seq > cfg.MaxSequenceLength() {
 				return fmt.Errorf("--seq %d exceeds the model's %d positions", seq, cfg.MaxSequenceLength())
 			}
-			if batch < 1 || seq < 1 || iters < 1 {
-				return fmt.Errorf("--batch, --seq and --iters must be positive")
+			if batch < 1 || seq < 1 || iters < 1 || warmup < 0 {
+				return fmt.Errorf("--batch, --seq and --iters must be positive, --warmup not negative")
 			}
 			r := rand.New(rand.NewPCG(7, 7))
 			lengths := [][]int{make([]int, batch)}

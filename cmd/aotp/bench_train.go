@@ -60,6 +60,9 @@ func newBenchTrainCmd() *cobra.Command {
 		Short: "Time one AoT training step (forward, backward, AdamW) on random weights of a real shape, or a checkpoint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if batch < 1 || seq < 1 || iters < 1 || micro < 0 || warmup < 0 {
+				return fmt.Errorf("--batch, --seq and --iters must be positive, --micro-batch and --warmup not negative")
+			}
 			setThreads(threads)
 			var enc *model.Encoder
 			var err error

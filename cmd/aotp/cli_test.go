@@ -271,6 +271,10 @@ func TestBenchTrainJSON(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"micro_batch":2`) {
 		t.Fatalf("--micro-batch 2: %v, %s", err, out)
 	}
+	// no step timed: an infinite rate was printed before
+	if _, err := run(t, "bench", "train", "--model", model, "--iters", "0"); err == nil || !strings.Contains(err.Error(), "--iters must be positive") {
+		t.Fatalf("bench train --iters 0: %v", err)
+	}
 	if _, err := run(t, "bench", "train", "--model", filepath.Join(t.TempDir(), "none"), "--iters", "1"); err == nil {
 		t.Fatal("a missing --model: no error")
 	}
@@ -994,5 +998,25 @@ func TestTrainHalfWeights(t *testing.T) {
 	}
 	if _, err := run(t, append(trainArgs(backbone, data, filepath.Join(dir, "full8")), "--method", "full", "--weights", "int8")...); err == nil || !strings.Contains(err.Error(), "--weights int8 packs") {
 		t.Fatalf("--weights int8 --method full: %v", err)
+	}
+}
+
+// Options no run could use are refused before anything loads, naming the
+// flag: --batch-size 0 panicked (a division by zero counting the steps).
+func TestTrainRefusesBadOptions(t *testing.T) {
+	dir, backbone, data := demoFixture(t)
+	for _, c := range []struct{ flag, value, want string }{
+		{"--batch-size", "0", "batch-size 0 must be at least 1"},
+		{"--dropout", "1.5", "dropout 1.5 is outside [0, 1)"},
+		{"--lr", "-1", "lr -1 is outside"},
+		{"--warmup-ratio", "2", "warmup-ratio 2 is outside [0, 1]"},
+	} {
+		out := filepath.Join(dir, "run"+c.flag)
+		if _, err := run(t, append(trainArgs(backbone, data, out), c.flag, c.value)...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %s: %v, want %q", c.flag, c.value, err, c.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s %s: the run folder was created", c.flag, c.value)
+		}
 	}
 }
