@@ -360,6 +360,9 @@ func (l *Loop) evaluate(ctx context.Context, step int) (map[string]float64, floa
 
 // Predict returns the logits of each item (inference: no dropout).
 func Predict(ctx context.Context, enc *model.Encoder, hook model.Hooks, head *model.Head, items []Item, batchSize int) ([][]float32, error) {
+	if batchSize < 1 {
+		return nil, fmt.Errorf("batch size %d must be at least 1", batchSize)
+	}
 	ws := &model.Workspace{FirstTokensOnly: true} // the head reads the first tokens only
 	enc = encoderFor(enc, hook)
 	out := make([][]float32, 0, len(items))

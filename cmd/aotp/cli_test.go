@@ -1019,4 +1019,17 @@ func TestTrainRefusesBadOptions(t *testing.T) {
 			t.Errorf("%s %s: the run folder was created", c.flag, c.value)
 		}
 	}
+	// predict and eval: a batch size below 1 panicked (-1) or looped on
+	// empty batches (0)
+	for _, bs := range []string{"0", "-1"} {
+		for _, args := range [][]string{
+			{"predict", "--input", filepath.Join(data, "dev.jsonl"), "--output", filepath.Join(dir, "p.jsonl")},
+			{"eval", "--task", "custom", "--data", filepath.Join(data, "dev.jsonl")},
+		} {
+			args = append(args, "--model", backbone, "--adapter", filepath.Join(dir, "none"), "--batch-size", bs)
+			if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "--batch-size "+bs+" must be at least 1") {
+				t.Errorf("%s --batch-size %s: %v", args[0], bs, err)
+			}
+		}
+	}
 }

@@ -80,6 +80,9 @@ func (o *adapterRunFlags) add(f *pflag.FlagSet) {
 // load sets the threads and loads the backbone and the adapter (close
 // l.enc when done).
 func (o *adapterRunFlags) load() (*loaded, error) {
+	if o.batch < 1 {
+		return nil, fmt.Errorf("--batch-size %d must be at least 1", o.batch)
+	}
 	setThreads(o.threads)
 	return loadWithAdapter(o.modelName, o.adapter, o.weights)
 }
