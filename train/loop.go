@@ -62,7 +62,7 @@ func (o *Options) Validate() error {
 		name string
 		v    int
 		min  int
-	}{{"epochs", o.Epochs, 0}, {"max-steps", o.MaxSteps, 0}, {"batch-size", o.BatchSize, 1}, {"eval-every", o.EvalEvery, 0},
+	}{{"epochs", o.Epochs, 1}, {"max-steps", o.MaxSteps, 0}, {"batch-size", o.BatchSize, 1}, {"eval-every", o.EvalEvery, 0},
 		{"log-every", o.LogEvery, 0}, {"save-every", o.SaveEvery, 0}, {"micro-batch", o.MicroBatch, 0}} {
 		if c.v < c.min {
 			return fmt.Errorf("train: %s %d must be at least %d", c.name, c.v, c.min)

@@ -19,7 +19,7 @@ func TestOptionsValidate(t *testing.T) {
 		want string
 	}{
 		{func(o *Options) { o.BatchSize = 0 }, "batch-size 0 must be at least 1"},
-		{func(o *Options) { o.Epochs = -1 }, "epochs -1"},
+		{func(o *Options) { o.Epochs = 0 }, "epochs 0 must be at least 1"}, // no step to train
 		{func(o *Options) { o.MaxSteps = -1 }, "max-steps -1"},
 		{func(o *Options) { o.EvalEvery = -5 }, "eval-every -5"},
 		{func(o *Options) { o.MicroBatch = -1 }, "micro-batch -1"},

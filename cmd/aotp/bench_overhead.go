@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,9 +66,32 @@ f16 and shared by --distinct-tables tasks in turn (a fused table is |V|·d·L
 values per task; the gather per token is the same whichever task it is).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// the flags first: nothing is loaded for a grid that cannot run
+			bs, err := parseInts(batches)
+			if err != nil {
+				return fmt.Errorf("--batches: %w", err)
+			}
+			ts, err := parseInts(seqs)
+			if err != nil {
+				return fmt.Errorf("--seqs: %w", err)
+			}
+			if iters < 1 || distinct < 1 {
+				return fmt.Errorf("--iters and --distinct-tables must be positive")
+			}
+			want := map[string]bool{}
+			for _, m := range strings.Split(methods, ",") {
+				m = strings.TrimSpace(m)
+				if !slices.ContainsFunc(overheadMethods, func(om overheadMethod) bool { return om.name == m }) {
+					var names []string
+					for _, om := range overheadMethods {
+						names = append(names, om.name)
+					}
+					return fmt.Errorf("--methods: %q is not one of %s", m, strings.Join(names, ", "))
+				}
+				want[m] = true
+			}
 			setThreads(threads)
 			var enc *model.Encoder
-			var err error
 			if modelName != "" {
 				var dir string
 				if dir, err = resolveModel(modelName); err == nil {
@@ -84,17 +108,8 @@ values per task; the gather per token is the same whichever task it is).`,
 			}
 			defer enc.Close()
 			enc.PackWeights()
-			bs, err := parseInts(batches)
-			if err != nil {
-				return fmt.Errorf("--batches: %w", err)
-			}
-			ts, err := parseInts(seqs)
-			if err != nil {
-				return fmt.Errorf("--seqs: %w", err)
-			}
-			want := map[string]bool{}
-			for _, m := range strings.Split(methods, ",") {
-				want[strings.TrimSpace(m)] = true
+			if !slices.ContainsFunc(ts, func(T int) bool { return T <= enc.Config.MaxSequenceLength() }) {
+				return fmt.Errorf("--seqs: none fits the model's %d positions", enc.Config.MaxSequenceLength())
 			}
 			var rows []overheadRow
 			for _, B := range bs {

@@ -677,6 +677,20 @@ func TestBenchOverhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// a grid that cannot run is refused with the flag named (--seqs beyond
+	// the positions and --distinct-tables 0 panicked, --iters 0 failed in
+	// the plot, an unknown method was skipped silently)
+	for _, c := range []struct{ flag, value, want string }{
+		{"--seqs", "100000", "--seqs: none fits"},
+		{"--distinct-tables", "0", "--distinct-tables must be positive"},
+		{"--iters", "0", "--iters and"},
+		{"--methods", "nope", `--methods: "nope" is not one of`},
+	} {
+		args := []string{"bench", "overhead", "--model", model, "--batches", "2", "--seqs", "8", "--iters", "1", "--out", dir}
+		if _, err := run(t, append(args, c.flag, c.value)...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %s: %v, want %q", c.flag, c.value, err, c.want)
+		}
+	}
 }
 
 // Fused tables at every precision, and the backbone's weights in F16
