@@ -235,6 +235,10 @@ func benchHook(enc *model.Encoder, method, reparam string, rank, tasks, batch in
 	if tasks < 1 {
 		return nil, 0, fmt.Errorf("--tasks must be positive")
 	}
+	if tasks > batch {
+		// the rest would be built (roberta-base's fused f32 tables: 1.7 GiB a task) and never used
+		return nil, 0, fmt.Errorf("--tasks %d exceeds --batch %d: sequence i of a batch uses task i mod tasks", tasks, batch)
+	}
 	dtype := ""
 	switch method {
 	case "aot-fused":

@@ -271,6 +271,10 @@ func TestBenchTrainJSON(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"micro_batch":2`) {
 		t.Fatalf("--micro-batch 2: %v, %s", err, out)
 	}
+	// more tasks than sequences: built and never used
+	if _, err := run(t, "bench", "forward", "--model", model, "--batch", "2", "--seq", "8", "--iters", "1", "--method", "aot-compact", "--tasks", "3"); err == nil || !strings.Contains(err.Error(), "--tasks 3 exceeds --batch 2") {
+		t.Fatalf("bench forward --tasks 3 --batch 2: %v", err)
+	}
 	// no step timed: an infinite rate was printed before
 	if _, err := run(t, "bench", "train", "--model", model, "--iters", "0"); err == nil || !strings.Contains(err.Error(), "--iters must be positive") {
 		t.Fatalf("bench train --iters 0: %v", err)
