@@ -2,10 +2,7 @@ package gemm
 
 import (
 	"math"
-	"math/rand"
 	"testing"
-
-	"github.com/aotp/aotp/kernels/parallel"
 )
 
 // dequantized is a copy of w [N,K] on the int8 grid of each row.
@@ -61,34 +58,12 @@ func TestLinearPackedInt8(t *testing.T) {
 // rows of b are the forward weight's output channels, so PackBNInt8 of a
 // weight and PackBInt8 of it stand for the same values.
 func TestMulPackedInt8NN(t *testing.T) {
-	defer parallel.SetThreads(parallel.Threads())
-	r := rand.New(rand.NewSource(13))
-	for _, im := range testImpls() {
-		withImpl(t, im, func() {
-			for _, sz := range append(append([][3]int{}, packedSizes...), [3]int{300, 768, 200}) {
-				M, K, N := sz[0], sz[1], sz[2]
-				a, b := randSlice(r, M*K), randSlice(r, K*N)
-				deq := dequantized(b, K, N) // rows of b on their grids
-				pq, pf := PackBNInt8(b, K, N), PackBN(deq, K, N)
-				if !pq.Int8() || pq.Bytes() > pf.Bytes()/4+4*K {
-					t.Fatalf("%s: Int8 %v, bytes %d vs %d", im.name, pq.Int8(), pq.Bytes(), pf.Bytes())
-				}
-				for _, th := range []int{1, 2} {
-					parallel.SetThreads(th)
-					for _, beta := range []float32{0, 1} {
-						want, got := randSlice(r, M*N), make([]float32, M*N)
-						copy(got, want)
-						MulPacked(want, N, a, K, pf, M, beta)
-						MulPacked(got, N, a, K, pq, M, beta)
-						for i := range got {
-							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-								t.Fatalf("%s M=%d K=%d N=%d threads=%d beta=%v: c[%d]=%v, dequantized b gives %v",
-									im.name, M, K, N, th, beta, i, got[i], want[i])
-							}
-						}
-					}
-				}
-			}
-		})
-	}
+	forPackedNNVariants(t, 13, func(b []float32, K, N int) (*PackedB, []float32) {
+		deq := dequantized(b, K, N) // rows of b on their grids
+		pq := PackBNInt8(b, K, N)
+		if pf := PackBN(deq, K, N); !pq.Int8() || pq.Bytes() > pf.Bytes()/4+4*K {
+			t.Fatalf("Int8 %v, bytes %d vs %d", pq.Int8(), pq.Bytes(), pf.Bytes())
+		}
+		return pq, deq
+	})
 }

@@ -207,31 +207,43 @@ func TestMulPackedBitIdentical(t *testing.T) {
 // weight) is MulPacked on PackBN of the operand rounded to F16, bit for bit:
 // every implementation, odd sizes, 1–3 threads, beta 0 and 1.
 func TestMulPackedHalfNN(t *testing.T) {
+	forPackedNNVariants(t, 12, func(b []float32, K, N int) (*PackedB, []float32) {
+		rounded := make([]float32, len(b))
+		for i, v := range b {
+			rounded[i] = half.ToFloat32(half.FromFloat32(v))
+		}
+		ph := PackBNHalf(b, K, N)
+		if pf := PackBN(rounded, K, N); !ph.Half() || ph.Bytes()*2 != pf.Bytes() {
+			t.Fatalf("Half %v, bytes %d vs %d", ph.Half(), ph.Bytes(), pf.Bytes())
+		}
+		return ph, rounded
+	})
+}
+
+// forPackedNNVariants packs random operands b [K,N] with pack (which
+// returns the packed operand and the float32 one it stands for) and checks
+// that MulPacked on it is MulPacked on PackBN of that float32 operand, bit
+// for bit: every implementation, odd sizes, 1–3 threads, beta 0 and 1.
+func forPackedNNVariants(t *testing.T, seed int64, pack func(b []float32, K, N int) (*PackedB, []float32)) {
 	defer parallel.SetThreads(parallel.Threads())
-	r := rand.New(rand.NewSource(12))
+	r := rand.New(rand.NewSource(seed))
 	for _, im := range testImpls() {
 		withImpl(t, im, func() {
-			for _, sz := range packedSizes {
+			for _, sz := range append(append([][3]int{}, packedSizes...), [3]int{300, 768, 200}) {
 				M, K, N := sz[0], sz[1], sz[2]
 				a, b := randSlice(r, M*K), randSlice(r, K*N)
-				rounded := make([]float32, len(b))
-				for i, v := range b {
-					rounded[i] = half.ToFloat32(half.FromFloat32(v))
-				}
-				ph, pf := PackBNHalf(b, K, N), PackBN(rounded, K, N)
-				if !ph.Half() || ph.Bytes()*2 != pf.Bytes() {
-					t.Fatalf("%s: Half %v, bytes %d vs %d", im.name, ph.Half(), ph.Bytes(), pf.Bytes())
-				}
+				pp, ref := pack(b, K, N)
+				pf := PackBN(ref, K, N)
 				for _, th := range []int{1, 2, 3} {
 					parallel.SetThreads(th)
 					for _, beta := range []float32{0, 1} {
 						c0 := randSlice(r, M*N)
 						want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
 						MulPacked(want, N, a, K, pf, M, beta)
-						MulPacked(got, N, a, K, ph, M, beta)
+						MulPacked(got, N, a, K, pp, M, beta)
 						for i := range got {
 							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-								t.Fatalf("%s M=%d K=%d N=%d threads=%d beta=%v: c[%d]=%v, rounded operand gives %v",
+								t.Fatalf("%s M=%d K=%d N=%d threads=%d beta=%v: c[%d]=%v, the float32 operand gives %v",
 									im.name, M, K, N, th, beta, i, got[i], want[i])
 							}
 						}
