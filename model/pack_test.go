@@ -77,11 +77,7 @@ func TestPackWeightsMapped(t *testing.T) {
 	last, pooled := forwardCopy(t, m, b)
 	packed := m.PackWeights()
 	// every weight is a mapped view: the packed copies replace them in the count
-	var linear int64
-	for _, l := range m.packable() {
-		linear += int64(len(l.Weight))
-	}
-	if got, want := m.WeightBytes(), 4*int64(m.NumParams())-4*linear+packed; got != want {
+	if got, want := m.WeightBytes(), 4*int64(m.NumParams())-linearBytes(m)+packed; got != want {
 		t.Errorf("WeightBytes %d, want %d", got, want)
 	}
 	l2, p2 := forwardCopy(t, m, b)
@@ -259,4 +255,13 @@ func roundWeights(m *Encoder, round func(w []float32, out, in int)) int {
 		channels += l.Out
 	}
 	return channels
+}
+
+// linearBytes is the float32 size of the weights PackWeights packs.
+func linearBytes(m *Encoder) int64 {
+	var n int64
+	for _, l := range m.packable() {
+		n += 4 * int64(len(l.Weight))
+	}
+	return n
 }

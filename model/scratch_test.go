@@ -18,10 +18,7 @@ func TestSpillWeights(t *testing.T) {
 	wantW := append([]float32(nil), up.Weight...)
 	last, pooled := forwardCopy(t, m, b)
 	packed := m.PackWeights()
-	var linear int64
-	for _, l := range m.packable() {
-		linear += 4 * int64(len(l.Weight))
-	}
+	linear := linearBytes(m)
 	if got, want := m.WeightBytes(), 4*int64(m.NumParams())+packed; got != want {
 		t.Errorf("before spilling: WeightBytes %d, want %d (heap originals and packed copies)", got, want)
 	}
@@ -99,10 +96,7 @@ func TestLoadFloat32File(t *testing.T) {
 		sameBits(t, "last_hidden_state", got, want)
 		sameBits(t, "pooler_output", gotP, wantP)
 		packed := m.PackWeights()
-		var linear int64
-		for _, l := range m.packable() {
-			linear += 4 * int64(len(l.Weight))
-		}
+		linear := linearBytes(m)
 		if got, want := m.WeightBytes(), 4*int64(m.NumParams())-linear+packed; got != want {
 			t.Errorf("WeightBytes %d, want %d (packed copies only)", got, want)
 		}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -319,6 +320,18 @@ func trainArgs(backbone, data, out string) []string {
 		"--train", filepath.Join(data, "train.jsonl"), "--dev", filepath.Join(data, "dev.jsonl"),
 		"--out", out, "--rank", "8", "--epochs", "6", "--batch-size", "8", "--lr", "5e-3",
 		"--dropout", "0.1", "--save-every", "3", "--eval-every", "20", "--log-every", "2", "--max-seq-len", "32"}
+}
+
+// trainSteps runs trainArgs for steps optimizer steps (one dev evaluation,
+// at the end) with extra flags and returns the adapter file's path.
+func trainSteps(t *testing.T, backbone, data, out string, steps int, extra ...string) string {
+	t.Helper()
+	n := strconv.Itoa(steps)
+	args := append(trainArgs(backbone, data, out), "--max-steps", n, "--eval-every", n)
+	if _, err := run(t, append(args, extra...)...); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(out, "adapter_model.safetensors")
 }
 
 // A run killed at an arbitrary moment and resumed ends with the same adapter,
@@ -880,11 +893,7 @@ func TestVersion(t *testing.T) {
 func TestTrainMicroBatch(t *testing.T) {
 	dir, backbone, data := demoFixture(t)
 	tensors := func(out string, extra ...string) map[string][]float32 {
-		args := append(trainArgs(backbone, data, out), "--max-steps", "4", "--eval-every", "4")
-		if _, err := run(t, append(args, extra...)...); err != nil {
-			t.Fatal(err)
-		}
-		f, err := safetensors.Open(filepath.Join(out, "adapter_model.safetensors"))
+		f, err := safetensors.Open(trainSteps(t, backbone, data, out, 4, extra...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -985,11 +994,7 @@ func TestPredictOnBF16Checkpoint(t *testing.T) {
 func TestTrainHalfWeights(t *testing.T) {
 	dir, backbone, data := demoFixture(t)
 	adapter := func(out string, extra ...string) []byte {
-		args := append(trainArgs(backbone, data, out), "--max-steps", "3", "--eval-every", "3")
-		if _, err := run(t, append(args, extra...)...); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(filepath.Join(out, "adapter_model.safetensors"))
+		b, err := os.ReadFile(trainSteps(t, backbone, data, out, 3, extra...))
 		if err != nil {
 			t.Fatal(err)
 		}
