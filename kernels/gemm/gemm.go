@@ -460,10 +460,10 @@ const epiCols = 64
 // micro-panels (streamed from L2). F16 and int8 panels go to the
 // implementation's own kernels for them where it has them, else each is
 // first widened into wide (kc×nr floats, then in L1) and used from there:
-// once per A block (a tile of 2048 rows widens each panel 14 times, with
-// AVX2 ~1 % of the kernels' time; widening each block once per tile instead
-// measured within the noise: int8 training step 5383 vs 5505 ms, medians of
-// 3 alternating rounds).
+// once per A block (a tile of 2048 rows widens each panel 14 times; with
+// AVX2, by count of instructions, ~1 % of the kernels' work). Widening each
+// block once per tile instead measured within the noise (int8 training step
+// 5383 vs 5505 ms, medians of 3 alternating rounds), so it is not done.
 func (j *job) macro(bl *block, ap, wide, tmp []float32, ic, mc, nlo, nhi int) {
 	im := j.im
 	mr, nr, kc, ldc := im.mr, im.nr, bl.kc, j.ldc
