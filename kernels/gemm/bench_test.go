@@ -50,23 +50,34 @@ func BenchmarkLinear(b *testing.B) {
 	}
 }
 
-// BenchmarkLinearPacked: BenchmarkLinear with the weight packed once (PackB).
+// BenchmarkLinearPacked: BenchmarkLinear with the weight packed once:
+// float32 (PackB) and W8A8 (PackBA8: its GFLOP/s count the same 2·M·N·K
+// operations, done on bytes).
 func BenchmarkLinearPacked(b *testing.B) {
-	for _, M := range []int{1024, 4096} {
-		for _, kn := range linearShapes {
-			K, N := kn[0], kn[1]
-			b.Run(fmt.Sprintf("M%d_K%d_N%d", M, K, N), func(b *testing.B) {
-				r := rand.New(rand.NewSource(1))
-				a, w, c := randSlice(r, M*K), randSlice(r, N*K), make([]float32, M*N)
-				pw := PackB(w, N, K)
-				LinearPacked(c, a, pw, nil, M, nil)
-				b.ResetTimer()
-				start := time.Now()
-				for i := 0; i < b.N; i++ {
-					LinearPacked(c, a, pw, nil, M, nil)
+	for _, dtype := range []string{"f32", "w8a8"} {
+		for _, M := range []int{1024, 4096} {
+			for _, kn := range linearShapes {
+				K, N := kn[0], kn[1]
+				name := fmt.Sprintf("M%d_K%d_N%d", M, K, N)
+				if dtype != "f32" {
+					name = dtype + "/" + name
 				}
-				b.ReportMetric(2*float64(M)*float64(N)*float64(K)*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
-			})
+				b.Run(name, func(b *testing.B) {
+					r := rand.New(rand.NewSource(1))
+					a, w, c := randSlice(r, M*K), randSlice(r, N*K), make([]float32, M*N)
+					pw := PackB(w, N, K)
+					if dtype == "w8a8" {
+						pw = PackBA8(w, N, K)
+					}
+					LinearPacked(c, a, pw, nil, M, nil)
+					b.ResetTimer()
+					start := time.Now()
+					for i := 0; i < b.N; i++ {
+						LinearPacked(c, a, pw, nil, M, nil)
+					}
+					b.ReportMetric(2*float64(M)*float64(N)*float64(K)*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
+				})
+			}
 		}
 	}
 }
@@ -74,13 +85,13 @@ func BenchmarkLinearPacked(b *testing.B) {
 // BenchmarkWeightStream: a batch of one's GEMMs, M rows through 16 distinct
 // pre-packed 768×3072 weights (151 MB as float32: more than any L3, so every
 // call streams its weight from memory, as a forward pass does), float32
-// (PackB), F16 (PackBHalf) and int8 (PackBInt8). Reports the weight bytes
+// (PackB), F16 (PackBHalf), int8 (PackBInt8) and W8A8 (PackBA8). Reports the weight bytes
 // read per second.
 func BenchmarkWeightStream(b *testing.B) {
 	const K, N, nw = 768, 3072, 16
 	r := rand.New(rand.NewSource(1))
 	w := randSlice(r, N*K)
-	for _, dtype := range []string{"f32", "f16", "int8"} {
+	for _, dtype := range []string{"f32", "f16", "int8", "w8a8"} {
 		pws := make([]*PackedB, nw)
 		for i := range pws {
 			switch dtype {
@@ -88,6 +99,8 @@ func BenchmarkWeightStream(b *testing.B) {
 				pws[i] = PackBHalf(w, N, K)
 			case "int8":
 				pws[i] = PackBInt8(w, N, K)
+			case "w8a8":
+				pws[i] = PackBA8(w, N, K)
 			default:
 				pws[i] = PackB(w, N, K)
 			}

@@ -103,6 +103,8 @@ func detect() []*impl {
 	if cpu.X86.HasF16C {
 		avx2Impl.kernH, avx2Impl.kernEH = kernAVX2H, kernAVX2x4H
 	}
+	// AVX-512 CPUs have AVX2 too: its W8A8 kernel serves both.
+	avx2Impl.a8asm, avx512Impl.a8asm = cpu.X86.HasAVX2, cpu.X86.HasAVX2
 	var l []*impl
 	if cpu.X86.HasAVX512F {
 		l = append(l, avx512Impl)

@@ -39,6 +39,9 @@ type PackedB struct {
 	scale []float32 // [np], zero past N
 	// instead of scale (PackBNInt8): row k of op(B) is q·rowScale[k]
 	rowScale []float32 // [K]
+	// PackBA8: q holds the W8A8 layout (a8.go) and a8sum each column's Σ q
+	a8    bool
+	a8sum []int32 // [np]
 }
 
 // PackB packs weight [N,K] (row-major, PyTorch's nn.Linear layout: the
@@ -202,7 +205,7 @@ func dequantize(dst []float32, src []int8, scale []float32, asm bool) {
 func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
 // Int8 reports whether the weight is stored as int8 (PackBInt8).
-func (pb *PackedB) Int8() bool { return pb.q != nil }
+func (pb *PackedB) Int8() bool { return pb.q != nil && !pb.a8 }
 
 // blockInt8 is block for an int8 weight.
 func (pb *PackedB) blockInt8(pc, jc int) []int8 {
@@ -274,6 +277,11 @@ func MulPacked(c []float32, ldc int, a []float32, lda int, pb *PackedB, M int, b
 		return
 	}
 	checkMat("a", a, M, K, lda)
+	if pb.a8 {
+		packedImplCheck(pb, "MulPacked")
+		pb.mulA8(c, ldc, a, lda, M, beta, nil, nil)
+		return
+	}
 	j := packedJob(pb, "MulPacked")
 	j.transA, j.transB = false, !pb.nn
 	j.m, j.n, j.k = M, N, K
@@ -287,13 +295,16 @@ func MulPacked(c []float32, ldc int, a []float32, lda int, pb *PackedB, M int, b
 // packedJob is a job for a call on pb, which must have been packed for the
 // implementation selected now (else it panics naming the call).
 func packedJob(pb *PackedB, call string) *job {
-	j := getJob()
-	if j.im != pb.im {
-		im := j.im
-		putJob(j)
+	packedImplCheck(pb, call)
+	return getJob()
+}
+
+// packedImplCheck panics, naming the call, unless pb was packed for the
+// implementation selected now (the rule every packed weight follows).
+func packedImplCheck(pb *PackedB, call string) {
+	if im := cur.Load(); im != pb.im {
 		panic(fmt.Sprintf("gemm: %s: B packed for %q but %q is selected; pack again after SetImpl", call, pb.im.name, im.name))
 	}
-	return j
 }
 
 // N is the number of output features (rows of the packed weight).
@@ -307,7 +318,7 @@ func (pb *PackedB) Impl() string { return pb.im.name }
 
 // Bytes is the size of the packed data.
 func (pb *PackedB) Bytes() int {
-	return 4*len(pb.data) + 2*len(pb.half) + len(pb.q) + 4*len(pb.scale) + 4*len(pb.rowScale)
+	return 4*len(pb.data) + 2*len(pb.half) + len(pb.q) + 4*len(pb.scale) + 4*len(pb.rowScale) + 4*len(pb.a8sum)
 }
 
 // block returns the micro-panels of k block pc (a multiple of kcStep) from
@@ -344,6 +355,11 @@ func LinearPacked(out, inp []float32, pw *PackedB, bias []float32, M int, act fu
 	checkMat("inp", inp, M, K, K)
 	if pw.nn {
 		panic("gemm: LinearPacked: B was packed by PackBN (op(B) = b); use MulPacked")
+	}
+	if pw.a8 {
+		packedImplCheck(pw, "LinearPacked")
+		pw.mulA8(out, N, inp, K, M, 0, bias, act)
+		return
 	}
 	j := packedJob(pw, "LinearPacked")
 	j.transA, j.transB = false, true

@@ -1,0 +1,15 @@
+//go:build amd64 && !purego
+
+package gemm
+
+// kernA8AVX2 is the 6×16 W8A8 micro-kernel (a8.go): kq groups of 4 bytes
+// of each of 6 activation rows (lda bytes apart) times a packed weight
+// panel, with the zero-point, scale and bias epilogue.
+//
+//go:noescape
+func kernA8AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
+
+// quantA8AVX2 quantizes 8·n8 activations of one row (see quantRowGo).
+//
+//go:noescape
+func quantA8AVX2(dst *uint8, src *float32, n8 int, inv float32, za float32)

@@ -1,0 +1,167 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// W8A8 kernels (a8.go): unsigned 7-bit activations × signed 8-bit weights,
+// summed exactly in int32 by VPMADDUBSW (byte pairs → int16; 2·127·127 <
+// 2¹⁵, so it never saturates) and VPMADDWD with ones (int16 pairs → int32).
+
+// func kernA8AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
+//
+// C[6×16] = ((float(Σ_k a·b − za·cs)·sa)·sw) + bias, a: 6 rows of lda bytes
+// (4·kq used), b: the panel, kq groups of 16 columns × 4 bytes (k-major
+// within a column), za/sa per row, cs/sw/bias per column.
+TEXT ·kernA8AVX2(SB), NOSPLIT, $0-88
+	MOVQ kq+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R9
+	MOVQ b+24(FP), DI
+	LEAQ (SI)(R9*2), R10
+	ADDQ R9, R10             // R10 = a + 3·lda
+
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	VPCMPEQW Y14, Y14, Y14
+	VPSRLW   $15, Y14, Y14   // int16 ones
+	TESTQ CX, CX
+	JZ    a8_epi
+
+a8_loop:
+	VPBROADCASTD (SI), Y12
+	VPMADDUBSW   (DI), Y12, Y13
+	VPMADDUBSW   32(DI), Y12, Y15
+	VPMADDWD     Y14, Y13, Y13
+	VPMADDWD     Y14, Y15, Y15
+	VPADDD       Y13, Y0, Y0
+	VPADDD       Y15, Y1, Y1
+
+	VPBROADCASTD (SI)(R9*1), Y12
+	VPMADDUBSW   (DI), Y12, Y13
+	VPMADDUBSW   32(DI), Y12, Y15
+	VPMADDWD     Y14, Y13, Y13
+	VPMADDWD     Y14, Y15, Y15
+	VPADDD       Y13, Y2, Y2
+	VPADDD       Y15, Y3, Y3
+
+	VPBROADCASTD (SI)(R9*2), Y12
+	VPMADDUBSW   (DI), Y12, Y13
+	VPMADDUBSW   32(DI), Y12, Y15
+	VPMADDWD     Y14, Y13, Y13
+	VPMADDWD     Y14, Y15, Y15
+	VPADDD       Y13, Y4, Y4
+	VPADDD       Y15, Y5, Y5
+
+	VPBROADCASTD (R10), Y12
+	VPMADDUBSW   (DI), Y12, Y13
+	VPMADDUBSW   32(DI), Y12, Y15
+	VPMADDWD     Y14, Y13, Y13
+	VPMADDWD     Y14, Y15, Y15
+	VPADDD       Y13, Y6, Y6
+	VPADDD       Y15, Y7, Y7
+
+	VPBROADCASTD (R10)(R9*1), Y12
+	VPMADDUBSW   (DI), Y12, Y13
+	VPMADDUBSW   32(DI), Y12, Y15
+	VPMADDWD     Y14, Y13, Y13
+	VPMADDWD     Y14, Y15, Y15
+	VPADDD       Y13, Y8, Y8
+	VPADDD       Y15, Y9, Y9
+
+	VPBROADCASTD (R10)(R9*2), Y12
+	VPMADDUBSW   (DI), Y12, Y13
+	VPMADDUBSW   32(DI), Y12, Y15
+	VPMADDWD     Y14, Y13, Y13
+	VPMADDWD     Y14, Y15, Y15
+	VPADDD       Y13, Y10, Y10
+	VPADDD       Y15, Y11, Y11
+
+	ADDQ $4, SI
+	ADDQ $4, R10
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  a8_loop
+
+a8_epi:
+	MOVQ c+32(FP), DI
+	MOVQ ldc+40(FP), R9
+	SHLQ $2, R9
+	MOVQ za+48(FP), R8
+	MOVQ sa+56(FP), R10
+	MOVQ cs+64(FP), R11
+	MOVQ sw+72(FP), R12
+	MOVQ bias+80(FP), R13
+
+#define A8ROW(lo, hi, off) \
+	VPBROADCASTD off(R8), Y12 \
+	VPMULLD      (R11), Y12, Y13 \
+	VPMULLD      32(R11), Y12, Y15 \
+	VPSUBD       Y13, lo, lo \
+	VPSUBD       Y15, hi, hi \
+	VCVTDQ2PS    lo, lo \
+	VCVTDQ2PS    hi, hi \
+	VBROADCASTSS off(R10), Y12 \
+	VMULPS       Y12, lo, lo \
+	VMULPS       Y12, hi, hi \
+	VMULPS       (R12), lo, lo \
+	VMULPS       32(R12), hi, hi \
+	VADDPS       (R13), lo, lo \
+	VADDPS       32(R13), hi, hi \
+	VMOVUPS      lo, (DI) \
+	VMOVUPS      hi, 32(DI) \
+	ADDQ         R9, DI
+
+	A8ROW(Y0, Y1, 0)
+	A8ROW(Y2, Y3, 4)
+	A8ROW(Y4, Y5, 8)
+	A8ROW(Y6, Y7, 12)
+	A8ROW(Y8, Y9, 16)
+	A8ROW(Y10, Y11, 20)
+	VZEROUPPER
+	RET
+
+// func quantA8AVX2(dst *uint8, src *float32, n8 int, inv float32, za float32)
+//
+// dst[i] = min(max(roundEven(src[i]·inv) + za, 0), 127) for 8·n8 values:
+// the same float32 operations as quantRowGo, so the same bytes.
+TEXT ·quantA8AVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n8+16(FP), CX
+	VBROADCASTSS inv+24(FP), Y0
+	VBROADCASTSS za+28(FP), Y1
+	VXORPS       Y2, Y2, Y2
+	MOVL         $0x42fe0000, AX // 127.0
+	MOVL         AX, X3
+	VBROADCASTSS X3, Y3
+	TESTQ        CX, CX
+	JZ           q_done
+
+q_loop:
+	VMULPS     (SI), Y0, Y4
+	VROUNDPS   $0, Y4, Y4
+	VADDPS     Y1, Y4, Y4
+	VMAXPS     Y2, Y4, Y4
+	VMINPS     Y3, Y4, Y4
+	VCVTTPS2DQ Y4, Y4
+	VEXTRACTI128 $1, Y4, X5
+	VPACKSSDW  X5, X4, X4         // 8 int16, in order
+	VPACKUSWB  X4, X4, X4         // 8 bytes (twice)
+	MOVQ       X4, (DI)
+	ADDQ       $32, SI
+	ADDQ       $8, DI
+	DECQ       CX
+	JNZ        q_loop
+
+q_done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,181 @@
+package gemm
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/aotp/aotp/kernels/parallel"
+)
+
+// a8Bound is the most a W8A8 output may move from the float32 product on
+// the int8-grid weight: each activation of row m moves by at most half
+// its step sa = (max(row,0) − min(row,0))/127, so the sum by at most
+// Σ_k |w|·sa/2; plus float32 rounding.
+func a8Bound(inp, w, bias []float32, m, n, K int) float64 {
+	row := inp[m*K : (m+1)*K]
+	lo, hi := 0.0, 0.0
+	for _, v := range row {
+		lo, hi = min(lo, float64(v)), max(hi, float64(v))
+	}
+	sa := (hi - lo) / 127
+	var sumW, mag float64
+	for k := 0; k < K; k++ {
+		sumW += math.Abs(float64(w[n*K+k]))
+		mag += math.Abs(float64(row[k]) * float64(w[n*K+k]))
+	}
+	if bias != nil {
+		mag += math.Abs(float64(bias[n]))
+	}
+	return sumW*sa*0.5*(1+1e-3) + 1e-5*mag + 1e-30
+}
+
+// LinearPacked on a PackBA8 weight stays within the activations' rounding
+// (a8Bound) of LinearPacked on the int8-grid weight in float32: every
+// implementation, odd sizes, 1–3 threads, bias and activation.
+func TestLinearPackedA8(t *testing.T) {
+	forPackedVariants(t, 14, func(w []float32, N, K int) (*PackedB, []float32) {
+		deq := dequantized(w, N, K)
+		pq := PackBA8(w, N, K)
+		if !pq.A8() || pq.Int8() || pq.Bytes() != pq.np*4*ceilDiv(K, 4)+8*pq.np { // a byte a weight, padded; scale and Σ q a column
+			t.Fatalf("A8 %v Int8 %v, bytes %d for %d weights", pq.A8(), pq.Int8(), pq.Bytes(), len(deq))
+		}
+		return pq, deq
+	}, func(c packedCase) {
+		worst := 0.0
+		for i := range c.got {
+			m, n := i/c.N, i%c.N
+			b := a8Bound(c.inp, c.w, c.bias, m, n, c.K)
+			d := math.Abs(float64(c.got[i] - c.want[i]))
+			if !(d <= b) {
+				t.Fatalf("%s: out[%d]=%v, float32 gives %v: |Δ| %g > bound %g", c, i, c.got[i], c.want[i], d, b)
+			}
+			worst = max(worst, d/b)
+		}
+		if c.K > 200 && worst < 0.01 {
+			t.Fatalf("%s: largest move %.3g of the bound: the activations look unquantized", c, worst)
+		}
+	})
+}
+
+// Every implementation gives the same bits (the assembly kernel and
+// quantizer, and the Go ones), for LinearPacked and for MulPacked with
+// strides and beta; rows that are all zeros, all positive, or hold a
+// NaN or an Inf are handled alike.
+func TestA8BitIdenticalAcrossImpls(t *testing.T) {
+	defer parallel.SetThreads(parallel.Threads())
+	r := rand.New(rand.NewSource(15))
+	gelu := func(x []float32) {
+		for i, v := range x {
+			x[i] = v * float32(0.5*(1+math.Erf(float64(v)/math.Sqrt2)))
+		}
+	}
+	for _, sz := range append(append([][3]int{}, packedSizes...), [3]int{8, 768, 300}, [3]int{97, 3072, 40}) {
+		M, K, N := sz[0], sz[1], sz[2]
+		lda, ldc := K+3, N+5
+		inp, w, bias := randSlice(r, M*lda), randSlice(r, N*K), randSlice(r, N)
+		for m := 0; m < M; m++ {
+			row := inp[m*lda : m*lda+K]
+			switch m % 5 {
+			case 1:
+				for k := range row {
+					row[k] = float32(math.Abs(float64(row[k]))) * 7
+				}
+			case 2:
+				clear(row)
+			case 3:
+				row[len(row)/2] = float32(math.NaN())
+			case 4:
+				row[0] = float32(math.Inf(-1))
+			}
+		}
+		c0 := randSlice(r, M*ldc)
+		var refLin, refMul []float32
+		for _, im := range testImpls() {
+			withImpl(t, im, func() {
+				pb := PackBA8(w, N, K)
+				for _, th := range []int{1, 2, 3} {
+					parallel.SetThreads(th)
+					lin := make([]float32, M*N)
+					LinearPacked(lin, dense(inp, M, K, lda), pb, bias, M, gelu)
+					mul := append([]float32(nil), c0...)
+					MulPacked(mul, ldc, inp, lda, pb, M, 0.5)
+					if refLin == nil {
+						refLin, refMul = lin, mul
+						continue
+					}
+					for i := range lin {
+						if math.Float32bits(lin[i]) != math.Float32bits(refLin[i]) {
+							t.Fatalf("%s M=%d K=%d N=%d threads=%d: LinearPacked out[%d]=%v, first implementation %v", im.name, M, K, N, th, i, lin[i], refLin[i])
+						}
+					}
+					for i := range mul {
+						if math.Float32bits(mul[i]) != math.Float32bits(refMul[i]) {
+							t.Fatalf("%s M=%d K=%d N=%d threads=%d: MulPacked c[%d]=%v, first implementation %v", im.name, M, K, N, th, i, mul[i], refMul[i])
+						}
+					}
+				}
+			})
+		}
+		// MulPacked: beta·c kept outside the rows and columns written.
+		for m := 0; m < M; m++ {
+			for j := N; j < ldc; j++ {
+				if refMul[m*ldc+j] != c0[m*ldc+j] {
+					t.Fatalf("M=%d K=%d N=%d: c[%d,%d] past N written", M, K, N, m, j)
+				}
+			}
+		}
+	}
+}
+
+// dense copies the M×K matrix of stride ld into a packed one.
+func dense(a []float32, M, K, ld int) []float32 {
+	out := make([]float32, M*K)
+	for m := 0; m < M; m++ {
+		copy(out[m*K:(m+1)*K], a[m*ld:m*ld+K])
+	}
+	return out
+}
+
+// The row quantizer: the assembly and Go paths give the same bytes, each
+// value is within half a step of sa·(q − za), and padding is zero.
+func TestQuantRowA8(t *testing.T) {
+	r := rand.New(rand.NewSource(16))
+	for _, n := range []int{1, 7, 8, 9, 64, 100, 768} {
+		for _, shift := range []float32{0, 3, -3} {
+			src := randSlice(r, n)
+			for i := range src {
+				src[i] += shift
+			}
+			want := make([]uint8, n+5)
+			sa, za := quantRowA8(want, src, false)
+			for _, asm := range []bool{false, cur.Load().a8asm} {
+				got := make([]uint8, n+5)
+				for i := range got {
+					got[i] = 0xff
+				}
+				s2, z2 := quantRowA8(got, src, asm)
+				if s2 != sa || z2 != za || string(got) != string(want) {
+					t.Fatalf("n=%d shift=%v asm=%v: (%v,%d,%v), Go gives (%v,%d,%v)", n, shift, asm, s2, z2, got, sa, za, want)
+				}
+			}
+			if za < 0 || za > 127 || !(sa > 0) {
+				t.Fatalf("n=%d shift=%v: scale %v zero point %d", n, shift, sa, za)
+			}
+			for i, v := range src {
+				if want[i] > 127 {
+					t.Fatalf("n=%d: q[%d] = %d", n, i, want[i])
+				}
+				back := float64(sa) * float64(int32(want[i])-za)
+				if d := math.Abs(back - float64(v)); d > float64(sa)*0.5001 {
+					t.Fatalf("n=%d shift=%v: %v → %d → %v (step %v)", n, shift, v, want[i], back, sa)
+				}
+			}
+			for _, b := range want[n:] {
+				if b != 0 {
+					t.Fatalf("n=%d: padding %v", n, want[n:])
+				}
+			}
+		}
+	}
+}
