@@ -221,8 +221,17 @@ func kernA8Go(kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za []i
 // zeros with scale 0: its products are the bias alone.
 func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
 	lo, hi := float32(0), float32(0)
-	for _, v := range src {
-		lo, hi = min(lo, v), max(hi, v)
+	n := 0
+	if asm && len(src) >= 8 {
+		n = len(src) / 8 * 8
+		l, h, nan := minMaxAVX2(&src[0], n/8)
+		if nan {
+			l = float32(math.NaN())
+		}
+		lo, hi = min(lo, l), max(hi, h)
+	}
+	for _, v := range src[n:] {
+		lo, hi = min(lo, v), max(hi, v) // a NaN stays, and is refused below
 	}
 	sa = (hi - lo) / 127
 	if !(sa > 0) || sa > math.MaxFloat32 {
@@ -231,7 +240,7 @@ func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
 	}
 	inv := 1 / sa
 	zf := float32(math.RoundToEven(float64(-lo * inv)))
-	n := 0
+	n = 0
 	if asm {
 		n = len(src) / 8 * 8
 		if n > 0 {

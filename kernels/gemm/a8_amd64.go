@@ -13,3 +13,9 @@ func kernA8AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int
 //
 //go:noescape
 func quantA8AVX2(dst *uint8, src *float32, n8 int, inv float32, za float32)
+
+// minMaxAVX2 returns the smallest and largest of 8·n8 ≥ 8 values, and
+// whether one of them is a NaN.
+//
+//go:noescape
+func minMaxAVX2(src *float32, n8 int) (lo, hi float32, nan bool)

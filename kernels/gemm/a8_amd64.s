@@ -165,3 +165,48 @@ q_loop:
 q_done:
 	VZEROUPPER
 	RET
+
+// func minMaxAVX2(src *float32, n8 int) (lo, hi float32, nan bool)
+//
+// The smallest and largest of 8·n8 values (n8 ≥ 1), and whether one is a
+// NaN (VMINPS/VMAXPS would drop it).
+TEXT ·minMaxAVX2(SB), NOSPLIT, $0-25
+	MOVQ    src+0(FP), SI
+	MOVQ    n8+8(FP), CX
+	VMOVUPS (SI), Y0               // min
+	VMOVAPS Y0, Y1                 // max
+	VCMPPS  $3, Y0, Y0, Y2         // NaN lanes
+	ADDQ    $32, SI
+	DECQ    CX
+	JZ      mm_reduce
+
+mm_loop:
+	VMOVUPS (SI), Y3
+	VMINPS  Y3, Y0, Y0
+	VMAXPS  Y3, Y1, Y1
+	VCMPPS  $3, Y3, Y3, Y4         // unordered: NaN
+	VORPS   Y4, Y2, Y2
+	ADDQ    $32, SI
+	DECQ    CX
+	JNZ     mm_loop
+
+mm_reduce:
+	VEXTRACTF128 $1, Y0, X3
+	VMINPS       X3, X0, X0
+	VEXTRACTF128 $1, Y1, X3
+	VMAXPS       X3, X1, X1
+	VMOVHLPS     X0, X3, X3
+	VMINPS       X3, X0, X0
+	VMOVHLPS     X1, X3, X3
+	VMAXPS       X3, X1, X1
+	VPSHUFD      $1, X0, X3
+	VMINSS       X3, X0, X0
+	VPSHUFD      $1, X1, X3
+	VMAXSS       X3, X1, X1
+	MOVSS        X0, lo+16(FP)
+	MOVSS        X1, hi+20(FP)
+	VMOVMSKPS    Y2, AX
+	TESTL        AX, AX
+	SETNE        nan+24(FP)
+	VZEROUPPER
+	RET

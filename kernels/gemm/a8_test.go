@@ -128,6 +128,29 @@ func TestA8BitIdenticalAcrossImpls(t *testing.T) {
 	}
 }
 
+// A row holding a NaN or an Inf is refused as a whole: zeros, scale 0 (its
+// outputs are the bias), on every path.
+func TestQuantRowA8NonFinite(t *testing.T) {
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		for _, n := range []int{1, 8, 17, 64} {
+			for _, at := range []int{0, n / 2, n - 1} {
+				src := make([]float32, n)
+				for i := range src {
+					src[i] = float32(i) - 3
+				}
+				src[at] = bad
+				for _, asm := range []bool{false, cur.Load().a8asm} {
+					dst := make([]uint8, n+3)
+					dst[0] = 9
+					if sa, za := quantRowA8(dst, src, asm); sa != 0 || za != 0 || string(dst) != string(make([]uint8, n+3)) {
+						t.Fatalf("%v at %d of %d (asm %v): scale %v zero point %d bytes %v", bad, at, n, asm, sa, za, dst)
+					}
+				}
+			}
+		}
+	}
+}
+
 // dense copies the M×K matrix of stride ld into a packed one.
 func dense(a []float32, M, K, ld int) []float32 {
 	out := make([]float32, M*K)

@@ -236,3 +236,20 @@ func TestPeakGFLOPS(t *testing.T) {
 	}
 	t.Logf("%s FMA peak, 1 thread: %.1f GFLOP/s", Impl(), p)
 }
+
+// BenchmarkKernelA8: the W8A8 micro-kernel alone, in cache (K = 768), on
+// one thread; GOP/s count multiply-adds as 2 operations, as GFLOP/s do.
+func BenchmarkKernelA8(b *testing.B) {
+	if !cur.Load().a8asm {
+		b.Skip("no W8A8 assembly kernel on this CPU")
+	}
+	const kq = 192
+	a, w := make([]uint8, a8MR*4*kq), make([]int8, a8NR*4*kq)
+	c := make([]float32, a8MR*a8NR)
+	za, sa := make([]int32, a8MR), make([]float32, a8MR)
+	cs, sw, bias := make([]int32, a8NR), make([]float32, a8NR), make([]float32, a8NR)
+	for i := 0; i < b.N; i++ {
+		kernA8(true, kq, a, 4*kq, w, c, a8NR, za, sa, cs, sw, bias)
+	}
+	b.ReportMetric(2*a8MR*a8NR*4*kq*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
+}

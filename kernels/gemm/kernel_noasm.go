@@ -35,3 +35,7 @@ func kernA8AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int
 func quantA8AVX2(dst *uint8, src *float32, n8 int, inv float32, za float32) {
 	panic("gemm: no assembly W8A8 quantizer in this build")
 }
+
+func minMaxAVX2(src *float32, n8 int) (lo, hi float32, nan bool) {
+	panic("gemm: no assembly min/max in this build")
+}
