@@ -63,6 +63,9 @@ func newBenchTrainCmd() *cobra.Command {
 			if batch < 1 || seq < 1 || iters < 1 || micro < 0 || warmup < 0 {
 				return fmt.Errorf("--batch, --seq and --iters must be positive, --micro-batch and --warmup not negative")
 			}
+			if weights == "w8a8" {
+				return errW8A8Training
+			}
 			setThreads(threads)
 			var enc *model.Encoder
 			var err error

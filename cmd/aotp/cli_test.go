@@ -759,22 +759,24 @@ func TestFuseKeepsPredictions(t *testing.T) {
 			t.Fatalf("--weights f16: dev example %d: %s, float32 weights %s", i+1, got[i], want[i])
 		}
 	}
-	// int8 moves the tiny random backbone's outputs by a few percent: an
-	// example near the boundary may flip, most may not
-	got = predict(run1, "--weights", "int8")
-	same := 0
-	for i := range want {
-		if got[i] == want[i] {
-			same++
+	// int8 and w8a8 move the tiny random backbone's outputs by a few
+	// percent: an example near the boundary may flip, most may not
+	for _, weights := range []string{"int8", "w8a8"} {
+		got = predict(run1, "--weights", weights)
+		same := 0
+		for i := range want {
+			if got[i] == want[i] {
+				same++
+			}
 		}
-	}
-	t.Logf("--weights int8: %d of %d dev predictions as with float32 weights", same, len(want))
-	if same < len(want)*9/10 {
-		t.Fatalf("--weights int8: %d of %d dev predictions as with float32 weights", same, len(want))
+		t.Logf("--weights %s: %d of %d dev predictions as with float32 weights", weights, same, len(want))
+		if same < len(want)*9/10 {
+			t.Fatalf("--weights %s: %d of %d dev predictions as with float32 weights", weights, same, len(want))
+		}
 	}
 	_, err := run(t, "predict", "--model", backbone, "--adapter", run1, "--input", filepath.Join(data, "dev.jsonl"),
 		"--output", filepath.Join(dir, "x.jsonl"), "--weights", "f8")
-	if err == nil || !strings.Contains(err.Error(), `"f8" for "--weights" flag: want f32, f16 or int8`) {
+	if err == nil || !strings.Contains(err.Error(), `"f8" for "--weights" flag: want f32, f16, int8 or w8a8`) {
 		t.Fatalf("--weights f8: %v, want an error naming the flag", err)
 	}
 }
@@ -1021,6 +1023,13 @@ func TestTrainHalfWeights(t *testing.T) {
 	}
 	if _, err := run(t, append(trainArgs(backbone, data, filepath.Join(dir, "full8")), "--method", "full", "--weights", "int8")...); err == nil || !strings.Contains(err.Error(), "--weights int8 packs") {
 		t.Fatalf("--weights int8 --method full: %v", err)
+	}
+	// w8a8 rounds activations, which has no gradient: refused, pointing to int8
+	for _, args := range [][]string{append(trainArgs(backbone, data, filepath.Join(dir, "w8a8")), "--weights", "w8a8"),
+		{"bench", "train", "--shape", "roberta-tiny", "--weights", "w8a8"}} {
+		if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "train with --weights int8") {
+			t.Fatalf("%s --weights w8a8: %v", args[0], err)
+		}
 	}
 }
 

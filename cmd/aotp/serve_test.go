@@ -54,9 +54,9 @@ func TestServeMatchesPredict(t *testing.T) {
 		lines = append(lines, string(b))
 	}
 	writeLines(t, in, lines...)
-	// float32 weights (PyTorch's results), F16 and int8 weights: the
-	// server equals predict with the same --weights each way
-	for _, weights := range []string{"f32", "f16", "int8"} {
+	// float32 weights (PyTorch's results), F16, int8 and W8A8: the server
+	// equals predict with the same --weights each way
+	for _, weights := range []string{"f32", "f16", "int8", "w8a8"} {
 		t.Run(weights, func(t *testing.T) { serveMatchesPredict(t, dir, backbone, in, weights, inputs, adapters) })
 	}
 	// and --weights f16 did change the weights (the logits' last digits)
@@ -206,7 +206,7 @@ func serveMatchesPredict(t *testing.T, dir, backbone, in, weights string, inputs
 }
 
 func TestServeFlags(t *testing.T) {
-	if _, err := run(t, "serve", "--model", "x", "--weights", "bf16"); err == nil || !strings.Contains(err.Error(), `"bf16" for "--weights" flag: want f32, f16 or int8`) {
+	if _, err := run(t, "serve", "--model", "x", "--weights", "bf16"); err == nil || !strings.Contains(err.Error(), `"bf16" for "--weights" flag: want f32, f16, int8 or w8a8`) {
 		t.Fatalf("--weights bf16: %v", err)
 	}
 	if _, err := run(t, "serve", "--model", "x", "--task", "noequals"); err == nil || !strings.Contains(err.Error(), "NAME=ADAPTER_DIR") {

@@ -110,6 +110,9 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err := f.opt.Validate(); err != nil {
 		return err
 	}
+	if f.weights == "w8a8" {
+		return errW8A8Training
+	}
 	if f.weights != "f32" && f.method == "full" {
 		return fmt.Errorf("--weights %s packs the frozen backbone; --method full trains its own float32 copy of it", f.weights)
 	}

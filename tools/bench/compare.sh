@@ -9,11 +9,13 @@
 #   tools/bench/compare.sh --deberta-xlarge  # also the deberta-v2-xlarge b8 forward (slow: 24 x 1536)
 #   tools/bench/compare.sh --only deberta    # only the cases matching the regex (mode:shape:batch:seq); no RSS step
 #   tools/bench/compare.sh --cases "forward:roberta-base:1:32 forward:roberta-base:1:128"   # these cases instead
+#   tools/bench/compare.sh --only forward --aotp-extra "--weights w8a8" --torch-cfg 1:qdyn:2   # int8 against int8
 #   options: --rounds N  --threads N  --raw FILE  --no-rss  --torch-extra "ARGS" (appended to torch_bench.py)
+#            --aotp-extra "ARGS" (appended to aotp bench)
 #            --torch-cfg OMP:GEMM:THREADS (e.g. 1:aten:2; default: probe and take the fastest)
 set -euo pipefail
 
-QUICK=0 LARGE_TRAIN=0 DEB_XL=0 ONLY="" ONLY_CASES="" TORCH_EXTRA="" ROUNDS="" THREADS=2 TORCH_CFG=auto RAW="" RSS=1
+QUICK=0 LARGE_TRAIN=0 DEB_XL=0 ONLY="" ONLY_CASES="" TORCH_EXTRA="" AOTP_EXTRA="" ROUNDS="" THREADS=2 TORCH_CFG=auto RAW="" RSS=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
@@ -22,12 +24,13 @@ while [ $# -gt 0 ]; do
 	--only) ONLY=$2; shift ;;
 	--cases) ONLY_CASES=$2; shift ;;
 	--torch-extra) TORCH_EXTRA=$2; shift ;;
+	--aotp-extra) AOTP_EXTRA=$2; shift ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--threads) THREADS=$2; shift ;;
 	--torch-cfg) TORCH_CFG=$2; shift ;;
 	--raw) RAW=$2; shift ;;
 	--no-rss) RSS=0 ;;
-	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -80,9 +83,9 @@ torch_cmdline() { # cfg args...: the same, as text
 
 aotp_cmd() { # mode shape batch seq iters
 	if [ "$1" = forward ]; then
-		echo "$AOTP bench forward --shape $2 --batch $3 --seq $4 --iters $5 --warmup 1 --threads $THREADS --json"
+		echo "$AOTP bench forward --shape $2 --batch $3 --seq $4 --iters $5 --warmup 1 --threads $THREADS --json $AOTP_EXTRA"
 	else
-		echo "$AOTP bench train --shape $2 --batch $3 --seq $4 --reparam fc --rank 64 --iters $5 --warmup 1 --threads $THREADS --json"
+		echo "$AOTP bench train --shape $2 --batch $3 --seq $4 --reparam fc --rank 64 --iters $5 --warmup 1 --threads $THREADS --json $AOTP_EXTRA"
 	fi
 }
 torch_args() { echo "--mode $1 --shape $2 --batch $3 --seq $4 --iters $5 --warmup 1 $TORCH_EXTRA"; }

@@ -15,6 +15,12 @@ Two GEMM back-ends (--gemm), both shipped with Debian's torch 1.13:
         calls oneDNN's `dnnl_sgemm` (libdnnl.so.2, torch is built with
         USE_MKLDNN=ON) through ctypes, wrapped in torch.autograd.Function for
         training; threads = torch's OpenMP threads.
+  qdyn: PyTorch's dynamic int8 quantization, as torch.ao.quantization.
+        quantize_dynamic does it to nn.Linear (weights per tensor on qint8,
+        activations quint8 per call with reduce_range, the engine torch picks:
+        oneDNN here); attention products by dnnl_sgemm as with dnnl. Forward only: the
+        counterpart of `aotp bench forward --weights w8a8`
+        (compare.sh --aotp-extra "--weights w8a8" --torch-cfg 1:qdyn:2).
 compare.sh probes the thread/back-end configurations and uses the fastest
 for the ratios. Everything else (embedding gather, LayerNorm, exact-erf
 GELU, softmax, dropout, CE, AdamW) is stock torch in both.
@@ -189,10 +195,20 @@ class DBmm(torch.autograd.Function):
 class Ops:
     def __init__(self, gemm):
         self.gemm = gemm
+        self.qpacked = {}  # qdyn: id(weight) -> (packed int8 weight, weight)
 
     def linear(self, x, w, b):
         if self.gemm == "aten":
             return F.linear(x, w, b)
+        if self.gemm == "qdyn":
+            p = self.qpacked.get(id(w))
+            if p is None:  # as quantize_dynamic: symmetric per-tensor qint8 (MinMaxObserver)
+                scale = max(float(w.abs().max()) / 127.5, 1e-12)
+                qw = torch.quantize_per_tensor(w.detach().contiguous(), scale, 0, torch.qint8)
+                p = self.qpacked[id(w)] = (torch.ops.quantized.linear_prepack(qw, b), w)
+            shp = x.shape
+            y = torch.ops.quantized.linear_dynamic(x.reshape(-1, shp[-1]).contiguous(), p[0], True)
+            return y.view(*shp[:-1], w.shape[0])
         if not torch.is_grad_enabled() or not (x.requires_grad or w.requires_grad):
             shp = x.shape
             return _linear_fwd(x.reshape(-1, shp[-1]).contiguous(), w, b).view(*shp[:-1], w.shape[0])
@@ -557,7 +573,7 @@ def main():
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    ap.add_argument("--gemm", choices=["dnnl", "aten"], default="dnnl")
+    ap.add_argument("--gemm", choices=["dnnl", "aten", "qdyn"], default="dnnl")
     ap.add_argument("--layers", type=int, default=0, help="cut the model to this many layers (0: the shape's)")
     ap.add_argument("--rank", type=int, default=64)
     ap.add_argument("--dropout", type=float, default=0.1)
@@ -567,7 +583,7 @@ def main():
     args = ap.parse_args()
 
     global DNNL
-    if args.gemm == "dnnl" or args.mode == "gemm-probe":
+    if args.gemm in ("dnnl", "qdyn") or args.mode == "gemm-probe":
         DNNL = Dnnl()  # Debian's torch ships libdnnl.so.2; pip wheels link oneDNN statically
     torch.set_num_threads(args.threads)
     info = dict(torch=torch.__version__, torch_threads=torch.get_num_threads(),
@@ -583,6 +599,8 @@ def main():
         info.update(gemm_probe(args))
         print(json.dumps(info))
         return
+    if args.gemm == "qdyn" and args.mode != "forward":
+        ap.error("--gemm qdyn: --mode forward only (int8 inference)")
     torch.manual_seed(1)
     if args.shape in DEBERTA_SHAPES:
         if args.mode != "forward":
