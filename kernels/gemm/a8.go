@@ -155,10 +155,10 @@ func (pb *PackedB) mulA8(c []float32, ldc int, a []float32, lda, M int, beta flo
 				for row := r0; row < r1; row += a8MR {
 					mr := min(a8MR, M-row)
 					if mr == a8MR && nc == a8NR && beta == 0 {
-						kernA8(asm, kq, q[row*Kp:], Kp, panel, c[row*ldc+col:], ldc, za[row:], sa[row:], pb.a8sum[col:], pb.scale[col:], bp)
+						kernA8(asm, mr, kq, q[row*Kp:], Kp, panel, c[row*ldc+col:], ldc, za[row:], sa[row:], pb.a8sum[col:], pb.scale[col:], bp)
 						continue
 					}
-					kernA8(asm, kq, q[row*Kp:], Kp, panel, tile[:], a8NR, za[row:], sa[row:], pb.a8sum[col:], pb.scale[col:], bp)
+					kernA8(asm, mr, kq, q[row*Kp:], Kp, panel, tile[:], a8NR, za[row:], sa[row:], pb.a8sum[col:], pb.scale[col:], bp)
 					for r := 0; r < mr; r++ {
 						dst, src := c[(row+r)*ldc+col:(row+r)*ldc+col+nc], tile[r*a8NR:r*a8NR+nc]
 						if beta == 0 {
@@ -181,20 +181,28 @@ func (pb *PackedB) mulA8(c []float32, ldc int, a []float32, lda, M int, beta flo
 	a8Pool.Put(s)
 }
 
-// kernA8 runs the 6×16 W8A8 kernel: the assembly one where the selected
-// implementation has it (asm), else kernA8Go.
-func kernA8(asm bool, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za []int32, sa []float32, cs []int32, sw, bias []float32) {
-	if asm {
-		kernA8AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
+// kernA8 runs the W8A8 kernel for the top mr ≤ 6 rows of a 6×16 tile (it
+// may write up to 6): the assembly one where the selected implementation
+// has it (asm; 2-, 4- and 6-row kernels), else kernA8Go.
+func kernA8(asm bool, mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za []int32, sa []float32, cs []int32, sw, bias []float32) {
+	if !asm {
+		kernA8Go(mr, kq, a, lda, b, c, ldc, za, sa, cs, sw, bias)
 		return
 	}
-	kernA8Go(kq, a, lda, b, c, ldc, za, sa, cs, sw, bias)
+	k := kernA8AVX2
+	switch {
+	case mr <= 2:
+		k = kernA8x2AVX2
+	case mr <= 4:
+		k = kernA8x4AVX2
+	}
+	k(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
 }
 
-// kernA8Go is kernA8AVX2 in Go: the same integer sums and float32
+// kernA8Go is kernA8AVX2 in Go, for the top mr rows: the same integer sums and float32
 // operations in the same order, so the same bits.
-func kernA8Go(kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za []int32, sa []float32, cs []int32, sw, bias []float32) {
-	for r := 0; r < a8MR; r++ {
+func kernA8Go(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za []int32, sa []float32, cs []int32, sw, bias []float32) {
+	for r := 0; r < mr; r++ {
 		var acc [a8NR]int32
 		ar := a[r*lda : r*lda+4*kq]
 		for q := 0; q < kq; q++ {

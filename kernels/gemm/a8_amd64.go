@@ -9,6 +9,15 @@ package gemm
 //go:noescape
 func kernA8AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
 
+// kernA8x4AVX2 and kernA8x2AVX2 are kernA8AVX2 for the top 4 and 2 rows
+// (edge tiles).
+//
+//go:noescape
+func kernA8x4AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
+
+//go:noescape
+func kernA8x2AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
+
 // quantA8AVX2 quantizes 8·n8 activations of one row (see quantRowGo).
 //
 //go:noescape

@@ -6,101 +6,20 @@
 // summed exactly in int32 by VPMADDUBSW (byte pairs → int16; 2·127·127 <
 // 2¹⁵, so it never saturates) and VPMADDWD with ones (int16 pairs → int32).
 
-// func kernA8AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
-//
-// C[6×16] = ((float(Σ_k a·b − za·cs)·sa)·sw) + bias, a: 6 rows of lda bytes
-// (4·kq used), b: the panel, kq groups of 16 columns × 4 bytes (k-major
-// within a column), za/sa per row, cs/sw/bias per column.
-TEXT ·kernA8AVX2(SB), NOSPLIT, $0-88
-	MOVQ kq+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ lda+16(FP), R9
-	MOVQ b+24(FP), DI
-	LEAQ (SI)(R9*2), R10
-	ADDQ R9, R10             // R10 = a + 3·lda
+// A8STEP adds one group of 4 depths of one row (its 4 bytes at addr,
+// broadcast) times the panel's 16 columns (DI) to the row's accumulators.
+#define A8STEP(addr, lo, hi) \
+	VPBROADCASTD addr, Y12 \
+	VPMADDUBSW   (DI), Y12, Y13 \
+	VPMADDUBSW   32(DI), Y12, Y15 \
+	VPMADDWD     Y14, Y13, Y13 \
+	VPMADDWD     Y14, Y15, Y15 \
+	VPADDD       Y13, lo, lo \
+	VPADDD       Y15, hi, hi
 
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	VPXOR Y8, Y8, Y8
-	VPXOR Y9, Y9, Y9
-	VPXOR Y10, Y10, Y10
-	VPXOR Y11, Y11, Y11
-	VPCMPEQW Y14, Y14, Y14
-	VPSRLW   $15, Y14, Y14   // int16 ones
-	TESTQ CX, CX
-	JZ    a8_epi
-
-a8_loop:
-	VPBROADCASTD (SI), Y12
-	VPMADDUBSW   (DI), Y12, Y13
-	VPMADDUBSW   32(DI), Y12, Y15
-	VPMADDWD     Y14, Y13, Y13
-	VPMADDWD     Y14, Y15, Y15
-	VPADDD       Y13, Y0, Y0
-	VPADDD       Y15, Y1, Y1
-
-	VPBROADCASTD (SI)(R9*1), Y12
-	VPMADDUBSW   (DI), Y12, Y13
-	VPMADDUBSW   32(DI), Y12, Y15
-	VPMADDWD     Y14, Y13, Y13
-	VPMADDWD     Y14, Y15, Y15
-	VPADDD       Y13, Y2, Y2
-	VPADDD       Y15, Y3, Y3
-
-	VPBROADCASTD (SI)(R9*2), Y12
-	VPMADDUBSW   (DI), Y12, Y13
-	VPMADDUBSW   32(DI), Y12, Y15
-	VPMADDWD     Y14, Y13, Y13
-	VPMADDWD     Y14, Y15, Y15
-	VPADDD       Y13, Y4, Y4
-	VPADDD       Y15, Y5, Y5
-
-	VPBROADCASTD (R10), Y12
-	VPMADDUBSW   (DI), Y12, Y13
-	VPMADDUBSW   32(DI), Y12, Y15
-	VPMADDWD     Y14, Y13, Y13
-	VPMADDWD     Y14, Y15, Y15
-	VPADDD       Y13, Y6, Y6
-	VPADDD       Y15, Y7, Y7
-
-	VPBROADCASTD (R10)(R9*1), Y12
-	VPMADDUBSW   (DI), Y12, Y13
-	VPMADDUBSW   32(DI), Y12, Y15
-	VPMADDWD     Y14, Y13, Y13
-	VPMADDWD     Y14, Y15, Y15
-	VPADDD       Y13, Y8, Y8
-	VPADDD       Y15, Y9, Y9
-
-	VPBROADCASTD (R10)(R9*2), Y12
-	VPMADDUBSW   (DI), Y12, Y13
-	VPMADDUBSW   32(DI), Y12, Y15
-	VPMADDWD     Y14, Y13, Y13
-	VPMADDWD     Y14, Y15, Y15
-	VPADDD       Y13, Y10, Y10
-	VPADDD       Y15, Y11, Y11
-
-	ADDQ $4, SI
-	ADDQ $4, R10
-	ADDQ $64, DI
-	DECQ CX
-	JNZ  a8_loop
-
-a8_epi:
-	MOVQ c+32(FP), DI
-	MOVQ ldc+40(FP), R9
-	SHLQ $2, R9
-	MOVQ za+48(FP), R8
-	MOVQ sa+56(FP), R10
-	MOVQ cs+64(FP), R11
-	MOVQ sw+72(FP), R12
-	MOVQ bias+80(FP), R13
-
+// A8ROW is the epilogue of one row (za, sa at byte offset off): subtract
+// za·Σq per column, convert, scale by sa then sw, add the bias, store at
+// DI and step DI to the next row.
 #define A8ROW(lo, hi, off) \
 	VPBROADCASTD off(R8), Y12 \
 	VPMULLD      (R11), Y12, Y13 \
@@ -120,12 +39,126 @@ a8_epi:
 	VMOVUPS      hi, 32(DI) \
 	ADDQ         R9, DI
 
+// A8ENTRY loads the arguments the loop uses and sets the int16 ones.
+#define A8ENTRY \
+	MOVQ     kq+0(FP), CX \
+	MOVQ     a+8(FP), SI \
+	MOVQ     lda+16(FP), R9 \
+	MOVQ     b+24(FP), DI \
+	LEAQ     (SI)(R9*2), R10 \
+	ADDQ     R9, R10 \
+	VPCMPEQW Y14, Y14, Y14 \
+	VPSRLW   $15, Y14, Y14
+
+// A8EPI loads the arguments the epilogue uses (DI: C, R9: its row stride
+// in bytes).
+#define A8EPI \
+	MOVQ c+32(FP), DI \
+	MOVQ ldc+40(FP), R9 \
+	SHLQ $2, R9 \
+	MOVQ za+48(FP), R8 \
+	MOVQ sa+56(FP), R10 \
+	MOVQ cs+64(FP), R11 \
+	MOVQ sw+72(FP), R12 \
+	MOVQ bias+80(FP), R13
+
+// func kernA8AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
+//
+// C[6×16] = ((float(Σ_k a·b − za·cs)·sa)·sw) + bias, a: 6 rows of lda bytes
+// (4·kq used), b: the panel, kq groups of 16 columns × 4 bytes (k-major
+// within a column), za/sa per row, cs/sw/bias per column. kq ≥ 1.
+TEXT ·kernA8AVX2(SB), NOSPLIT, $0-88
+	A8ENTRY
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+
+a8_loop6:
+	A8STEP((SI), Y0, Y1)
+	A8STEP((SI)(R9*1), Y2, Y3)
+	A8STEP((SI)(R9*2), Y4, Y5)
+	A8STEP((R10), Y6, Y7)
+	A8STEP((R10)(R9*1), Y8, Y9)
+	A8STEP((R10)(R9*2), Y10, Y11)
+	ADDQ $4, SI
+	ADDQ $4, R10
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  a8_loop6
+
+	A8EPI
 	A8ROW(Y0, Y1, 0)
 	A8ROW(Y2, Y3, 4)
 	A8ROW(Y4, Y5, 8)
 	A8ROW(Y6, Y7, 12)
 	A8ROW(Y8, Y9, 16)
 	A8ROW(Y10, Y11, 20)
+	VZEROUPPER
+	RET
+
+// func kernA8x4AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
+//
+// kernA8AVX2 for the top 4 rows (edge tiles of 3 or 4 rows).
+TEXT ·kernA8x4AVX2(SB), NOSPLIT, $0-88
+	A8ENTRY
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+
+a8_loop4:
+	A8STEP((SI), Y0, Y1)
+	A8STEP((SI)(R9*1), Y2, Y3)
+	A8STEP((SI)(R9*2), Y4, Y5)
+	A8STEP((R10), Y6, Y7)
+	ADDQ $4, SI
+	ADDQ $4, R10
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  a8_loop4
+
+	A8EPI
+	A8ROW(Y0, Y1, 0)
+	A8ROW(Y2, Y3, 4)
+	A8ROW(Y4, Y5, 8)
+	A8ROW(Y6, Y7, 12)
+	VZEROUPPER
+	RET
+
+// func kernA8x2AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
+//
+// kernA8AVX2 for the top 2 rows (edge tiles of 1 or 2 rows).
+TEXT ·kernA8x2AVX2(SB), NOSPLIT, $0-88
+	A8ENTRY
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+
+a8_loop2:
+	A8STEP((SI), Y0, Y1)
+	A8STEP((SI)(R9*1), Y2, Y3)
+	ADDQ $4, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  a8_loop2
+
+	A8EPI
+	A8ROW(Y0, Y1, 0)
+	A8ROW(Y2, Y3, 4)
 	VZEROUPPER
 	RET
 

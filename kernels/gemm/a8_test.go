@@ -70,7 +70,7 @@ func TestA8BitIdenticalAcrossImpls(t *testing.T) {
 			x[i] = v * float32(0.5*(1+math.Erf(float64(v)/math.Sqrt2)))
 		}
 	}
-	for _, sz := range append(append([][3]int{}, packedSizes...), [3]int{8, 768, 300}, [3]int{97, 3072, 40}) {
+	for _, sz := range append(append([][3]int{}, packedSizes...), [3]int{8, 768, 300}, [3]int{97, 3072, 40}, [3]int{11, 40, 33}, [3]int{2, 64, 20}) {
 		M, K, N := sz[0], sz[1], sz[2]
 		lda, ldc := K+3, N+5
 		inp, w, bias := randSlice(r, M*lda), randSlice(r, N*K), randSlice(r, N)

@@ -249,7 +249,7 @@ func BenchmarkKernelA8(b *testing.B) {
 	za, sa := make([]int32, a8MR), make([]float32, a8MR)
 	cs, sw, bias := make([]int32, a8NR), make([]float32, a8NR), make([]float32, a8NR)
 	for i := 0; i < b.N; i++ {
-		kernA8(true, kq, a, 4*kq, w, c, a8NR, za, sa, cs, sw, bias)
+		kernA8(true, a8MR, kq, a, 4*kq, w, c, a8NR, za, sa, cs, sw, bias)
 	}
 	b.ReportMetric(2*a8MR*a8NR*4*kq*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
 }
