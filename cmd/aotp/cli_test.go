@@ -1065,3 +1065,44 @@ func TestTrainRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// A custom task's --data may be the folder aotp demo writes (train.jsonl,
+// dev.jsonl): train reads both, eval the dev file, and the run equals one
+// given --train and --dev; a folder without the file is named in the
+// error (a folder passed to eval read as a file failed at "line 1").
+func TestCustomDataFolder(t *testing.T) {
+	dir, backbone, data := demoFixture(t)
+	files := trainSteps(t, backbone, data, filepath.Join(dir, "files"), 3)
+	args := []string{"train", "--model", backbone, "--method", "aot", "--task", "custom", "--data", data,
+		"--out", filepath.Join(dir, "folder"), "--rank", "8", "--epochs", "6", "--batch-size", "8", "--lr", "5e-3",
+		"--dropout", "0.1", "--save-every", "3", "--log-every", "2", "--max-seq-len", "32", "--max-steps", "3", "--eval-every", "3"}
+	if _, err := run(t, args...); err != nil {
+		t.Fatal(err)
+	}
+	a, errA := os.ReadFile(files)
+	b, errB := os.ReadFile(filepath.Join(dir, "folder", "adapter_model.safetensors"))
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Fatalf("--data folder trained another adapter than --train/--dev (%v, %v)", errA, errB)
+	}
+	evalOut := func(path string) (string, error) {
+		return run(t, "eval", "--model", backbone, "--adapter", filepath.Join(dir, "folder"), "--task", "custom", "--data", path)
+	}
+	fromDir, err := evalOut(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFile, err := evalOut(filepath.Join(data, "dev.jsonl")); err != nil || fromFile != fromDir || !strings.Contains(fromDir, "accuracy") {
+		t.Fatalf("eval --data folder printed %q, the dev file %q (%v)", fromDir, fromFile, err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evalOut(empty); err == nil || !strings.Contains(err.Error(), "without dev.jsonl") {
+		t.Fatalf("eval on a folder without dev.jsonl: %v", err)
+	}
+	args[8] = empty
+	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "without train.jsonl") {
+		t.Fatalf("train on a folder without train.jsonl: %v", err)
+	}
+}

@@ -112,8 +112,11 @@ func newEvalCmd() *cobra.Command {
 			var task *tasks.Task
 			var ex []tasks.Example
 			if taskName == "custom" {
+				if _, devFile, err = customFiles(data, "", devFile, false); err != nil {
+					return err
+				}
 				if devFile == "" {
-					devFile = data
+					return fmt.Errorf("task custom needs --data FILE (or a folder holding dev.jsonl)")
 				}
 				if task, err = customTaskFromAdapter(l.ad.Config); err == nil {
 					ex, err = task.Load(devFile, split)
@@ -139,7 +142,7 @@ func newEvalCmd() *cobra.Command {
 	f := cmd.Flags()
 	o.add(f)
 	f.StringVar(&taskName, "task", "", "task name")
-	f.StringVar(&data, "data", "", "task data folder (custom: the JSONL file)")
+	f.StringVar(&data, "data", "", "task data folder (custom: the dev JSONL file, or a folder holding dev.jsonl)")
 	f.StringVar(&devFile, "dev", "", "custom task: dev JSONL (same as --data)")
 	f.StringVar(&split, "split", "dev", "split to evaluate: dev or train")
 	for _, n := range []string{"model", "adapter", "task"} {

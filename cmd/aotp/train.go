@@ -60,7 +60,7 @@ func newTrainCmd() *cobra.Command {
 	fl.StringVar(&f.model, "model", "", "backbone: model directory or hub name in the HF cache")
 	fl.StringVar(&f.method, "method", "aot", "method: "+strings.Join(peft.Methods(), ", "))
 	fl.StringVar(&f.task, "task", "", "task: "+fmt.Sprint(tasks.Names()))
-	fl.StringVar(&f.data, "data", "", "task data: the task's folder (e.g. glue/SST-2) or the benchmark folder holding it")
+	fl.StringVar(&f.data, "data", "", "task data: the task's folder (e.g. glue/SST-2) or the benchmark folder holding it; custom: a folder holding train.jsonl and dev.jsonl (or --train, --dev)")
 	fl.StringVar(&f.trainFile, "train", "", "custom task: training JSONL")
 	fl.StringVar(&f.devFile, "dev", "", "custom task: dev JSONL")
 	fl.StringVar(&f.out, "out", "", "run folder (adapter, metrics.jsonl, checkpoints)")
@@ -260,11 +260,52 @@ func id2label(labels []string) map[string]string {
 	return m
 }
 
+// customFiles resolves a custom task's files: --data DIR, a folder (as
+// aotp demo writes them), stands for DIR/train.jsonl (train only) and
+// DIR/dev.jsonl where --train and --dev are not given; --data FILE is the
+// dev file (eval's form). A dev.jsonl absent from the folder is no dev set
+// for train, an error for eval (needTrain false).
+func customFiles(data, trainFile, devFile string, needTrain bool) (string, string, error) {
+	if data == "" {
+		return trainFile, devFile, nil
+	}
+	st, err := os.Stat(data)
+	if err != nil {
+		return "", "", fmt.Errorf("--data: %w", err)
+	}
+	if !st.IsDir() {
+		if devFile == "" {
+			devFile = data
+		}
+		return trainFile, devFile, nil
+	}
+	if needTrain && trainFile == "" {
+		trainFile = filepath.Join(data, "train.jsonl")
+		if _, err := os.Stat(trainFile); err != nil {
+			return "", "", fmt.Errorf("task custom: --data %s is a folder without train.jsonl: give it, or --train FILE", data)
+		}
+	}
+	if devFile == "" {
+		devFile = filepath.Join(data, "dev.jsonl")
+		if _, err := os.Stat(devFile); err != nil {
+			if needTrain {
+				return trainFile, "", nil
+			}
+			return "", "", fmt.Errorf("task custom: --data %s is a folder without dev.jsonl: give it, or --data FILE", data)
+		}
+	}
+	return trainFile, devFile, nil
+}
+
 // loadTaskData finds the task and reads its train and dev examples.
 func loadTaskData(name, data, trainFile, devFile string) (*tasks.Task, []tasks.Example, []tasks.Example, error) {
 	if name == "custom" {
+		var err error
+		if trainFile, devFile, err = customFiles(data, trainFile, devFile, true); err != nil {
+			return nil, nil, nil, err
+		}
 		if trainFile == "" {
-			return nil, nil, nil, fmt.Errorf("task custom needs --train FILE (and --dev FILE)")
+			return nil, nil, nil, fmt.Errorf("task custom needs --train FILE (and --dev FILE), or --data DIR holding train.jsonl (and dev.jsonl)")
 		}
 		t, err := tasks.NewCustom(trainFile)
 		if err != nil {

@@ -153,6 +153,21 @@
 // absolute, not relative, precision. An opt-in for inference only: results
 // are no longer PyTorch's float32 ones to the last digit.
 //
+// # W8A8 (PackBA8)
+//
+// Both operands in 8 bits, for inference: the weight on PackBInt8's grid
+// (a scale per output channel), each activation row quantized when the
+// call runs to 128 levels between its min and max (a8.go has the scheme,
+// the packed layout and why 7 bits: VPMADDUBSW never saturates). AVX2 has
+// no 8-bit FMA, but VPMADDUBSW + VPMADDWD run 32 byte products a cycle
+// where VFMADD231PS runs 16 float ones (97 vs 49 GMAC/s on one core here,
+// register-only loops), and the sums are exact int32s: every kernel (6-,
+// 4- and 2-row AVX2, and the Go one other CPUs run) gives the same bits,
+// whatever the threads. Measured 1.7–1.9× the float32 GEMM on the
+// roberta shapes (BenchmarkLinearPacked/w8a8), 1.5–2× at 8–32 rows
+// (BenchmarkWeightStream). Numerics: tools/bench/RESULTS.md and
+// model.Encoder.PackWeightsW8A8.
+//
 // # Selecting the kernel
 //
 // The fastest kernel the CPU supports (golang.org/x/sys/cpu: AVX512F, else
