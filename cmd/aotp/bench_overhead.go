@@ -52,7 +52,7 @@ type overheadRow struct {
 }
 
 func newBenchOverheadCmd() *cobra.Command {
-	var shape, modelName, out, batches, seqs, methods string
+	var shape, modelName, out, batches, seqs, methods, weights string
 	var iters, threads, distinct int
 	cmd := &cobra.Command{
 		Use:   "overhead [--shape NAME | --model DIR]",
@@ -107,7 +107,9 @@ values per task; the gather per token is the same whichever task it is).`,
 				return err
 			}
 			defer enc.Close()
-			enc.PackWeights()
+			if err := packWeights(enc, weights, true); err != nil {
+				return err
+			}
 			if !slices.ContainsFunc(ts, func(T int) bool { return T <= enc.Config.MaxSequenceLength() }) {
 				return fmt.Errorf("--seqs: none fits the model's %d positions", enc.Config.MaxSequenceLength())
 			}
@@ -128,7 +130,7 @@ values per task; the gather per token is the same whichever task it is).`,
 			if modelName != "" {
 				name = modelName
 			}
-			md := overheadMarkdown(rows, enc.Config, name)
+			md := overheadMarkdown(rows, enc.Config, name, weights)
 			fmt.Print(md)
 			if out != "" {
 				if err := os.MkdirAll(out, 0o755); err != nil {
@@ -156,6 +158,7 @@ values per task; the gather per token is the same whichever task it is).`,
 	f.IntVar(&distinct, "distinct-tables", 2, "distinct fused AoT tables cycled over the batch's tasks")
 	f.IntVar(&threads, "threads", 0, "threads (default: all cores)")
 	f.StringVar(&out, "out", "", "folder for overhead.json, overhead.md and overhead.svg")
+	addWeightsFlag(f, &weights)
 	return cmd
 }
 
@@ -266,9 +269,9 @@ func overheadCell(cmd *cobra.Command, enc *model.Encoder, B, T, iters, distinct 
 	return rows, nil
 }
 
-func overheadMarkdown(rows []overheadRow, cfg *model.Config, name string) string {
+func overheadMarkdown(rows []overheadRow, cfg *model.Config, name, weights string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Inference time relative to the backbone alone (%s: %d layers, width %d), each example its own task, median ms in parentheses.\n\n", name, cfg.NumHiddenLayers, cfg.HiddenSize)
+	fmt.Fprintf(&b, "Inference time relative to the backbone alone (%s: %d layers, width %d; backbone weights %s), each example its own task, median ms in parentheses.\n\n", name, cfg.NumHiddenLayers, cfg.HiddenSize, weights)
 	var methods []string
 	seen := map[string]bool{}
 	cells := map[string]map[string]overheadRow{}

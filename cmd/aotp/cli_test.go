@@ -686,8 +686,12 @@ func TestBenchOverhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "| 2×8 | 1.000") {
+	if !strings.Contains(out, "| 2×8 | 1.000") || !strings.Contains(out, "backbone weights f32") {
 		t.Fatalf("table missing:\n%s", out)
+	}
+	// the study on a quantized backbone (every method's extra work stays float32)
+	if out, err := run(t, "bench", "overhead", "--model", model, "--batches", "2", "--seqs", "8", "--iters", "1", "--methods", "aot-fused,lora", "--weights", "w8a8"); err != nil || !strings.Contains(out, "backbone weights w8a8") {
+		t.Fatalf("--weights w8a8: %v\n%s", err, out)
 	}
 	for _, f := range []string{"overhead.json", "overhead.md", "overhead.svg"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
