@@ -191,11 +191,7 @@ func TestPackWeightsHalf(t *testing.T) {
 				what      string
 				got, want []float32
 			}{{"last_hidden_state", lh, last}, {"pooler_output", ph, pooled}} {
-				var maxDiff, scale float64
-				for i, v := range c.want {
-					maxDiff = max(maxDiff, math.Abs(float64(c.got[i]-v)))
-					scale = max(scale, math.Abs(float64(v)))
-				}
+				maxDiff, scale := maxDiffScale(c.got, c.want)
 				t.Logf("%s: f16 weights change it by at most %.2g (largest value %.3g)", c.what, maxDiff, scale)
 				if maxDiff > 5e-3*scale {
 					t.Errorf("%s: f16 weights change it by %.3g, over 5e-3 of its scale %.3g", c.what, maxDiff, scale)
@@ -228,12 +224,8 @@ func TestPackWeightsInt8(t *testing.T) {
 				what         string
 				got, grid, f []float32
 			}{{"last_hidden_state", lq, lr, last}, {"pooler_output", pq, pr, pooled}} {
-				var dGrid, dF, scale float64
-				for i, v := range c.f {
-					dGrid = max(dGrid, math.Abs(float64(c.got[i]-c.grid[i])))
-					dF = max(dF, math.Abs(float64(c.got[i]-v)))
-					scale = max(scale, math.Abs(float64(v)))
-				}
+				dF, scale := maxDiffScale(c.got, c.f)
+				dGrid, _ := maxDiffScale(c.got, c.grid)
 				t.Logf("%s: int8 weights change it by at most %.2g (largest value %.3g); %.2g from the float32 weights on the int8 grid", c.what, dF, scale, dGrid)
 				if dGrid > 1e-4*scale || dF > 0.1*scale {
 					t.Errorf("%s: %.3g from the int8-grid weights, %.3g from float32 (scale %.3g)", c.what, dGrid, dF, scale)
@@ -241,6 +233,15 @@ func TestPackWeightsInt8(t *testing.T) {
 			}
 		})
 	}
+}
+
+// maxDiffScale returns max|got − want| and max|want|.
+func maxDiffScale(got, want []float32) (d, scale float64) {
+	for i, v := range want {
+		d = max(d, math.Abs(float64(got[i]-v)))
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	return d, scale
 }
 
 // roundWeights gives every Linear PackWeights packs its own copy of its
@@ -292,11 +293,7 @@ func TestPackWeightsW8A8(t *testing.T) {
 				what   string
 				got, f []float32
 			}{{"last_hidden_state", lq, last}, {"pooler_output", pq, pooled}} {
-				var dF, scale float64
-				for i, v := range c.f {
-					dF = max(dF, math.Abs(float64(c.got[i]-v)))
-					scale = max(scale, math.Abs(float64(v)))
-				}
+				dF, scale := maxDiffScale(c.got, c.f)
 				t.Logf("%s: W8A8 changes it by at most %.2g (largest value %.3g)", c.what, dF, scale)
 				if len(c.f) == 0 {
 					continue // no pooler (DeBERTa)

@@ -62,6 +62,19 @@
 	MOVQ sw+72(FP), R12 \
 	MOVQ bias+80(FP), R13
 
+// A8ZERO4 clears four accumulators.
+#define A8ZERO4(r0, r1, r2, r3) \
+	VPXOR r0, r0, r0 \
+	VPXOR r1, r1, r1 \
+	VPXOR r2, r2, r2 \
+	VPXOR r3, r3, r3
+
+// A8NEXT steps the row pointers by 4 depths and the panel by 64 bytes.
+#define A8NEXT \
+	ADDQ $4, SI \
+	ADDQ $4, R10 \
+	ADDQ $64, DI
+
 // func kernA8AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
 //
 // C[6×16] = ((float(Σ_k a·b − za·cs)·sa)·sw) + bias, a: 6 rows of lda bytes
@@ -69,18 +82,9 @@
 // within a column), za/sa per row, cs/sw/bias per column. kq ≥ 1.
 TEXT ·kernA8AVX2(SB), NOSPLIT, $0-88
 	A8ENTRY
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	VPXOR Y8, Y8, Y8
-	VPXOR Y9, Y9, Y9
-	VPXOR Y10, Y10, Y10
-	VPXOR Y11, Y11, Y11
+	A8ZERO4(Y0, Y1, Y2, Y3)
+	A8ZERO4(Y4, Y5, Y6, Y7)
+	A8ZERO4(Y8, Y9, Y10, Y11)
 
 a8_loop6:
 	A8STEP((SI), Y0, Y1)
@@ -89,9 +93,7 @@ a8_loop6:
 	A8STEP((R10), Y6, Y7)
 	A8STEP((R10)(R9*1), Y8, Y9)
 	A8STEP((R10)(R9*2), Y10, Y11)
-	ADDQ $4, SI
-	ADDQ $4, R10
-	ADDQ $64, DI
+	A8NEXT
 	DECQ CX
 	JNZ  a8_loop6
 
@@ -110,23 +112,15 @@ a8_loop6:
 // kernA8AVX2 for the top 4 rows (edge tiles of 3 or 4 rows).
 TEXT ·kernA8x4AVX2(SB), NOSPLIT, $0-88
 	A8ENTRY
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
+	A8ZERO4(Y0, Y1, Y2, Y3)
+	A8ZERO4(Y4, Y5, Y6, Y7)
 
 a8_loop4:
 	A8STEP((SI), Y0, Y1)
 	A8STEP((SI)(R9*1), Y2, Y3)
 	A8STEP((SI)(R9*2), Y4, Y5)
 	A8STEP((R10), Y6, Y7)
-	ADDQ $4, SI
-	ADDQ $4, R10
-	ADDQ $64, DI
+	A8NEXT
 	DECQ CX
 	JNZ  a8_loop4
 
@@ -143,10 +137,7 @@ a8_loop4:
 // kernA8AVX2 for the top 2 rows (edge tiles of 1 or 2 rows).
 TEXT ·kernA8x2AVX2(SB), NOSPLIT, $0-88
 	A8ENTRY
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
+	A8ZERO4(Y0, Y1, Y2, Y3)
 
 a8_loop2:
 	A8STEP((SI), Y0, Y1)
