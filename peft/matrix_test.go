@@ -277,46 +277,62 @@ func mixedFixture(t *testing.T, enc *model.Encoder, mm matrixMethod) (a1, a2 *Ad
 	return a1, a2, seqs, owner, model.NewBatch(seqs, nil)
 }
 
-// mixed-task batch ≡ each sequence alone with its own adapter, unfused and fused.
+// withW8A8 runs f on enc as loaded (float32 weights), then with its weights
+// packed for W8A8 products (model.Encoder.PackWeightsW8A8, `--weights
+// w8a8`), whose activations are quantized per row: the serving properties
+// must hold there too.
+func withW8A8(t *testing.T, enc *model.Encoder, f func(t *testing.T)) {
+	t.Run("f32", f)
+	enc.PackWeightsW8A8()
+	defer enc.Unpack()
+	t.Run("w8a8", f)
+}
+
+// mixed-task batch ≡ each sequence alone with its own adapter, unfused and
+// fused, on float32 and W8A8 weights.
 func TestMatrixMixed(t *testing.T) {
 	forEachMatrixCell(t, func(t *testing.T, enc *model.Encoder, mm matrixMethod) {
-		a1, a2, seqs, owner, b := mixedFixture(t, enc, mm)
-		C := enc.Config.HiddenSize
-		for _, fused := range []bool{false, true} {
-			if fused {
-				for _, a := range []*Adapter{a1, a2} {
-					if err := mm.Fuse(a); err != nil {
-						t.Fatal(err)
-					}
+		withW8A8(t, enc, func(t *testing.T) { checkMixed(t, enc, mm) })
+	})
+}
+
+func checkMixed(t *testing.T, enc *model.Encoder, mm matrixMethod) {
+	a1, a2, seqs, owner, b := mixedFixture(t, enc, mm)
+	C := enc.Config.HiddenSize
+	for _, fused := range []bool{false, true} {
+		if fused {
+			for _, a := range []*Adapter{a1, a2} {
+				if err := mm.Fuse(a); err != nil {
+					t.Fatal(err)
 				}
-			}
-			mixed := forward(t, enc, b, mm.Mixed(owner), nil)
-			for s, seq := range seqs {
-				var hook model.Hooks
-				if owner[s] != nil {
-					hook = mm.Hook(owner[s])
-				}
-				one := model.NewBatch([][]int32{seq}, nil)
-				alone := forward(t, enc, one, hook, nil)
-				// Bit-identical: attention is per sequence and every other
-				// op is row-wise, so nothing may depend on the batch. (This
-				// used to need a 1e-6 tolerance: gemm.Linear's bias epilogue
-				// on edge tiles depended on M; fixed in 106607d, edge tiles
-				// get the bias inside the kernel.) A difference here means an
-				// M-dependent path in a kernel or a hook that leaks across
-				// sequences.
-				closeRuns(t, fmt.Sprintf("fused=%v seq %d (adapter %d) mixed vs alone", fused, s, s%3), sliceRun(mixed, b, s, C, 0), alone, 0)
-			}
-			// negative control: the adapters of sequences 0 and 1 swapped
-			// must change them (the two adapters really differ)
-			swapped := append([]*Adapter(nil), owner...)
-			swapped[0], swapped[1] = owner[1], owner[0]
-			other := forward(t, enc, b, mm.Mixed(swapped), nil)
-			if d := relDiff(sliceRun(other, b, 0, C, 0).hidden, sliceRun(mixed, b, 0, C, 0).hidden); d < 1e-2 {
-				t.Errorf("swapping the adapters of two sequences changes their output by only %.3g", d)
 			}
 		}
-	})
+		mixed := forward(t, enc, b, mm.Mixed(owner), nil)
+		for s, seq := range seqs {
+			var hook model.Hooks
+			if owner[s] != nil {
+				hook = mm.Hook(owner[s])
+			}
+			one := model.NewBatch([][]int32{seq}, nil)
+			alone := forward(t, enc, one, hook, nil)
+			// Bit-identical: attention is per sequence and every other
+			// op is row-wise, so nothing may depend on the batch. (This
+			// used to need a 1e-6 tolerance: gemm.Linear's bias epilogue
+			// on edge tiles depended on M; fixed in 106607d, edge tiles
+			// get the bias inside the kernel.) A difference here means an
+			// M-dependent path in a kernel or a hook that leaks across
+			// sequences.
+			closeRuns(t, fmt.Sprintf("fused=%v seq %d (adapter %d) mixed vs alone", fused, s, s%3), sliceRun(mixed, b, s, C, 0), alone, 0)
+		}
+		// negative control: the adapters of sequences 0 and 1 swapped
+		// must change them (the two adapters really differ)
+		swapped := append([]*Adapter(nil), owner...)
+		swapped[0], swapped[1] = owner[1], owner[0]
+		other := forward(t, enc, b, mm.Mixed(swapped), nil)
+		if d := relDiff(sliceRun(other, b, 0, C, 0).hidden, sliceRun(mixed, b, 0, C, 0).hidden); d < 1e-2 {
+			t.Errorf("swapping the adapters of two sequences changes their output by only %.3g", d)
+		}
+	}
 }
 
 // save → load ≡ original: identical config, tensors and logits.
@@ -357,18 +373,21 @@ func TestMatrixSaveLoad(t *testing.T) {
 
 // batched ≡ single: B sequences of different lengths in one batch vs one at
 // a time, with the same adapter (unfused: the rows of a batch are computed
-// for its distinct ids, a different set per batch).
+// for its distinct ids, a different set per batch), on float32 and W8A8
+// weights.
 func TestMatrixBatchedSingle(t *testing.T) {
 	forEachMatrixCell(t, func(t *testing.T, enc *model.Encoder, mm matrixMethod) {
 		a := newMatrixAdapter(t, enc, mm, 4)
 		seqs := matrixSeqs(enc.Config.VocabSize)
 		b := model.NewBatch(seqs, nil)
 		C := enc.Config.HiddenSize
-		batched := forward(t, enc, b, mm.Hook(a), a.Head)
-		for s, seq := range seqs {
-			one := forward(t, enc, model.NewBatch([][]int32{seq}, nil), mm.Hook(a), a.Head)
-			closeRuns(t, fmt.Sprintf("seq %d batched vs alone", s), sliceRun(batched, b, s, C, a.Head.NumLabels), one, 0)
-		}
+		withW8A8(t, enc, func(t *testing.T) {
+			batched := forward(t, enc, b, mm.Hook(a), a.Head)
+			for s, seq := range seqs {
+				one := forward(t, enc, model.NewBatch([][]int32{seq}, nil), mm.Hook(a), a.Head)
+				closeRuns(t, fmt.Sprintf("seq %d batched vs alone", s), sliceRun(batched, b, s, C, a.Head.NumLabels), one, 0)
+			}
+		})
 	})
 }
 
