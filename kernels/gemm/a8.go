@@ -85,100 +85,148 @@ func PackBA8(weight []float32, N, K int) *PackedB {
 // A8 reports whether pb was packed by PackBA8.
 func (pb *PackedB) A8() bool { return pb.a8 }
 
-// a8Scratch holds one call's quantized activations.
-type a8Scratch struct {
-	q  []uint8   // [Mp, Kp]
+// a8Call is one W8A8 product: its operands, its quantized activations
+// (kept for reuse: the buffers and the method values handed to the pool
+// are made once, so a call allocates nothing in steady state).
+type a8Call struct {
+	pb              *PackedB
+	c, a            []float32
+	ldc, lda, M, kq int
+	beta            float32
+	bias            []float32
+	act             func([]float32)
+	asm             bool
+	nb              int // column blocks of a work item grid
+
+	q  []uint8   // [Mp, 4·kq] activations, 7-bit, zero past K and M
 	za []int32   // [Mp]
 	sa []float32 // [Mp]
+
+	quantFn, tilesFn func(lo, hi int)
 }
 
-var a8Pool = sync.Pool{New: func() any { return new(a8Scratch) }}
+// a8Free recycles a8Calls like bufPool does packing buffers: never emptied
+// by the GC (a fresh 3 MB of quantized rows would cost ~750 page faults),
+// one per concurrently running call.
+var a8Free struct {
+	mu sync.Mutex
+	l  []*a8Call
+}
+
+func getA8Call() *a8Call {
+	a8Free.mu.Lock()
+	defer a8Free.mu.Unlock()
+	if k := len(a8Free.l); k > 0 {
+		w := a8Free.l[k-1]
+		a8Free.l = a8Free.l[:k-1]
+		return w
+	}
+	w := new(a8Call)
+	w.quantFn, w.tilesFn = w.quantize, w.tiles
+	return w
+}
+
+func putA8Call(w *a8Call) {
+	w.pb, w.c, w.a, w.bias, w.act = nil, nil, nil, nil, nil
+	a8Free.mu.Lock()
+	a8Free.l = append(a8Free.l, w)
+	a8Free.mu.Unlock()
+}
 
 // a8ZeroBias stands for a nil bias.
 var a8ZeroBias [a8NR]float32
+
+// a8Block is the side of a work item in tiles: up to 16×16 tiles (96 rows
+// × 256 columns), row blocks outermost, so that a thread's run of items
+// shares its rows of activations (≤ 96·Kp bytes, L2) and within an item
+// each weight panel (16·Kp bytes) serves its rows' tiles from L1/L2.
+const a8Block = 16
 
 // mulA8 is LinearPacked (bias, act; beta 0) and MulPacked (beta; no bias,
 // no act) on a PackBA8 weight: c[M,N] = act(a[M,K]·Wᵀ + bias) + beta·c.
 func (pb *PackedB) mulA8(c []float32, ldc int, a []float32, lda, M int, beta float32, bias []float32, act func([]float32)) {
 	N, K := pb.n, pb.k
-	kq := ceilDiv(K, 4)
-	Kp, Mp := 4*kq, ceilDiv(M, a8MR)*a8MR
-	asm := cur.Load().a8asm
-	s := a8Pool.Get().(*a8Scratch)
-	if cap(s.q) < Mp*Kp {
-		s.q = make([]uint8, Mp*Kp)
+	w := getA8Call()
+	defer putA8Call(w)
+	w.pb, w.c, w.a, w.ldc, w.lda, w.M, w.beta, w.bias, w.act = pb, c, a, ldc, lda, M, beta, bias, act
+	w.kq, w.asm = ceilDiv(K, 4), cur.Load().a8asm
+	Kp, Mp := 4*w.kq, ceilDiv(M, a8MR)*a8MR
+	if cap(w.q) < Mp*Kp {
+		w.q = make([]uint8, Mp*Kp)
 	}
-	if cap(s.za) < Mp {
-		s.za, s.sa = make([]int32, Mp), make([]float32, Mp)
+	if cap(w.za) < Mp {
+		w.za, w.sa = make([]int32, Mp), make([]float32, Mp)
 	}
-	q, za, sa := s.q[:Mp*Kp], s.za[:Mp], s.sa[:Mp]
-	parallel.For(M, 8, func(lo, hi int) {
-		for m := lo; m < hi; m++ {
-			sa[m], za[m] = quantRowA8(q[m*Kp:(m+1)*Kp], a[m*lda:m*lda+K], asm)
-		}
-	})
-	clear(q[M*Kp:])
-	clear(za[M:])
-	clear(sa[M:])
+	w.q, w.za, w.sa = w.q[:Mp*Kp], w.za[:Mp], w.sa[:Mp]
+	parallel.For(M, 8, w.quantFn)
+	clear(w.q[M*Kp:])
+	clear(w.za[M:])
+	clear(w.sa[M:])
 
-	// Work items of up to 16×16 tiles (96 rows × 256 columns), row blocks
-	// outermost: a thread's run of items shares its rows of activations
-	// (≤ 96·Kp bytes, L2), and within an item each weight panel (16·Kp
-	// bytes) serves its rows' tiles from L1/L2.
-	const blk = 16
-	mPanels, nPanels := Mp/a8MR, pb.np/a8NR
-	mb, nb := ceilDiv(mPanels, blk), ceilDiv(nPanels, blk)
+	mb := ceilDiv(Mp/a8MR, a8Block)
+	w.nb = ceilDiv(pb.np/a8NR, a8Block)
 	grain := 1
 	if int64(M)*int64(N)*int64(K) <= parallelMaxSerialMACs {
-		grain = mb * nb
+		grain = mb * w.nb
 	}
-	parallel.For(mb*nb, grain, func(lo, hi int) {
-		var tile [a8MR * a8NR]float32
-		var bpad [a8NR]float32
-		for it := lo; it < hi; it++ {
-			ib, jb := it/nb, it%nb
-			r0, r1 := ib*blk*a8MR, min((ib+1)*blk*a8MR, M)
-			c0, c1 := jb*blk*a8NR, min((jb+1)*blk*a8NR, N)
-			for col := c0; col < c1; col += a8NR {
-				nc := min(a8NR, N-col)
-				bp := a8ZeroBias[:]
-				if bias != nil {
-					if nc == a8NR {
-						bp = bias[col : col+a8NR]
-					} else {
-						clear(bpad[:])
-						copy(bpad[:], bias[col:N])
-						bp = bpad[:]
-					}
-				}
-				panel := pb.q[(col/a8NR)*kq*64:]
-				for row := r0; row < r1; row += a8MR {
-					mr := min(a8MR, M-row)
-					if mr == a8MR && nc == a8NR && beta == 0 {
-						kernA8(asm, mr, kq, q[row*Kp:], Kp, panel, c[row*ldc+col:], ldc, za[row:], sa[row:], pb.a8sum[col:], pb.scale[col:], bp)
-						continue
-					}
-					kernA8(asm, mr, kq, q[row*Kp:], Kp, panel, tile[:], a8NR, za[row:], sa[row:], pb.a8sum[col:], pb.scale[col:], bp)
-					for r := 0; r < mr; r++ {
-						dst, src := c[(row+r)*ldc+col:(row+r)*ldc+col+nc], tile[r*a8NR:r*a8NR+nc]
-						if beta == 0 {
-							copy(dst, src)
-							continue
-						}
-						for j, v := range src {
-							dst[j] = v + beta*dst[j]
-						}
-					}
+	parallel.For(mb*w.nb, grain, w.tilesFn)
+}
+
+// quantize quantizes rows lo..hi of the activations.
+func (w *a8Call) quantize(lo, hi int) {
+	Kp, K := 4*w.kq, w.pb.k
+	for m := lo; m < hi; m++ {
+		w.sa[m], w.za[m] = quantRowA8(w.q[m*Kp:(m+1)*Kp], w.a[m*w.lda:m*w.lda+K], w.asm)
+	}
+}
+
+// tiles computes work items lo..hi.
+func (w *a8Call) tiles(lo, hi int) {
+	var tile [a8MR * a8NR]float32
+	var bpad [a8NR]float32
+	pb, c, ldc, M, N, kq, Kp := w.pb, w.c, w.ldc, w.M, w.pb.n, w.kq, 4*w.kq
+	for it := lo; it < hi; it++ {
+		ib, jb := it/w.nb, it%w.nb
+		r0, r1 := ib*a8Block*a8MR, min((ib+1)*a8Block*a8MR, M)
+		c0, c1 := jb*a8Block*a8NR, min((jb+1)*a8Block*a8NR, N)
+		for col := c0; col < c1; col += a8NR {
+			nc := min(a8NR, N-col)
+			bp := a8ZeroBias[:]
+			if w.bias != nil {
+				if nc == a8NR {
+					bp = w.bias[col : col+a8NR]
+				} else {
+					clear(bpad[:])
+					copy(bpad[:], w.bias[col:N])
+					bp = bpad[:]
 				}
 			}
-			if act != nil {
-				for r := r0; r < r1; r++ {
-					act(c[r*ldc+c0 : r*ldc+c1])
+			panel, cs, sw := pb.q[(col/a8NR)*kq*64:], pb.a8sum[col:], pb.scale[col:]
+			for row := r0; row < r1; row += a8MR {
+				mr := min(a8MR, M-row)
+				if mr == a8MR && nc == a8NR && w.beta == 0 {
+					kernA8(w.asm, mr, kq, w.q[row*Kp:], Kp, panel, c[row*ldc+col:], ldc, w.za[row:], w.sa[row:], cs, sw, bp)
+					continue
+				}
+				kernA8(w.asm, mr, kq, w.q[row*Kp:], Kp, panel, tile[:], a8NR, w.za[row:], w.sa[row:], cs, sw, bp)
+				for r := 0; r < mr; r++ {
+					dst, src := c[(row+r)*ldc+col:(row+r)*ldc+col+nc], tile[r*a8NR:r*a8NR+nc]
+					if w.beta == 0 {
+						copy(dst, src)
+						continue
+					}
+					for j, v := range src {
+						dst[j] = v + w.beta*dst[j]
+					}
 				}
 			}
 		}
-	})
-	a8Pool.Put(s)
+		if w.act != nil {
+			for r := r0; r < r1; r++ {
+				w.act(c[r*ldc+c0 : r*ldc+c1])
+			}
+		}
+	}
 }
 
 // kernA8 runs the W8A8 kernel for the top mr ≤ 6 rows of a 6×16 tile (it
@@ -189,14 +237,15 @@ func kernA8(asm bool, mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc
 		kernA8Go(mr, kq, a, lda, b, c, ldc, za, sa, cs, sw, bias)
 		return
 	}
-	k := kernA8AVX2
+	// direct calls (no func value): the pointers do not escape
 	switch {
 	case mr <= 2:
-		k = kernA8x2AVX2
+		kernA8x2AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
 	case mr <= 4:
-		k = kernA8x4AVX2
+		kernA8x4AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
+	default:
+		kernA8AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
 	}
-	k(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
 }
 
 // kernA8Go is kernA8AVX2 in Go, for the top mr rows: the same integer sums and float32

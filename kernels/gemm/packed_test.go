@@ -256,7 +256,7 @@ func forPackedNNVariants(t *testing.T, seed int64, pack func(b []float32, K, N i
 
 // A call allocates nothing in steady state (package doc): the packed path
 // with rows or columns split (small M packs A once per call), Sgemm, and
-// a transposed A, on 2 threads.
+// a transposed A, W8A8 products, on 2 threads.
 func TestNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -267,11 +267,14 @@ func TestNoAllocs(t *testing.T) {
 	const K, N = 256, 512
 	w := randSlice(r, N*K)
 	pw, pn := PackB(w, N, K), PackBN(w, N, K) // pn: op(B) = w as [N, K]
+	pa := PackBA8(w, N, K)
 	for _, M := range []int{32, 300} {
 		a, c := randSlice(r, M*N), make([]float32, M*N) // big enough for both forms
 		for name, f := range map[string]func(){
 			"LinearPacked": func() { LinearPacked(c, a, pw, nil, M, nil) },
 			"MulPacked":    func() { MulPacked(c, K, a, N, pn, M, 1) },
+			"W8A8":         func() { LinearPacked(c, a, pa, a[:N], M, nil) },
+			"W8A8 beta":    func() { MulPacked(c, N, a, K, pa, M, 0.5) },
 			"Sgemm":        func() { Sgemm(false, true, M, N, K, 1, a, K, w, K, 0, c, N) },
 			"SgemmTN":      func() { Sgemm(true, false, M, N, K, 1, a, M, w, N, 0, c, N) },
 		} {
