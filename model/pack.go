@@ -45,7 +45,10 @@ func (m *Encoder) PackWeightsInt8() int64 { return m.packWeights(gemm.PackBInt8)
 // outputs move further than with PackWeightsInt8 (TestPackWeightsW8A8
 // bounds them): an opt-in for inference (`--weights w8a8`), to be
 // measured on the task before serving with it. Attention (Q·Kᵀ, P·V),
-// LayerNorm and the activations stay float32.
+// LayerNorm and the activations stay float32. With PackBackwardWeightsInt8
+// (the same weight grid) it also trains: quantization-aware training of an
+// adapter, the backward passing straight through the activations' rounding
+// (`train --weights w8a8`, train.TestW8A8Training).
 func (m *Encoder) PackWeightsW8A8() int64 { return m.packWeights(gemm.PackBA8) }
 
 func (m *Encoder) packWeights(packB func(w []float32, N, K int) *gemm.PackedB) int64 {

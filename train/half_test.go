@@ -68,19 +68,7 @@ func TestHalfBackboneTraining(t *testing.T) {
 				full, _, _ := step(enc)
 
 				// the reference: float32 weights rounded (a copy of the encoder)
-				rounded := enc.ShallowCopy()
-				for i := range rounded.Layers {
-					L := &rounded.Layers[i]
-					for _, l := range []*model.Linear{&L.Attention.Self.Query, &L.Attention.Self.Key, &L.Attention.Self.Value,
-						&L.Attention.Output.Dense, &L.Intermediate.Dense, &L.Output.Dense} {
-						roundLinear(l, dt.round)
-					}
-				}
-				if rounded.Pooler != nil {
-					p := *rounded.Pooler
-					roundLinear(&p.Dense, dt.round)
-					rounded.Pooler = &p
-				}
+				rounded := roundedCopy(enc, dt.round)
 				rounded.PackWeights()
 				wantLoss, wantLogits, want := step(rounded)
 
@@ -114,6 +102,25 @@ func TestHalfBackboneTraining(t *testing.T) {
 			})
 		})
 	}
+}
+
+// roundedCopy is a shallow copy of enc whose packable Linears (the layers'
+// and the pooler's) have their own weights, rounded by round.
+func roundedCopy(enc *model.Encoder, round func(w []float32, out, in int)) *model.Encoder {
+	rounded := enc.ShallowCopy()
+	for i := range rounded.Layers {
+		L := &rounded.Layers[i]
+		for _, l := range []*model.Linear{&L.Attention.Self.Query, &L.Attention.Self.Key, &L.Attention.Self.Value,
+			&L.Attention.Output.Dense, &L.Intermediate.Dense, &L.Output.Dense} {
+			roundLinear(l, round)
+		}
+	}
+	if rounded.Pooler != nil {
+		p := *rounded.Pooler
+		roundLinear(&p.Dense, round)
+		rounded.Pooler = &p
+	}
+	return rounded
 }
 
 // roundLinear gives l its own copy of its weight [Out, In], rounded.

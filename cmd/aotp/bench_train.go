@@ -63,9 +63,6 @@ func newBenchTrainCmd() *cobra.Command {
 			if batch < 1 || seq < 1 || iters < 1 || micro < 0 || warmup < 0 {
 				return fmt.Errorf("--batch, --seq and --iters must be positive, --micro-batch and --warmup not negative")
 			}
-			if weights == "w8a8" {
-				return errW8A8Training
-			}
 			setThreads(threads)
 			var enc *model.Encoder
 			var err error
@@ -100,6 +97,9 @@ func newBenchTrainCmd() *cobra.Command {
 				enc.PackBackwardWeightsHalf()
 			case "int8":
 				enc.PackWeightsInt8()
+				enc.PackBackwardWeightsInt8()
+			case "w8a8":
+				enc.PackWeightsW8A8()
 				enc.PackBackwardWeightsInt8()
 			default:
 				enc.PackWeights()
@@ -219,7 +219,7 @@ func newBenchTrainCmd() *cobra.Command {
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file (go tool pprof)")
 	f.StringVar(&lengthsFile, "lengths", "", "real lengths: a file of one token count per line; a step per batch of --batch consecutive sequences, an iteration is one pass (--seq ignored)")
 	f.IntVar(&maxBatches, "max-batches", 0, "with --lengths: use at most this many batches (0: all)")
-	f.Var((*weightsValue)(&weights), "weights", "the frozen backbone's weights in both passes: f32, f16 or int8 (as aotp train --weights)")
+	f.Var((*weightsValue)(&weights), "weights", "the frozen backbone's weights in both passes: f32, f16, int8 or w8a8 (as aotp train --weights)")
 	f.IntVar(&micro, "micro-batch", 0, "run each step in pieces of at most this many sequences (gradient accumulation; 0: whole batches)")
 	f.BoolVar(&fullLast, "full-last-layer", false, "compute the last layer at every token (by default only at the first tokens the head reads: the same loss, less work)")
 	return cmd

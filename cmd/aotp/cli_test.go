@@ -996,7 +996,7 @@ func TestPredictOnBF16Checkpoint(t *testing.T) {
 // --weights f16 trains on the F16-rounded backbone (both passes): it runs,
 // its adapter is close to but not the float32 run's, a run folder refuses
 // to continue with other weights, and predict serves it with --weights f16;
-// --weights int8 trains another adapter.
+// --weights int8 and w8a8 train other adapters.
 func TestTrainHalfWeights(t *testing.T) {
 	dir, backbone, data := demoFixture(t)
 	adapter := func(out string, extra ...string) []byte {
@@ -1022,18 +1022,22 @@ func TestTrainHalfWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 	// int8 likewise (its gradients: TestHalfBackboneTraining)
-	if i8 := adapter(filepath.Join(dir, "int8"), "--weights", "int8"); bytes.Equal(i8, f32) || bytes.Equal(i8, f16) {
+	i8 := adapter(filepath.Join(dir, "int8"), "--weights", "int8")
+	if bytes.Equal(i8, f32) || bytes.Equal(i8, f16) {
 		t.Fatal("--weights int8 trained the same adapter as float32 or F16 weights")
 	}
 	if _, err := run(t, append(trainArgs(backbone, data, filepath.Join(dir, "full8")), "--method", "full", "--weights", "int8")...); err == nil || !strings.Contains(err.Error(), "--weights int8 packs") {
 		t.Fatalf("--weights int8 --method full: %v", err)
 	}
-	// w8a8 rounds activations, which has no gradient: refused, pointing to int8
-	for _, args := range [][]string{append(trainArgs(backbone, data, filepath.Join(dir, "w8a8")), "--weights", "w8a8"),
-		{"bench", "train", "--shape", "roberta-tiny", "--weights", "w8a8"}} {
-		if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "train with --weights int8") {
-			t.Fatalf("%s --weights w8a8: %v", args[0], err)
-		}
+	// w8a8: quantization-aware training (its gradients: TestW8A8Training),
+	// another adapter again, served with --weights w8a8
+	w8 := adapter(filepath.Join(dir, "w8a8"), "--weights", "w8a8")
+	if bytes.Equal(w8, i8) || bytes.Equal(w8, f32) {
+		t.Fatal("--weights w8a8 trained the same adapter as int8 or float32 weights")
+	}
+	if _, err := run(t, "predict", "--model", backbone, "--adapter", filepath.Join(dir, "w8a8"), "--weights", "w8a8",
+		"--input", filepath.Join(data, "dev.jsonl"), "--output", filepath.Join(dir, "p8.jsonl")); err != nil {
+		t.Fatal(err)
 	}
 }
 

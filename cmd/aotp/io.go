@@ -65,8 +65,7 @@ func addWeightsFlag(f *pflag.FlagSet, weights *string) {
 	f.Var((*weightsValue)(weights), "weights", "backbone weights for inference: f32 (PyTorch's results), f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit), int8 (a quarter of the memory: each output channel on 255 levels; outputs move more than with f16) or w8a8 (int8's weights, and each Linear's input rows quantized to 128 levels as it runs: ~1.7× the speed of f32 at large batches on AVX2; outputs move most: measure on the task before serving with it)")
 }
 
-// weightsValue is --weights, of inference and of training (both passes;
-// training refuses w8a8 with errW8A8Training).
+// weightsValue is --weights, of inference and of training (both passes).
 type weightsValue string
 
 func (w *weightsValue) String() string { return string(*w) }
@@ -245,8 +244,3 @@ func appendFloats(b []byte, xs []float32) ([]byte, error) {
 	}
 	return append(b, ']'), nil
 }
-
-// errW8A8Training refuses --weights w8a8 where a backward pass runs: its
-// activations are rounded, which has no gradient to follow. The adapter
-// trained on int8's weights (the same grid) is the one to serve with it.
-var errW8A8Training = fmt.Errorf("--weights w8a8 is for inference (predict, eval, encode, serve, bench forward): train with --weights int8 (the same weight grid) and serve the adapter with --weights w8a8")

@@ -97,7 +97,7 @@ func newTrainCmd() *cobra.Command {
 	fl.IntVar(&f.opt.SaveEvery, "save-every", 0, "steps between resumable checkpoints (0: at each evaluation)")
 	fl.IntVar(&f.threads, "threads", 0, "threads (default: all cores)")
 	f.weights = "f32"
-	fl.Var((*weightsValue)(&f.weights), "weights", "the frozen backbone's weights in both passes: f32 (PyTorch's training to the last digit), f16 (half the memory of the packed weights, 4 instead of 8 bytes a weight) or int8 (2 bytes a weight, each output channel on 255 levels); the adapter is then trained for that rounded backbone: serve it with the same --weights")
+	fl.Var((*weightsValue)(&f.weights), "weights", "the frozen backbone's weights in both passes: f32 (PyTorch's training to the last digit), f16 (half the memory of the packed weights, 4 instead of 8 bytes a weight), int8 (2 bytes a weight, each output channel on 255 levels) or w8a8 (int8's weights, and the forward pass of --weights w8a8 serving: quantization-aware training, gradients straight through the activations' rounding; ~15 % faster steps); the adapter is then trained for that rounded backbone: serve it with the same --weights")
 	fl.BoolVar(&f.restart, "restart", false, "discard the run folder's checkpoints and metrics and start over (a run resumes only with the same flags and data)")
 	cmd.PreRun = func(*cobra.Command, []string) { f.opt.Seed = seed }
 	for _, n := range []string{"model", "task", "out"} {
@@ -109,9 +109,6 @@ func newTrainCmd() *cobra.Command {
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err := f.opt.Validate(); err != nil {
 		return err
-	}
-	if f.weights == "w8a8" {
-		return errW8A8Training
 	}
 	if f.weights != "f32" && f.method == "full" {
 		return fmt.Errorf("--weights %s packs the frozen backbone; --method full trains its own float32 copy of it", f.weights)
@@ -183,6 +180,12 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		enc.PackBackwardWeightsHalf()
 	case "int8": // the same, on the int8 grid
 		enc.PackWeightsInt8()
+		spillWeights(enc)
+		enc.PackBackwardWeightsInt8()
+	case "w8a8":
+		// quantization-aware: the served W8A8 forward, and a backward
+		// through the int8 grid, straight through the activations' rounding
+		enc.PackWeightsW8A8()
 		spillWeights(enc)
 		enc.PackBackwardWeightsInt8()
 	default:
