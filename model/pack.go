@@ -49,7 +49,14 @@ func (m *Encoder) PackWeightsInt8() int64 { return m.packWeights(gemm.PackBInt8)
 // (the same weight grid) it also trains: quantization-aware training of an
 // adapter, the backward passing straight through the activations' rounding
 // (`train --weights w8a8`, train.TestW8A8Training).
-func (m *Encoder) PackWeightsW8A8() int64 { return m.packWeights(gemm.PackBA8) }
+func (m *Encoder) PackWeightsW8A8() int64 {
+	return m.packWeights(func(w []float32, N, K int) *gemm.PackedB {
+		if K > gemm.MaxA8K { // beyond int32 sums (no released encoder): float32
+			return gemm.PackB(w, N, K)
+		}
+		return gemm.PackBA8(w, N, K)
+	})
+}
 
 func (m *Encoder) packWeights(packB func(w []float32, N, K int) *gemm.PackedB) int64 {
 	rel, _ := m.closer.(releaser)

@@ -9,7 +9,7 @@ import (
 )
 
 // W8A8: int8 weights times int8 activations, an opt-in for inference
-// (`--weights w8a8`).
+// (`--weights w8a8`) and for quantization-aware training of adapters.
 //
 // The weight is on PackBInt8's grid (one scale per output channel, 255
 // levels). Each row of the activations is quantized when the call runs,
@@ -40,6 +40,10 @@ import (
 const (
 	a8MR = 6  // rows of a W8A8 tile
 	a8NR = 16 // columns of a W8A8 tile (two ymm of int32)
+
+	// MaxA8K is the largest K PackBA8 takes: |Σ qa·qw| and |za·Σ qw| are
+	// each at most 127²·K, so their difference fits an int32 up to K ≈ 66500.
+	MaxA8K = 1 << 16
 )
 
 // PackBA8 packs weight [N,K] for W8A8 products (see above): LinearPacked
@@ -48,8 +52,8 @@ const (
 // move further, by the rounding of each activation to 1/127 of its row's
 // range.
 func PackBA8(weight []float32, N, K int) *PackedB {
-	if N < 0 || K < 0 {
-		panic(fmt.Sprintf("gemm: PackBA8: negative size N=%d K=%d", N, K))
+	if N < 0 || K < 0 || K > MaxA8K {
+		panic(fmt.Sprintf("gemm: PackBA8: size N=%d K=%d (K at most MaxA8K)", N, K))
 	}
 	checkMat("weight", weight, N, K, K)
 	np := ceilDiv(N, a8NR) * a8NR
