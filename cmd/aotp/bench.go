@@ -61,7 +61,7 @@ type benchResult struct {
 	Tasks       int     `json:"tasks,omitempty"`
 	AdapterMiB  float64 `json:"adapter_mib,omitempty"`
 	Packed      bool    `json:"packed"`
-	Weights     string  `json:"weights"`                // f32, or f16 (--weights)
+	Weights     string  `json:"weights"`                // --weights: f32, f16, int8 or w8a8
 	FirstTokens bool    `json:"first_tokens,omitempty"` // last layer at the first tokens only (as serving)
 	// --lengths: an iteration is one pass over these batches (ms_per_batch is per pass)
 	Lengths *lengthsInfo `json:"lengths,omitempty"`
@@ -192,7 +192,7 @@ func newBenchForwardCmd() *cobra.Command {
 			}
 			fmt.Printf("%s  batch %d  seq %d  threads %d (%s, %s weights)\n", name, batch, seq, res.Threads, res.GemmImpl, weights)
 			fmt.Printf("  %.2f ms/batch (median of %d, min %.2f)  %.0f tokens/s  %.1f GFLOP/s\n", res.MsPerBatch, iters, res.MsMin, res.TokensPerS, res.GFLOPs)
-			printPeakShare("", res.PctPeak, res.PeakGFLOPs, res.Threads)
+			printPeakShare("", res.PctPeak, res.PeakGFLOPs, res.Threads, res.Weights)
 			return nil
 		},
 	}
@@ -403,9 +403,15 @@ func fmaPeakShare(gflops float64, threads int) (peak, pct float64) {
 }
 
 // printPeakShare prints fmaPeakShare's result (nothing when there is none),
-// after prefix.
-func printPeakShare(prefix string, pct, peak float64, threads int) {
-	if peak > 0 {
-		fmt.Printf("  %s%.0f%% of the FMA peak measured here (%.0f GFLOP/s on %d threads)\n", prefix, pct, peak, threads)
+// after prefix; with W8A8 weights it says that the float32 peak is not
+// theirs (byte products run up to twice as many a cycle on AVX2).
+func printPeakShare(prefix string, pct, peak float64, threads int, weights string) {
+	if peak <= 0 {
+		return
 	}
+	note := ""
+	if weights == "w8a8" {
+		note = "; the w8a8 products are bytes, up to 2× this float32 peak on AVX2"
+	}
+	fmt.Printf("  %s%.0f%% of the FMA peak measured here (%.0f GFLOP/s on %d threads%s)\n", prefix, pct, peak, threads, note)
 }

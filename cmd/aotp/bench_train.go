@@ -199,7 +199,7 @@ func newBenchTrainCmd() *cobra.Command {
 			}
 			fmt.Printf("%s AoT-%s r=%d  batch %d%s  seq %d  threads %d (%s)\n", name, res.Reparam, res.Rank, batch, pieces, seq, res.Threads, res.GemmImpl)
 			fmt.Printf("  %.1f ms/step  %.2f steps/s  %.0f tokens/s  peak RSS %.0f MiB\n", res.MsPerStep, res.StepsPerS, res.TokensPerS, res.PeakRSSMiB)
-			printPeakShare(fmt.Sprintf("≈ %.1f GFLOP/s, ", res.GFLOPs), res.PctPeak, res.PeakGFLOPs, res.Threads)
+			printPeakShare(fmt.Sprintf("≈ %.1f GFLOP/s, ", res.GFLOPs), res.PctPeak, res.PeakGFLOPs, res.Threads, res.Weights)
 			return nil
 		},
 	}
