@@ -278,8 +278,10 @@ func kernA8Go(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za
 
 // quantRowA8 quantizes one row of activations src [K] into dst [Kp] (zeros
 // past K, so they add nothing) and returns its scale and zero point. A row
-// without a positive finite range (all zeros; NaN or ±Inf in it) becomes
-// zeros with scale 0: its products are the bias alone.
+// without a positive finite range whose step has a finite inverse (all
+// zeros; NaN or ±Inf in it; a range beyond float32's; values all below
+// ~1e-36, whose step is subnormal) becomes zeros with scale 0: its
+// products are the bias alone.
 func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
 	lo, hi := float32(0), float32(0)
 	n := 0
@@ -295,11 +297,11 @@ func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
 		lo, hi = min(lo, v), max(hi, v) // a NaN stays, and is refused below
 	}
 	sa = (hi - lo) / 127
-	if !(sa > 0) || sa > math.MaxFloat32 {
+	inv := 1 / sa
+	if !(sa > 0) || sa > math.MaxFloat32 || inv > math.MaxFloat32 {
 		clear(dst)
 		return 0, 0
 	}
-	inv := 1 / sa
 	zf := float32(math.RoundToEven(float64(-lo * inv)))
 	n = 0
 	if asm {

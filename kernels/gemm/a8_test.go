@@ -202,3 +202,59 @@ func TestQuantRowA8(t *testing.T) {
 		}
 	}
 }
+
+// FuzzQuantRowA8: any row of float32 bits (NaN, ±Inf, subnormals, the
+// extremes) quantizes to the same bytes on the assembly and the Go path,
+// every byte at most 127, padding zero, and each finite value of an
+// accepted row within half a step of sa·(q − za).
+func FuzzQuantRowA8(f *testing.F) {
+	le := func(vs ...float32) []byte {
+		b := make([]byte, 4*len(vs))
+		for i, v := range vs {
+			u := math.Float32bits(v)
+			b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+		}
+		return b
+	}
+	f.Add(le(1, -2, 3, 0.5, 7, -7, 0, 1e-3, 2))
+	f.Add(le(1e-40, -1e-40, 3e-39, 0, 1e-41, 2e-40, -5e-39, 1e-38, 1e-39))
+	f.Add(le(3e38, -3e38, 1, 2, 3, 4, 5, 6, 7, 8))
+	f.Add(le(float32(math.NaN()), 1, 2, 3, 4, 5, 6, 7, 8, 9))
+	f.Add(le(1e30, 1e30, 1e30, 1e30, 1e30, 1e30, 1e30, 1e30, -1e-30))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		n := len(raw) / 4
+		if n == 0 || n > 4096 {
+			return
+		}
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = math.Float32frombits(uint32(raw[4*i]) | uint32(raw[4*i+1])<<8 | uint32(raw[4*i+2])<<16 | uint32(raw[4*i+3])<<24)
+		}
+		want := make([]uint8, n+3)
+		sa, za := quantRowA8(want, src, false)
+		if asm := cur.Load().a8asm; asm {
+			got := make([]uint8, n+3)
+			s2, z2 := quantRowA8(got, src, true)
+			if s2 != sa || z2 != za || string(got) != string(want) {
+				t.Fatalf("asm (%v, %d, %v), Go (%v, %d, %v) for %v", s2, z2, got, sa, za, want, src)
+			}
+		}
+		for i, q := range want {
+			if q > 127 || (i >= n && q != 0) {
+				t.Fatalf("byte %d = %d for %v", i, q, src)
+			}
+		}
+		if sa == 0 {
+			return
+		}
+		if za < 0 || za > 127 {
+			t.Fatalf("zero point %d", za)
+		}
+		for i, v := range src {
+			back := float64(sa) * float64(int32(want[i])-za)
+			if d := math.Abs(back - float64(v)); d > float64(sa)*0.5001+1e-45 {
+				t.Fatalf("%v → %d → %v (step %v, zero point %d)", v, want[i], back, sa, za)
+			}
+		}
+	})
+}
