@@ -100,7 +100,8 @@ type a8Call struct {
 	bias            []float32
 	act             func([]float32)
 	asm             bool
-	nb              int // column blocks of a work item grid
+	nb              int // column blocks of the work item grid
+	mbs, nbs        int // row and column panels of a work item
 
 	q  []uint8   // [Mp, 4·kq] activations, 7-bit, zero past K and M
 	za []int32   // [Mp]
@@ -140,10 +141,10 @@ func putA8Call(w *a8Call) {
 // a8ZeroBias stands for a nil bias.
 var a8ZeroBias [a8NR]float32
 
-// a8Block is the side of a work item in tiles: up to 16×16 tiles (96 rows
-// × 256 columns), row blocks outermost, so that a thread's run of items
-// shares its rows of activations (≤ 96·Kp bytes, L2) and within an item
-// each weight panel (16·Kp bytes) serves its rows' tiles from L1/L2.
+// a8Block is the most tiles a side of a work item has: up to 16×16 tiles
+// (96 rows × 256 columns), row blocks outermost; within an item each
+// weight panel (16·Kp bytes) serves its rows' tiles (≤ 96·Kp bytes of
+// activations) from L1/L2.
 const a8Block = 16
 
 // mulA8 is LinearPacked (bias, act; beta 0) and MulPacked (beta; no bias,
@@ -167,13 +168,20 @@ func (pb *PackedB) mulA8(c []float32, ldc int, a []float32, lda, M int, beta flo
 	clear(w.za[M:])
 	clear(w.sa[M:])
 
-	mb := ceilDiv(Mp/a8MR, a8Block)
-	w.nb = ceilDiv(pb.np/a8NR, a8Block)
-	grain := 1
+	// Blocks of equal size (22 row panels: 11 + 11, not 16 + 6), items
+	// handed out dynamically: one thread slowed by other work, or an
+	// uneven last block, no longer holds the call back (1 × 128 tokens:
+	// static halves of 16 + 6 panels left one thread idle a third of it).
+	mPanels, nPanels := Mp/a8MR, pb.np/a8NR
+	w.mbs = ceilDiv(mPanels, ceilDiv(mPanels, a8Block))
+	w.nbs = ceilDiv(nPanels, ceilDiv(nPanels, a8Block))
+	mb := ceilDiv(mPanels, w.mbs)
+	w.nb = ceilDiv(nPanels, w.nbs)
 	if int64(M)*int64(N)*int64(K) <= parallelMaxSerialMACs {
-		grain = mb * w.nb
+		w.tilesFn(0, mb*w.nb)
+		return
 	}
-	parallel.For(mb*w.nb, grain, w.tilesFn)
+	parallel.ForChunks(mb*w.nb, mb*w.nb, w.tilesFn)
 }
 
 // quantize quantizes rows lo..hi of the activations.
@@ -191,8 +199,8 @@ func (w *a8Call) tiles(lo, hi int) {
 	pb, c, ldc, M, N, kq, Kp := w.pb, w.c, w.ldc, w.M, w.pb.n, w.kq, 4*w.kq
 	for it := lo; it < hi; it++ {
 		ib, jb := it/w.nb, it%w.nb
-		r0, r1 := ib*a8Block*a8MR, min((ib+1)*a8Block*a8MR, M)
-		c0, c1 := jb*a8Block*a8NR, min((jb+1)*a8Block*a8NR, N)
+		r0, r1 := ib*w.mbs*a8MR, min((ib+1)*w.mbs*a8MR, M)
+		c0, c1 := jb*w.nbs*a8NR, min((jb+1)*w.nbs*a8NR, N)
 		for col := c0; col < c1; col += a8NR {
 			nc := min(a8NR, N-col)
 			bp := a8ZeroBias[:]
