@@ -26,14 +26,6 @@ import (
 // training on the weights on the int8 grid, within float32 rounding (the
 // int8 forward kernels scale each column's sum instead of each weight).
 func TestHalfBackboneTraining(t *testing.T) {
-	methods := []peft.AdapterConfig{
-		{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "fc", Rank: 4, Activation: "tanh"}},
-		{Method: "lora", LoraConfig: peft.LoraConfig{R: 4, LoraAlpha: 8,
-			TargetModules: peft.TargetModules{`re:.*encoder\.layer\.\d+\.attention\.self\.(query|value)(_proj)?`}}},
-		// BitFit moves DeBERTa's relative-position projections' biases: the
-		// shifted tables must come from the rounded weights too.
-		{Method: "bitfit"},
-	}
 	for _, dt := range []struct {
 		name  string
 		round func(w []float32, out, in int)
@@ -54,7 +46,7 @@ func TestHalfBackboneTraining(t *testing.T) {
 		}, 1e-5},
 	} {
 		t.Run(dt.name, func(t *testing.T) {
-			forEachMethod(t, []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v2-tiny-noshare"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
+			forEachMethod(t, roundedBackbones, roundedMethods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
 				step := func(enc *model.Encoder) (float64, []float32, [][]float32) {
 					ad := newTestAdapter(t, enc, mc)
 					wakeParams(ad.Params(), 0.05)
@@ -103,6 +95,22 @@ func TestHalfBackboneTraining(t *testing.T) {
 		})
 	}
 }
+
+// roundedMethods are the methods trained on a rounded backbone (F16, int8,
+// W8A8): AoT, LoRA (whose input gradient runs through the frozen weights
+// too) and BitFit, which moves DeBERTa's relative-position projections'
+// biases (the shifted tables must come from the rounded weights too).
+var roundedMethods = []peft.AdapterConfig{
+	{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "fc", Rank: 4, Activation: "tanh"}},
+	{Method: "lora", LoraConfig: peft.LoraConfig{R: 4, LoraAlpha: 8,
+		TargetModules: peft.TargetModules{`re:.*encoder\.layer\.\d+\.attention\.self\.(query|value)(_proj)?`}}},
+	{Method: "bitfit"},
+}
+
+// roundedBackbones are the tiny checkpoints they train on: BERT (its own
+// pooler in the head's path), RoBERTa, DeBERTa v3 (positions projected by
+// the rounded key and query) and v2 without shared keys.
+var roundedBackbones = []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v2-tiny-noshare"}
 
 // roundedCopy is a shallow copy of enc whose packable Linears (the layers'
 // and the pooler's) have their own weights, rounded by round.

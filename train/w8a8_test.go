@@ -21,14 +21,8 @@ import (
 // to 8 % of the largest gradient (bounds 0.99 and 15 %); not the same bits
 // (the rounding is in the forward).
 func TestW8A8Training(t *testing.T) {
-	methods := []peft.AdapterConfig{
-		{Method: "aot", AoTConfig: peft.AoTConfig{Reparam: "fc", Rank: 4, Activation: "tanh"}},
-		{Method: "lora", LoraConfig: peft.LoraConfig{R: 4, LoraAlpha: 8,
-			TargetModules: peft.TargetModules{`re:.*encoder\.layer\.\d+\.attention\.self\.(query|value)(_proj)?`}}},
-		{Method: "bitfit"},
-	}
 	seqs := [][]int32{{1, 17, 42, 2}, {1, 5, 93, 60, 61, 2, 77, 8, 2}, {1, 33, 2}}
-	forEachMethod(t, []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", "deberta-v2-tiny-noshare"}, methods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
+	forEachMethod(t, roundedBackbones, roundedMethods, func(t *testing.T, enc *model.Encoder, mc peft.AdapterConfig) {
 		step := func(enc *model.Encoder) (*peft.Adapter, float64, []float32, [][]float32) {
 			ad := newTestAdapter(t, enc, mc)
 			wakeParams(ad.Params(), 0.05)

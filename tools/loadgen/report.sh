@@ -58,15 +58,7 @@ log "writing the backbone and $MAXN adapters"
 TEXTS_FLAG=()
 if [[ -f "$TEXTS" ]]; then
 	# first column of a GLUE TSV (header skipped) as loadgen's JSONL
-	python3 - "$TEXTS" "$WORK/texts.jsonl" <<'EOF'
-import json, sys
-with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
-    next(f)
-    for line in f:
-        text = line.rstrip("\n").split("\t")[0].strip()
-        if text:
-            out.write(json.dumps({"text": text}) + "\n")
-EOF
+	python3 tools/loadgen/texts.py "$TEXTS" "$WORK/texts.jsonl"
 	TEXTS_FLAG=(--texts "$WORK/texts.jsonl")
 	TEXTS_DESC="the $(wc -l <"$WORK/texts.jsonl") sentences of $(basename "$(dirname "$TEXTS")") $(basename "$TEXTS"), drawn uniformly"
 else

@@ -23,15 +23,7 @@ go build -o "$WORK/loadgen" ./tools/loadgen
 go build -o "$WORK/fixture" ./tools/loadgen/fixture
 "$WORK/fixture" --out "$WORK/fx" --tokenizer "$TOKENIZER" --layers 12 --hidden 768 --heads 12 \
 	--intermediate 3072 --tasks "$TASKS" --rank 16 >&2
-python3 - "$TEXTS" "$WORK/texts.jsonl" <<'PY'
-import json, sys
-with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
-    next(f)
-    for line in f:
-        t = line.rstrip("\n").split("\t")[0].strip()
-        if t:
-            out.write(json.dumps({"text": t}) + "\n")
-PY
+python3 tools/loadgen/texts.py "$TEXTS" "$WORK/texts.jsonl"
 load() { "$WORK/loadgen" --url "$URL" --tasks "@$TASKS" --texts "$WORK/texts.jsonl" --timeout 30s "$@"; }
 for r in $(seq 1 "$ROUNDS"); do
 	for w in $WEIGHTS; do
