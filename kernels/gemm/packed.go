@@ -261,8 +261,9 @@ func packBFor(im *impl, b []float32, N, K int, trans, half bool) *PackedB {
 // MulPacked computes c[M,N] = a[M,K]·op(B) + beta·c (row strides lda, ldc)
 // with B pre-packed by PackB (op(B) = weightᵀ) or PackBN (op(B) = b): the
 // same kernel over the same blocks as Sgemm(false, trans, ...) on the
-// unpacked operand, so the result is Sgemm's bit for bit. It panics if the
-// implementation selected now is not the one pb was packed for.
+// unpacked operand, so the result is Sgemm's bit for bit (with PackBA8:
+// the W8A8 product of a8.go instead). It panics if the implementation
+// selected now is not the one pb was packed for.
 func MulPacked(c []float32, ldc int, a []float32, lda int, pb *PackedB, M int, beta float32) {
 	N, K := pb.n, pb.k
 	if M < 0 {
@@ -334,8 +335,8 @@ func (pb *PackedB) block(pc, jc int) []float32 {
 //
 // It runs the same micro-kernel over the same blocks as Linear, so the
 // result is bit for bit Linear's (with PackBHalf: Linear's on the weight
-// rounded to F16). It panics if the implementation selected now is not the
-// one pw was packed for.
+// rounded to F16; with PackBA8: the W8A8 product of a8.go). It panics if
+// the implementation selected now is not the one pw was packed for.
 func LinearPacked(out, inp []float32, pw *PackedB, bias []float32, M int, act func(x []float32)) {
 	N, K := pw.n, pw.k
 	if M < 0 {
