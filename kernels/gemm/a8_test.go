@@ -1,8 +1,10 @@
 package gemm
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
+	"sync"
 	"testing"
 
 	"github.com/aotp/aotp/kernels/parallel"
@@ -257,4 +259,50 @@ func FuzzQuantRowA8(f *testing.F) {
 			}
 		}
 	})
+}
+
+// W8A8 products from several goroutines at once, and from inside
+// parallel.For, give the one-at-a-time answer: each call has its own
+// quantized rows (a8Call).
+func TestA8Concurrent(t *testing.T) {
+	defer parallel.SetThreads(parallel.Threads())
+	parallel.SetThreads(2)
+	r := rand.New(rand.NewSource(17))
+	const M, K, N, parts = 50, 300, 200, 4
+	w, bias := randSlice(r, N*K), randSlice(r, N)
+	pb := PackBA8(w, N, K)
+	inp := make([][]float32, parts)
+	want := make([][]float32, parts)
+	for p := range inp {
+		inp[p], want[p] = randSlice(r, M*K), make([]float32, M*N)
+		LinearPacked(want[p], inp[p], pb, bias, M, nil)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4*parts)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got := make([][]float32, parts)
+			parallel.For(parts, 1, func(lo, hi int) {
+				for p := lo; p < hi; p++ {
+					got[p] = make([]float32, M*N)
+					LinearPacked(got[p], inp[p], pb, bias, M, nil)
+				}
+			})
+			for p := range got {
+				for i := range got[p] {
+					if got[p][i] != want[p][i] {
+						errs <- fmt.Sprintf("goroutine %d part %d element %d: %v != %v", g, p, i, got[p][i], want[p][i])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
 }
