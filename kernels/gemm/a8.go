@@ -57,7 +57,7 @@ func PackBA8(weight []float32, N, K int) *PackedB {
 	}
 	checkMat("weight", weight, N, K, K)
 	np := ceilDiv(N, a8NR) * a8NR
-	pb := &PackedB{im: cur.Load(), n: N, k: K, np: np, a8: true}
+	pb := &PackedB{im: cur.Load(), n: N, k: K, np: np}
 	if N == 0 || K == 0 {
 		return pb
 	}
@@ -66,10 +66,10 @@ func PackBA8(weight []float32, N, K int) *PackedB {
 	rowScales(pb.scale, weight, N, K)
 	pb.scale = pb.scale[:np]
 	pb.a8sum = make([]int32, np)
-	pb.q = allocPacked[int8](pb, np*kq*4)
+	pb.a8 = allocPacked[int8](pb, np*kq*4)
 	parallel.For(np/a8NR, 4, func(lo, hi int) {
 		for jp := lo; jp < hi; jp++ {
-			panel := pb.q[jp*kq*64 : (jp+1)*kq*64]
+			panel := pb.a8[jp*kq*64 : (jp+1)*kq*64]
 			for j := 0; j < a8NR && jp*a8NR+j < N; j++ {
 				n := jp*a8NR + j
 				row, s := weight[n*K:(n+1)*K], pb.scale[n]
@@ -86,8 +86,8 @@ func PackBA8(weight []float32, N, K int) *PackedB {
 	return pb
 }
 
-// A8 reports whether pb was packed by PackBA8.
-func (pb *PackedB) A8() bool { return pb.a8 }
+// A8 reports whether pb was packed by PackBA8 (and is not empty).
+func (pb *PackedB) A8() bool { return pb.a8 != nil }
 
 // a8Call is one W8A8 product: its operands, its quantized activations
 // (kept for reuse: the buffers and the method values handed to the pool
@@ -213,7 +213,7 @@ func (w *a8Call) tiles(lo, hi int) {
 					bp = bpad[:]
 				}
 			}
-			panel, cs, sw := pb.q[(col/a8NR)*kq*64:], pb.a8sum[col:], pb.scale[col:]
+			panel, cs, sw := pb.a8[(col/a8NR)*kq*64:], pb.a8sum[col:], pb.scale[col:]
 			for row := r0; row < r1; row += a8MR {
 				mr := min(a8MR, M-row)
 				if mr == a8MR && nc == a8NR && w.beta == 0 {

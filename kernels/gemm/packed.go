@@ -39,8 +39,9 @@ type PackedB struct {
 	scale []float32 // [np], zero past N
 	// instead of scale (PackBNInt8): row k of op(B) is q·rowScale[k]
 	rowScale []float32 // [K]
-	// PackBA8: q holds the W8A8 layout (a8.go) and a8sum each column's Σ q
-	a8    bool
+	// instead of data (PackBA8): the W8A8 panels (a8.go), column j being
+	// q·scale[j], and each column's Σ q
+	a8    []int8
 	a8sum []int32 // [np]
 }
 
@@ -205,7 +206,7 @@ func dequantize(dst []float32, src []int8, scale []float32, asm bool) {
 func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
 // Int8 reports whether the weight is stored as int8 (PackBInt8).
-func (pb *PackedB) Int8() bool { return pb.q != nil && !pb.a8 }
+func (pb *PackedB) Int8() bool { return pb.q != nil }
 
 // blockInt8 is block for an int8 weight.
 func (pb *PackedB) blockInt8(pc, jc int) []int8 {
@@ -278,7 +279,7 @@ func MulPacked(c []float32, ldc int, a []float32, lda int, pb *PackedB, M int, b
 		return
 	}
 	checkMat("a", a, M, K, lda)
-	if pb.a8 {
+	if pb.a8 != nil {
 		packedImplCheck(pb, "MulPacked")
 		pb.mulA8(c, ldc, a, lda, M, beta, nil, nil)
 		return
@@ -319,7 +320,7 @@ func (pb *PackedB) Impl() string { return pb.im.name }
 
 // Bytes is the size of the packed data.
 func (pb *PackedB) Bytes() int {
-	return 4*len(pb.data) + 2*len(pb.half) + len(pb.q) + 4*len(pb.scale) + 4*len(pb.rowScale) + 4*len(pb.a8sum)
+	return 4*len(pb.data) + 2*len(pb.half) + len(pb.q) + len(pb.a8) + 4*len(pb.scale) + 4*len(pb.rowScale) + 4*len(pb.a8sum)
 }
 
 // block returns the micro-panels of k block pc (a multiple of kcStep) from
@@ -357,7 +358,7 @@ func LinearPacked(out, inp []float32, pw *PackedB, bias []float32, M int, act fu
 	if pw.nn {
 		panic("gemm: LinearPacked: B was packed by PackBN (op(B) = b); use MulPacked")
 	}
-	if pw.a8 {
+	if pw.a8 != nil {
 		packedImplCheck(pw, "LinearPacked")
 		pw.mulA8(out, N, inp, K, M, 0, bias, act)
 		return
