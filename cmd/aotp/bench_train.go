@@ -91,19 +91,8 @@ func newBenchTrainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch weights { // frozen backbone, as aotp train does
-			case "f16":
-				enc.PackWeightsHalf()
-				enc.PackBackwardWeightsHalf()
-			case "int8":
-				enc.PackWeightsInt8()
-				enc.PackBackwardWeightsInt8()
-			case "w8a8":
-				enc.PackWeightsW8A8()
-				enc.PackBackwardWeightsInt8()
-			default:
-				enc.PackWeights()
-				enc.PackBackwardWeights()
+			if err := packFrozenBackbone(enc, weights, false); err != nil { // as aotp train does
+				return err
 			}
 			// a non-zero last factor so the step does the full work
 			for _, p := range ad.Method.Params() {

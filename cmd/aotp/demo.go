@@ -54,7 +54,7 @@ func newDemoCmd() *cobra.Command {
 				run := filepath.Join(out, "runs", t.Name)
 				say("\n%d. training an AoT-FC adapter for task %q (%d train / %d dev examples, labels %v); the backbone stays frozen",
 					i+2, t.Name, len(t.Train), len(t.Dev), t.Labels)
-				f := trainFlags{model: backbone, method: "aot", task: "custom", out: run, maxSeqLen: 32, dropout: 0,
+				f := trainFlags{model: backbone, method: "aot", task: "custom", out: run, maxSeqLen: 32, dropout: 0, weights: "f32",
 					trainFile: filepath.Join(data, "train.jsonl"), devFile: filepath.Join(data, "dev.jsonl"),
 					aot: peft.AoTConfig{Reparam: "fc", Rank: 16, Activation: "relu"},
 					opt: train.Options{Epochs: epochs, BatchSize: 16, LR: 1e-2, WarmupRatio: 0.06, Schedule: "linear", Seed: 42, Shuffle: true, LogEvery: 5}}

@@ -101,6 +101,27 @@ func packWeights(enc *model.Encoder, weights string, spill bool) error {
 	return nil
 }
 
+// packFrozenBackbone packs a frozen backbone for adapter training (train,
+// bench train): the forward weights as packWeights does, then the
+// backward's operand on the same values — F16 or the int8 grid (W8A8's
+// too: its backward runs straight through the activations' rounding) — so
+// the gradients are those of the backbone the forward ran; float32 weights
+// get their backward copy where the checkpoint's pages can be given back.
+func packFrozenBackbone(enc *model.Encoder, weights string, spill bool) error {
+	if err := packWeights(enc, weights, spill); err != nil {
+		return err
+	}
+	switch weights {
+	case "f16":
+		enc.PackBackwardWeightsHalf()
+	case "int8", "w8a8":
+		enc.PackBackwardWeightsInt8()
+	default:
+		enc.PackBackwardWeights()
+	}
+	return nil
+}
+
 // spillWeights is Encoder.SpillWeights with a log line; where it cannot,
 // the weights stay on the heap (more memory, same results).
 func spillWeights(enc *model.Encoder) {

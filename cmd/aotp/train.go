@@ -170,28 +170,9 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	}
 	// the shared backbone is frozen (full fine-tuning trains its own copy):
 	// pack its weights once instead of on every forward GEMM, and the
-	// backward's form too (where the checkpoint's pages can be given back)
-	switch f.weights {
-	case "f16":
-		// both passes on the same F16 rounding: the gradients are the F16
-		// backbone's (and no float32 packed copy of either)
-		enc.PackWeightsHalf()
-		spillWeights(enc)
-		enc.PackBackwardWeightsHalf()
-	case "int8": // the same, on the int8 grid
-		enc.PackWeightsInt8()
-		spillWeights(enc)
-		enc.PackBackwardWeightsInt8()
-	case "w8a8":
-		// quantization-aware: the served W8A8 forward, and a backward
-		// through the int8 grid, straight through the activations' rounding
-		enc.PackWeightsW8A8()
-		spillWeights(enc)
-		enc.PackBackwardWeightsInt8()
-	default:
-		enc.PackWeights()
-		spillWeights(enc) // what is still on the heap: then packed for the backward too
-		enc.PackBackwardWeights()
+	// backward's form too (heap weights spilled to a mapped file first)
+	if err := packFrozenBackbone(enc, f.weights, true); err != nil {
+		return err
 	}
 	n := 0
 	for _, p := range ad.Method.Params() {
