@@ -103,7 +103,7 @@ type a8Call struct {
 	nb              int // column blocks of the work item grid
 	mbs, nbs        int // row and column panels of a work item
 
-	q  []uint8   // [Mp, 4·kq] activations, 7-bit, zero past K and M
+	q  []uint8   // [Mp, 4·kq] activations, 7-bit, zero past K
 	za []int32   // [Mp]
 	sa []float32 // [Mp]
 
@@ -163,10 +163,9 @@ func (pb *PackedB) mulA8(c []float32, ldc int, a []float32, lda, M int, beta flo
 		w.za, w.sa = make([]int32, Mp), make([]float32, Mp)
 	}
 	w.q, w.za, w.sa = w.q[:Mp*Kp], w.za[:Mp], w.sa[:Mp]
+	// Rows M..Mp-1 keep whatever a former call left: only edge tiles read
+	// them, into the scratch tile, whose rows past M are never copied out.
 	parallel.For(M, 8, w.quantFn)
-	clear(w.q[M*Kp:])
-	clear(w.za[M:])
-	clear(w.sa[M:])
 
 	// Blocks of equal size (22 row panels: 11 + 11, not 16 + 6), items
 	// handed out dynamically: one thread slowed by other work, or an

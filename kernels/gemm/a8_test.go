@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand"
@@ -213,8 +214,7 @@ func FuzzQuantRowA8(f *testing.F) {
 	le := func(vs ...float32) []byte {
 		b := make([]byte, 4*len(vs))
 		for i, v := range vs {
-			u := math.Float32bits(v)
-			b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 		}
 		return b
 	}
@@ -230,7 +230,7 @@ func FuzzQuantRowA8(f *testing.F) {
 		}
 		src := make([]float32, n)
 		for i := range src {
-			src[i] = math.Float32frombits(uint32(raw[4*i]) | uint32(raw[4*i+1])<<8 | uint32(raw[4*i+2])<<16 | uint32(raw[4*i+3])<<24)
+			src[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 		}
 		want := make([]uint8, n+3)
 		sa, za := quantRowA8(want, src, false)
