@@ -62,6 +62,7 @@ type benchResult struct {
 	AdapterMiB  float64 `json:"adapter_mib,omitempty"`
 	Packed      bool    `json:"packed"`
 	Weights     string  `json:"weights"`                // --weights: f32, f16, int8 or w8a8
+	A8Kernel    string  `json:"a8_kernel,omitempty"`    // w8a8: gemm.A8Kernel (avx2, sdot or go)
 	FirstTokens bool    `json:"first_tokens,omitempty"` // last layer at the first tokens only (as serving)
 	// --lengths: an iteration is one pass over these batches (ms_per_batch is per pass)
 	Lengths *lengthsInfo `json:"lengths,omitempty"`
@@ -184,6 +185,9 @@ func newBenchForwardCmd() *cobra.Command {
 				Packed: !noPack, Weights: weights, FirstTokens: firstTokens,
 			}
 			res.PeakGFLOPs, res.PctPeak = fmaPeakShare(res.GFLOPs, res.Threads)
+			if weights == "w8a8" {
+				res.A8Kernel = gemm.A8Kernel()
+			}
 			if lengthsFile != "" {
 				res.Lengths = &lengthsInfo{File: lengthsFile, Batches: len(lengths), Sequences: nseq, Tokens: tokens, PaddedTokens: padded}
 			}

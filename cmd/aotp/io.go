@@ -16,6 +16,7 @@ import (
 
 	"github.com/aotp/aotp/hub"
 	"github.com/aotp/aotp/internal/fsutil"
+	"github.com/aotp/aotp/kernels/gemm"
 	"github.com/aotp/aotp/model"
 	"github.com/aotp/aotp/safetensors"
 	"github.com/aotp/aotp/torchckpt"
@@ -91,6 +92,9 @@ func packWeights(enc *model.Encoder, weights string, spill bool) error {
 	case "int8":
 		enc.PackWeightsInt8()
 	case "w8a8":
+		if gemm.A8Kernel() == "go" {
+			slog.Warn("--weights w8a8: this CPU has no int8 product kernel (AVX2, or arm64's dot product): its products run in portable Go, slower than --weights f32", "gemm", gemm.Impl())
+		}
 		enc.PackWeightsW8A8()
 	default:
 		return fmt.Errorf("--weights %q: want f32, f16, int8 or w8a8", weights)

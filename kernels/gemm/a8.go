@@ -86,6 +86,17 @@ func PackBA8(weight []float32, N, K int) *PackedB {
 	return pb
 }
 
+// A8Kernel names the W8A8 kernel of the selected implementation: "avx2",
+// "sdot" (arm64's dot-product instructions) or "go" — the portable one,
+// several times slower than the float32 assembly kernels, so W8A8 there is
+// slower than float32 weights.
+func A8Kernel() string {
+	if cur.Load().a8asm {
+		return a8ArchKernel
+	}
+	return "go"
+}
+
 // A8 reports whether pb was packed by PackBA8 (and is not empty).
 func (pb *PackedB) A8() bool { return pb.a8 != nil }
 
@@ -241,25 +252,17 @@ func (w *a8Call) tiles(lo, hi int) {
 }
 
 // kernA8 runs the W8A8 kernel for the top mr ≤ 6 rows of a 6×16 tile (it
-// may write up to 6): the assembly one where the selected implementation
-// has it (asm; 2-, 4- and 6-row kernels), else kernA8Go.
+// may write up to 6): the architecture's assembly where the selected
+// implementation has it (asm: kernA8Arch), else kernA8Go.
 func kernA8(asm bool, mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za []int32, sa []float32, cs []int32, sw, bias []float32) {
 	if !asm {
 		kernA8Go(mr, kq, a, lda, b, c, ldc, za, sa, cs, sw, bias)
 		return
 	}
-	// direct calls (no func value): the pointers do not escape
-	switch {
-	case mr <= 2:
-		kernA8x2AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
-	case mr <= 4:
-		kernA8x4AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
-	default:
-		kernA8AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
-	}
+	kernA8Arch(mr, kq, a, lda, b, c, ldc, za, sa, cs, sw, bias)
 }
 
-// kernA8Go is kernA8AVX2 in Go, for the top mr rows: the same integer sums and float32
+// kernA8Go is the assembly kernels in Go, for the top mr rows: the same integer sums and float32
 // operations in the same order, so the same bits.
 func kernA8Go(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za []int32, sa []float32, cs []int32, sw, bias []float32) {
 	for r := 0; r < mr; r++ {
@@ -292,9 +295,10 @@ func kernA8Go(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za
 func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
 	lo, hi := float32(0), float32(0)
 	n := 0
+	asm = asm && a8QuantAsm
 	if asm && len(src) >= 8 {
 		n = len(src) / 8 * 8
-		l, h, nan := minMaxAVX2(&src[0], n/8)
+		l, h, nan := minMaxA8Arch(&src[0], n/8)
 		if nan {
 			l = float32(math.NaN())
 		}
@@ -314,7 +318,7 @@ func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
 	if asm {
 		n = len(src) / 8 * 8
 		if n > 0 {
-			quantA8AVX2(&dst[0], &src[0], n/8, inv, zf)
+			quantA8Arch(&dst[0], &src[0], n/8, inv, zf)
 		}
 	}
 	for i := n; i < len(src); i++ {

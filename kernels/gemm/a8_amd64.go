@@ -28,3 +28,28 @@ func quantA8AVX2(dst *uint8, src *float32, n8 int, inv float32, za float32)
 //
 //go:noescape
 func minMaxAVX2(src *float32, n8 int) (lo, hi float32, nan bool)
+
+// a8ArchKernel is A8Kernel's name for this build's assembly kernel.
+const a8ArchKernel = "avx2"
+
+// a8QuantAsm: quantRowA8 may use the AVX2 min/max and quantizer.
+const a8QuantAsm = true
+
+// kernA8Arch runs the AVX2 kernel with the fewest rows that covers mr
+// (direct calls, no func value: the pointers do not escape).
+func kernA8Arch(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za []int32, sa []float32, cs []int32, sw, bias []float32) {
+	switch {
+	case mr <= 2:
+		kernA8x2AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
+	case mr <= 4:
+		kernA8x4AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
+	default:
+		kernA8AVX2(kq, &a[0], lda, &b[0], &c[0], ldc, &za[0], &sa[0], &cs[0], &sw[0], &bias[0])
+	}
+}
+
+func minMaxA8Arch(src *float32, n8 int) (lo, hi float32, nan bool) { return minMaxAVX2(src, n8) }
+
+func quantA8Arch(dst *uint8, src *float32, n8 int, inv, za float32) {
+	quantA8AVX2(dst, src, n8, inv, za)
+}

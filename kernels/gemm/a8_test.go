@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"runtime"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 
 	"github.com/aotp/aotp/kernels/parallel"
 )
@@ -129,6 +132,37 @@ func TestA8BitIdenticalAcrossImpls(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The fastest implementation runs the architecture's W8A8 assembly where
+// the CPU has what it needs (AVX2; arm64's dot product), so that
+// TestA8BitIdenticalAcrossImpls compares it with the Go kernel; the
+// generic implementation runs the Go kernel.
+func TestA8KernelSelected(t *testing.T) {
+	want := "go"
+	if a8ArchKernel != "go" { // a build with W8A8 assembly
+		switch runtime.GOARCH {
+		case "amd64":
+			if cpu.X86.HasAVX2 {
+				want = "avx2"
+			}
+		case "arm64":
+			if cpu.ARM64.HasASIMDDP {
+				want = "sdot"
+			}
+		}
+	}
+	withImpl(t, impls[0], func() {
+		if got := A8Kernel(); got != want {
+			t.Fatalf("%s: W8A8 kernel %q, want %q", impls[0].name, got, want)
+		}
+	})
+	withImpl(t, genericImpl, func() {
+		if got := A8Kernel(); got != "go" {
+			t.Fatalf("generic: W8A8 kernel %q, want go", got)
+		}
+	})
+	t.Logf("W8A8 kernel of %s: %s", impls[0].name, want)
 }
 
 // A row holding a NaN or an Inf is refused as a whole: zeros, scale 0 (its

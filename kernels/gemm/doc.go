@@ -162,11 +162,19 @@
 // no 8-bit FMA, but VPMADDUBSW + VPMADDWD run 32 byte products a cycle
 // where VFMADD231PS runs 16 float ones (97 vs 49 GMAC/s on one core here,
 // register-only loops), and the sums are exact int32s: every kernel (6-,
-// 4- and 2-row AVX2, and the Go one other CPUs run) gives the same bits,
-// whatever the threads. Measured 1.7–1.9× the float32 GEMM on the
-// roberta shapes (BenchmarkLinearPacked/w8a8), 1.5–2× at 8–32 rows
-// (BenchmarkWeightStream). Numerics: tools/bench/RESULTS.md and
+// 4- and 2-row AVX2, arm64's SDOT one, and the Go one other CPUs run)
+// gives the same bits, whatever the threads. Measured 1.7–1.9× the float32
+// GEMM on the roberta shapes (BenchmarkLinearPacked/w8a8), 1.5–2× at 8–32
+// rows (BenchmarkWeightStream). Numerics: tools/bench/RESULTS.md and
 // model.Encoder.PackWeightsW8A8.
+//
+// On arm64 CPUs with the dot-product instructions (FEAT_DotProd: Neoverse
+// N1 and later, Apple M1 and later) a 6×16 kernel of SDOTs (a8_arm64.s:
+// 16 byte products an instruction where VFMLA runs 4 float ones) and NEON
+// row quantizers run; tested bit for bit against the Go kernel under
+// qemu-aarch64, not timed on hardware (none at hand). Elsewhere the Go
+// kernel runs, slower than float32 weights: A8Kernel says which, and the
+// CLI warns.
 //
 // # Selecting the kernel
 //

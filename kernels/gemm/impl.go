@@ -39,7 +39,8 @@ type impl struct {
 	// a·q is scaled, then the bias added. Without them int8 panels are
 	// widened (q·scale) into a scratch panel first
 	kernQ, kernEQ kernelFunc
-	// a8asm: the AVX2 W8A8 kernel and row quantizer (a8.go) may be used;
+	// a8asm: the architecture's W8A8 kernel (a8.go: AVX2, or SDOT on arm64)
+	// and, where it has them, its row quantizer may be used;
 	// without them the Go ones give the same bits
 	a8asm bool
 	// asmPack: the AVX2 packing routines may be used (mr a multiple of 6,
