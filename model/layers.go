@@ -24,6 +24,26 @@ type Linear struct {
 	// Gradients, when the weights are trained (full fine-tuning; nil when frozen).
 	WGrad []float32 // [Out, In]
 	BGrad []float32 // [Out]
+
+	// calib, while not nil, gathers the largest |input| of each column the
+	// layer sees (PackWeightsW8A8's calibration pass)
+	calib []float32 // [In]
+	// smooth: the smoothing factors of the W8A8 packing (PackWeightsW8A8), or nil
+	smooth []float32 // [In]
+}
+
+// W8A8Smoothing returns the factors PackWeightsW8A8 smoothed the layer's
+// input columns by (gemm.PackBA8Smooth), or nil: the weights its products
+// stand for are gemm.RoundToA8Grid of the weight with them.
+func (l *Linear) W8A8Smoothing() []float32 { return l.smooth }
+
+// record keeps each input column's largest magnitude in l.calib.
+func (l *Linear) record(inp []float32, N int) {
+	for r := 0; r < N; r++ {
+		for k, v := range inp[r*l.In : (r+1)*l.In] {
+			l.calib[k] = max(l.calib[k], float32(math.Abs(float64(v))))
+		}
+	}
 }
 
 // Forward computes out[N,Out] = act(inp[N,In]·Wᵀ + b); act may be nil.
@@ -31,6 +51,9 @@ type Linear struct {
 // the packed copy is used (same result, bit for bit; after PackWeightsHalf,
 // the result of the weight rounded to F16).
 func (l *Linear) Forward(out, inp []float32, N int, act func([]float32)) {
+	if l.calib != nil {
+		l.record(inp, N)
+	}
 	if pw := l.packed; pw != nil && pw.Impl() == gemm.Impl() {
 		gemm.LinearPacked(out[:N*l.Out], inp[:N*l.In], pw, l.Bias, N, act)
 		return
@@ -42,6 +65,9 @@ func (l *Linear) Forward(out, inp []float32, N int, act func([]float32)) {
 // through the packed weight when there is one: the products of the weights
 // the layer's Forward uses (F16-rounded after PackWeightsHalf).
 func (l *Linear) MulT(out, inp []float32, N int, beta float32) {
+	if l.calib != nil {
+		l.record(inp, N)
+	}
 	if pw := l.packed; pw != nil && pw.Impl() == gemm.Impl() {
 		gemm.MulPacked(out, l.Out, inp, l.In, pw, N, beta)
 		return

@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/aotp/aotp/internal/golden"
 	"github.com/aotp/aotp/kernels/gemm"
 	"github.com/aotp/aotp/safetensors"
 )
@@ -304,5 +306,79 @@ func TestPackWeightsW8A8(t *testing.T) {
 			}
 			checkBatchedEqualsSingle(t, m, b)
 		})
+	}
+}
+
+// withOutlierChannels gives a random encoder the outlier channels trained
+// encoders have: at dims, every LayerNorm's weight ×scale and bias
+// +scale/2, and the weights reading those LayerNorms' outputs (query, key,
+// value, intermediate, pooler) ÷scale at those input columns.
+func withOutlierChannels(m *Encoder, dims []int, scale float32) {
+	lns := []*LayerNorm{&m.Embeddings.LayerNorm}
+	for i := range m.Layers {
+		L := &m.Layers[i]
+		lns = append(lns, &L.Attention.Output.LayerNorm, &L.Output.LayerNorm)
+		for _, l := range []*Linear{&L.Attention.Self.Query, &L.Attention.Self.Key, &L.Attention.Self.Value, &L.Intermediate.Dense} {
+			for n := 0; n < l.Out; n++ {
+				for _, d := range dims {
+					l.Weight[n*l.In+d] /= scale
+				}
+			}
+		}
+	}
+	for _, ln := range lns {
+		for _, d := range dims {
+			ln.Weight[d] *= scale
+			ln.Bias[d] += scale / 2
+		}
+	}
+}
+
+// relL2Without is ‖got − want‖/‖want‖ over the columns of [N, C] rows not
+// in skip.
+func relL2Without(got, want []float32, C int, skip []int) float64 {
+	var num, den float64
+	for i, v := range want {
+		if slices.Contains(skip, i%C) {
+			continue
+		}
+		d := float64(got[i] - v)
+		num, den = num+d*d, den+float64(v)*float64(v)
+	}
+	return math.Sqrt(num / den)
+}
+
+// PackWeightsW8A8's smoothing: on an encoder with outlier channels the
+// hidden states (outside those channels) move several times less from
+// float32 than without it; on one without, not more. (Measured on a
+// roberta-base shape: 3.9 % → 0.5 %, and 2.6 % → 2.3 %; tools/bench.)
+func TestPackWeightsW8A8Outliers(t *testing.T) {
+	cfg, err := LoadConfig(filepath.Join(golden.Dir(t), "models", "roberta-tiny", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HiddenSize, cfg.IntermediateSize, cfg.NumAttentionHeads, cfg.NumHiddenLayers = 128, 512, 4, 3
+	dims := []int{17, 90}
+	r := rand.New(rand.NewPCG(8, 9))
+	b := fdBatch(r, []int{40, 17, 64}, cfg.VocabSize, cfg.TypeVocabSize)
+	for _, outliers := range []bool{false, true} {
+		m, err := NewRandom(cfg, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outliers {
+			withOutlierChannels(m, dims, 12)
+		}
+		want, _ := forwardCopy(t, m, b)
+		var e [2]float64
+		for i, smooth := range []bool{false, true} {
+			m.packW8A8(smooth)
+			got, _ := forwardCopy(t, m, b)
+			e[i] = relL2Without(got, want, cfg.HiddenSize, dims)
+		}
+		t.Logf("outlier channels %v: hidden states move %.3g%% plain, %.3g%% smoothed", outliers, 100*e[0], 100*e[1])
+		if outliers && !(e[1] < e[0]/3) || !outliers && !(e[1] < e[0]*1.05) {
+			t.Errorf("outlier channels %v: smoothing moves the hidden states by %.3g%%, without it %.3g%%", outliers, 100*e[1], 100*e[0])
+		}
 	}
 }

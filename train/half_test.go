@@ -115,6 +115,12 @@ var roundedBackbones = []string{"bert-tiny", "roberta-tiny", "deberta-v3-tiny", 
 // roundedCopy is a shallow copy of enc whose packable Linears (the layers'
 // and the pooler's) have their own weights, rounded by round.
 func roundedCopy(enc *model.Encoder, round func(w []float32, out, in int)) *model.Encoder {
+	return roundedCopyL(enc, func(_ *model.Linear, w []float32, out, in int) { round(w, out, in) })
+}
+
+// roundedCopyL is roundedCopy where the rounding depends on the Linear
+// (as packed in enc).
+func roundedCopyL(enc *model.Encoder, round func(l *model.Linear, w []float32, out, in int)) *model.Encoder {
 	rounded := enc.ShallowCopy()
 	for i := range rounded.Layers {
 		L := &rounded.Layers[i]
@@ -132,9 +138,9 @@ func roundedCopy(enc *model.Encoder, round func(w []float32, out, in int)) *mode
 }
 
 // roundLinear gives l its own copy of its weight [Out, In], rounded.
-func roundLinear(l *model.Linear, round func(w []float32, out, in int)) {
+func roundLinear(l *model.Linear, round func(l *model.Linear, w []float32, out, in int)) {
 	w := append([]float32(nil), l.Weight...)
-	round(w, l.Out, l.In)
+	round(l, w, l.Out, l.In)
 	*l = model.Linear{Weight: w, Bias: l.Bias, In: l.In, Out: l.Out}
 }
 

@@ -51,7 +51,19 @@ const (
 // int8. The weights are those of PackBInt8 (RoundToInt8Grid); the outputs
 // move further, by the rounding of each activation to 1/127 of its row's
 // range.
-func PackBA8(weight []float32, N, K int) *PackedB {
+func PackBA8(weight []float32, N, K int) *PackedB { return PackBA8Smooth(weight, N, K, nil) }
+
+// PackBA8Smooth is PackBA8 with per-column smoothing (SmoothQuant): the
+// weight's column k is multiplied by s[k] before it is put on the int8
+// grid, and the activations' column k by 1/s[k] before each row is
+// quantized, so the product is unchanged but for the rounding. A column of
+// large activations (the outlier channels of trained encoders, which
+// stretch every row's 128 levels) then weighs on the activations' rounding
+// less, and on the weights' more: s[k] = √(max|x_k| / max|w_k|) balances
+// the two (model.Encoder.PackWeightsW8A8). The multiplications are float32
+// ones, the same on every path (powers of two would make them exact).
+// s nil: PackBA8.
+func PackBA8Smooth(weight []float32, N, K int, s []float32) *PackedB {
 	if N < 0 || K < 0 || K > MaxA8K {
 		panic(fmt.Sprintf("gemm: PackBA8: size N=%d K=%d (K at most MaxA8K)", N, K))
 	}
@@ -60,6 +72,10 @@ func PackBA8(weight []float32, N, K int) *PackedB {
 	pb := &PackedB{im: cur.Load(), n: N, k: K, np: np}
 	if N == 0 || K == 0 {
 		return pb
+	}
+	if s != nil {
+		pb.a8inv = smoothInverse(s, K)
+		weight = smoothColumns(weight, N, K, s)
 	}
 	kq := ceilDiv(K, 4)
 	pb.scale = make([]float32, max(N, np))
@@ -84,6 +100,53 @@ func PackBA8(weight []float32, N, K int) *PackedB {
 		}
 	})
 	return pb
+}
+
+// smoothInverse returns 1/s[k] for K smoothing factors, each positive and
+// finite with a finite inverse (else it panics: a caller's bug).
+func smoothInverse(s []float32, K int) []float32 {
+	if len(s) != K {
+		panic(fmt.Sprintf("gemm: %d smoothing factors for %d columns", len(s), K))
+	}
+	inv := make([]float32, K)
+	for k, v := range s {
+		if !(v > 0) || v > math.MaxFloat32 || 1/v > math.MaxFloat32 {
+			panic(fmt.Sprintf("gemm: smoothing factor %d is %v", k, v))
+		}
+		inv[k] = 1 / v
+	}
+	return inv
+}
+
+// smoothColumns returns a copy of w [rows, cols] with column k times s[k]
+// (float32 products: PackBA8Smooth and PackBNInt8Smooth round the same
+// values onto the same grid).
+func smoothColumns(w []float32, rows, cols int, s []float32) []float32 {
+	out := make([]float32, rows*cols)
+	parallel.For(rows, 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			for k, v := range w[r*cols : (r+1)*cols] {
+				out[r*cols+k] = v * s[k]
+			}
+		}
+	})
+	return out
+}
+
+// RoundToA8Grid rounds w [rows, cols] in place to the weights a
+// PackBA8Smooth product with s stands for: the int8 grid of w·diag(s), per
+// row, times diag(1/s) (RoundToInt8Grid where s is nil).
+func RoundToA8Grid(w []float32, rows, cols int, s []float32) {
+	if s == nil {
+		RoundToInt8Grid(w, rows, cols)
+		return
+	}
+	inv := smoothInverse(s, cols)
+	copy(w, smoothColumns(w, rows, cols, s))
+	RoundToInt8Grid(w, rows, cols)
+	for i := range w {
+		w[i] *= inv[i%cols]
+	}
 }
 
 // A8Kernel names the W8A8 kernel of the selected implementation: "avx2",
@@ -194,11 +257,17 @@ func (pb *PackedB) mulA8(c []float32, ldc int, a []float32, lda, M int, beta flo
 	parallel.ForChunks(mb*w.nb, mb*w.nb, w.tilesFn)
 }
 
-// quantize quantizes rows lo..hi of the activations.
+// quantize quantizes rows lo..hi of the activations (smoothed first when
+// the weight was packed by PackBA8Smooth).
 func (w *a8Call) quantize(lo, hi int) {
-	Kp, K := 4*w.kq, w.pb.k
+	Kp, K, inv := 4*w.kq, w.pb.k, w.pb.a8inv
 	for m := lo; m < hi; m++ {
-		w.sa[m], w.za[m] = quantRowA8(w.q[m*Kp:(m+1)*Kp], w.a[m*w.lda:m*w.lda+K], w.asm)
+		dst, src := w.q[m*Kp:(m+1)*Kp], w.a[m*w.lda:m*w.lda+K]
+		if inv != nil {
+			w.sa[m], w.za[m] = quantRowA8Scaled(dst, src, inv, w.asm)
+		} else {
+			w.sa[m], w.za[m] = quantRowA8(dst, src, w.asm)
+		}
 	}
 }
 
@@ -293,9 +362,59 @@ func kernA8Go(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za
 // ~1e-36, whose step is subnormal) becomes zeros with scale 0: its
 // products are the bias alone.
 func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
-	lo, hi := float32(0), float32(0)
-	n := 0
 	asm = asm && a8QuantAsm
+	lo, hi := rowRangeA8(src, 0, 0, asm)
+	sa, inv, zf, ok := a8Step(lo, hi)
+	if !ok {
+		clear(dst)
+		return 0, 0
+	}
+	quantBlockA8(dst, src, inv, zf, asm)
+	clear(dst[len(src):])
+	return sa, int32(zf)
+}
+
+// a8SmoothBlock is the columns quantRowA8Scaled smooths at a time, on the stack.
+const a8SmoothBlock = 512
+
+// quantRowA8Scaled is quantRowA8 of the row src[k]·inv[k] (float32
+// products), without a copy of the row: the same bytes, scale and zero
+// point (TestQuantRowA8Scaled).
+func quantRowA8Scaled(dst []uint8, src, inv []float32, asm bool) (sa float32, za int32) {
+	asm = asm && a8QuantAsm
+	var buf [a8SmoothBlock]float32
+	lo, hi := float32(0), float32(0)
+	for k0 := 0; k0 < len(src); k0 += a8SmoothBlock {
+		b := scaleBlockA8(buf[:], src, inv, k0)
+		lo, hi = rowRangeA8(b, lo, hi, asm)
+	}
+	sa, invStep, zf, ok := a8Step(lo, hi)
+	if !ok {
+		clear(dst)
+		return 0, 0
+	}
+	for k0 := 0; k0 < len(src); k0 += a8SmoothBlock {
+		b := scaleBlockA8(buf[:], src, inv, k0)
+		quantBlockA8(dst[k0:], b, invStep, zf, asm)
+	}
+	clear(dst[len(src):])
+	return sa, int32(zf)
+}
+
+// scaleBlockA8 writes src[k0+i]·inv[k0+i] into buf for the block at k0.
+func scaleBlockA8(buf, src, inv []float32, k0 int) []float32 {
+	n := min(len(buf), len(src)-k0)
+	b, s, v := buf[:n], src[k0:k0+n], inv[k0:k0+n]
+	for i := range b {
+		b[i] = s[i] * v[i]
+	}
+	return b
+}
+
+// rowRangeA8 returns min(lo, src...) and max(hi, src...); a NaN in src
+// makes lo a NaN.
+func rowRangeA8(src []float32, lo, hi float32, asm bool) (float32, float32) {
+	n := 0
 	if asm && len(src) >= 8 {
 		n = len(src) / 8 * 8
 		l, h, nan := minMaxA8Arch(&src[0], n/8)
@@ -305,16 +424,27 @@ func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
 		lo, hi = min(lo, l), max(hi, h)
 	}
 	for _, v := range src[n:] {
-		lo, hi = min(lo, v), max(hi, v) // a NaN stays, and is refused below
+		lo, hi = min(lo, v), max(hi, v) // a NaN stays, and is refused by a8Step
 	}
+	return lo, hi
+}
+
+// a8Step is the scale, its inverse and the zero point of a row whose range
+// is [lo, hi] (lo ≤ 0 ≤ hi); ok is false for a row that is refused (see
+// quantRowA8).
+func a8Step(lo, hi float32) (sa, inv, zf float32, ok bool) {
 	sa = (hi - lo) / 127
-	inv := 1 / sa
+	inv = 1 / sa
 	if !(sa > 0) || sa > math.MaxFloat32 || inv > math.MaxFloat32 {
-		clear(dst)
-		return 0, 0
+		return 0, 0, 0, false
 	}
-	zf := float32(math.RoundToEven(float64(-lo * inv)))
-	n = 0
+	return sa, inv, float32(math.RoundToEven(float64(-lo * inv))), true
+}
+
+// quantBlockA8 writes min(max(roundEven(src[i]·inv) + zf, 0), 127) into
+// dst[i].
+func quantBlockA8(dst []uint8, src []float32, inv, zf float32, asm bool) {
+	n := 0
 	if asm {
 		n = len(src) / 8 * 8
 		if n > 0 {
@@ -325,6 +455,4 @@ func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
 		r := float32(math.RoundToEven(float64(src[i]*inv))) + zf
 		dst[i] = uint8(min(max(r, 0), 127))
 	}
-	clear(dst[len(src):])
-	return sa, int32(zf)
 }

@@ -64,6 +64,112 @@ func TestLinearPackedA8(t *testing.T) {
 	})
 }
 
+// randSmoothing returns K smoothing factors in [1/16, 16], log-uniform.
+func randSmoothing(r *rand.Rand, K int) []float32 {
+	s := make([]float32, K)
+	for k := range s {
+		s[k] = float32(math.Exp2(8*r.Float64() - 4))
+	}
+	return s
+}
+
+// On a PackBA8Smooth weight, LinearPacked stays within the smoothed
+// activations' rounding of the float32 product on the weight it stands for
+// (RoundToA8Grid: the int8 grid of W·diag(s), times diag(1/s)): every
+// implementation, odd sizes, 1–3 threads, bias and activation.
+func TestLinearPackedA8Smooth(t *testing.T) {
+	r := rand.New(rand.NewSource(16))
+	var s []float32
+	forPackedVariants(t, 17, func(w []float32, N, K int) (*PackedB, []float32) {
+		s = randSmoothing(r, K)
+		ref := append([]float32(nil), w...)
+		RoundToA8Grid(ref, N, K, s)
+		return PackBA8Smooth(w, N, K, s), ref
+	}, func(c packedCase) {
+		xs, wq := append([]float32(nil), c.inp...), append([]float32(nil), c.w...)
+		for i := range xs {
+			xs[i] /= s[i%c.K]
+		}
+		for i := range wq {
+			wq[i] *= s[i%c.K]
+		}
+		worst := 0.0
+		for i := range c.got {
+			m, n := i/c.N, i%c.N
+			b := a8Bound(xs, wq, c.bias, m, n, c.K)
+			d := math.Abs(float64(c.got[i] - c.want[i]))
+			if !(d <= b) {
+				t.Fatalf("%s: out[%d]=%v, float32 gives %v: |Δ| %g > bound %g", c, i, c.got[i], c.want[i], d, b)
+			}
+			worst = max(worst, d/b)
+		}
+		if c.K > 200 && worst < 0.01 {
+			t.Fatalf("%s: largest move %.3g of the bound: the activations look unquantized", c, worst)
+		}
+	})
+}
+
+// The backward's operand for a smoothed W8A8 weight (PackBNInt8Smooth) is
+// RoundToA8Grid's weights, bit for bit: MulPacked gives PackBN's result on
+// them.
+func TestMulPackedInt8NNSmooth(t *testing.T) {
+	r := rand.New(rand.NewSource(19))
+	forPackedNNVariants(t, 20, func(b []float32, K, N int) (*PackedB, []float32) {
+		s := randSmoothing(r, N) // b is [Out, In]: the columns are the inputs
+		ref := append([]float32(nil), b...)
+		RoundToA8Grid(ref, K, N, s)
+		pq := PackBNInt8Smooth(b, K, N, s)
+		if pf := PackBN(ref, K, N); !pq.Int8() || pq.Bytes() > pf.Bytes()/4+4*K+4*pq.np {
+			t.Fatalf("Int8 %v, bytes %d vs %d", pq.Int8(), pq.Bytes(), pf.Bytes())
+		}
+		return pq, ref
+	})
+}
+
+// quantRowA8Scaled gives quantRowA8's bytes, scale and zero point on the
+// row multiplied by inv first, on every path, for rows shorter and longer
+// than its block, holding NaN or Inf or nothing but zeros.
+func TestQuantRowA8Scaled(t *testing.T) {
+	r := rand.New(rand.NewSource(18))
+	for _, K := range []int{1, 7, 8, 9, 100, 511, 512, 513, 1030, 3072} {
+		for trial := 0; trial < 6; trial++ {
+			src, inv := randSlice(r, K), make([]float32, K)
+			for k := range inv {
+				inv[k] = float32(math.Ldexp(1, r.Intn(9)-4))
+				if trial == 5 {
+					inv[k] = float32(r.Float64()*3 + 0.01) // not powers of two: still the same products
+				}
+			}
+			switch trial {
+			case 1:
+				clear(src)
+			case 2:
+				src[r.Intn(K)] = float32(math.NaN())
+			case 3:
+				src[r.Intn(K)] = float32(math.Inf(1))
+			case 4:
+				src[r.Intn(K)] *= 1000
+			}
+			pre := make([]float32, K)
+			for k := range pre {
+				pre[k] = src[k] * inv[k]
+			}
+			for _, asm := range []bool{false, cur.Load().a8asm} {
+				Kp := 4 * ceilDiv(K, 4)
+				want, got := make([]uint8, Kp), make([]uint8, Kp)
+				for i := range got {
+					got[i] = 0xff // padding must be cleared
+				}
+				s1, z1 := quantRowA8(want, pre, asm)
+				s2, z2 := quantRowA8Scaled(got, src, inv, asm)
+				if math.Float32bits(s1) != math.Float32bits(s2) || z1 != z2 || string(got) != string(want) {
+					t.Fatalf("K=%d trial %d asm %v: scaled (%v, %d), on the scaled row (%v, %d); bytes equal %v", K, trial, asm, s2, z2, s1, z1, string(got) == string(want))
+				}
+			}
+		}
+	}
+}
+
 // Every implementation gives the same bits (the assembly kernel and
 // quantizer, and the Go ones), for LinearPacked and for MulPacked with
 // strides and beta; rows that are all zeros, all positive, or hold a
@@ -96,10 +202,14 @@ func TestA8BitIdenticalAcrossImpls(t *testing.T) {
 			}
 		}
 		c0 := randSlice(r, M*ldc)
+		var smooth []float32 // half the sizes smoothed (PackBA8Smooth)
+		if (M+K+N)%2 == 1 {
+			smooth = randSmoothing(r, K)
+		}
 		var refLin, refMul []float32
 		for _, im := range testImpls() {
 			withImpl(t, im, func() {
-				pb := PackBA8(w, N, K)
+				pb := PackBA8Smooth(w, N, K, smooth)
 				for _, th := range []int{1, 2, 3} {
 					parallel.SetThreads(th)
 					lin := make([]float32, M*N)

@@ -54,7 +54,7 @@ func BenchmarkLinear(b *testing.B) {
 // float32 (PackB) and W8A8 (PackBA8: its GFLOP/s count the same 2·M·N·K
 // operations, done on bytes).
 func BenchmarkLinearPacked(b *testing.B) {
-	for _, dtype := range []string{"f32", "w8a8"} {
+	for _, dtype := range []string{"f32", "w8a8", "w8a8s"} {
 		for _, M := range []int{1024, 4096} {
 			for _, kn := range linearShapes {
 				K, N := kn[0], kn[1]
@@ -66,8 +66,11 @@ func BenchmarkLinearPacked(b *testing.B) {
 					r := rand.New(rand.NewSource(1))
 					a, w, c := randSlice(r, M*K), randSlice(r, N*K), make([]float32, M*N)
 					pw := PackB(w, N, K)
-					if dtype == "w8a8" {
+					switch dtype {
+					case "w8a8":
 						pw = PackBA8(w, N, K)
+					case "w8a8s": // smoothed (PackBA8Smooth)
+						pw = PackBA8Smooth(w, N, K, randSmoothing(r, K))
 					}
 					LinearPacked(c, a, pw, nil, M, nil)
 					b.ResetTimer()

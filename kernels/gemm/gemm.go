@@ -163,6 +163,7 @@ type block struct {
 	bpq            []int8    // instead of bp: int8 micro-panels (PackBInt8, PackBNInt8)
 	scale          []float32 // PackBInt8: per column of the whole B
 	rowScale       []float32 // PackBNInt8: per row of the block
+	colScale       []float32 // PackBNInt8Smooth: per column of the whole B
 }
 
 var jobPool = sync.Pool{New: func() any {
@@ -360,6 +361,15 @@ func (bl *block) widen(dst []float32, jp, nr int, asm bool) {
 		halfToFloats(dst[:n], bl.bph[src:src+n])
 	case bl.rowScale != nil:
 		dequantizeRows(dst[:n], bl.bpq[src:src+n], bl.rowScale, nr, asm)
+		if bl.colScale != nil {
+			cs := bl.colScale[bl.jc+jp*nr : bl.jc+(jp+1)*nr]
+			for p := 0; p < bl.kc; p++ {
+				row := dst[p*nr : (p+1)*nr]
+				for j := range row {
+					row[j] *= cs[j]
+				}
+			}
+		}
 	default:
 		col := bl.jc + jp*nr
 		dequantize(dst[:n], bl.bpq[src:src+n], bl.scale[col:col+nr], asm)
@@ -383,9 +393,9 @@ func (j *job) computePacked(lo, hi int) {
 				bl.first, bl.last = pc == 0, pc+bl.kc == j.k
 				switch {
 				case j.pb.q != nil:
-					bl.bpq, bl.scale, bl.rowScale = j.pb.blockInt8(pc, jc), j.pb.scale, nil
+					bl.bpq, bl.scale, bl.rowScale, bl.colScale = j.pb.blockInt8(pc, jc), j.pb.scale, nil, nil
 					if j.pb.rowScale != nil {
-						bl.scale, bl.rowScale = nil, j.pb.rowScale[pc:pc+bl.kc]
+						bl.scale, bl.rowScale, bl.colScale = nil, j.pb.rowScale[pc:pc+bl.kc], j.pb.colScale
 					}
 				case j.pb.half != nil:
 					bl.bph = j.pb.blockHalf(pc, jc)

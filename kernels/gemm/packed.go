@@ -39,10 +39,15 @@ type PackedB struct {
 	scale []float32 // [np], zero past N
 	// instead of scale (PackBNInt8): row k of op(B) is q·rowScale[k]
 	rowScale []float32 // [K]
+	// PackBNInt8Smooth: column j of op(B) is then also ·colScale[j]
+	colScale []float32 // [np], zero past N
 	// instead of data (PackBA8): the W8A8 panels (a8.go), column j being
 	// q·scale[j], and each column's Σ q
 	a8    []int8
 	a8sum []int32 // [np]
+	// PackBA8Smooth: the activations' column k is multiplied by a8inv[k]
+	// before it is quantized (the weight's column k was by 1/a8inv[k])
+	a8inv []float32 // [K], nil: no smoothing
 }
 
 // PackB packs weight [N,K] (row-major, PyTorch's nn.Linear layout: the
@@ -87,6 +92,24 @@ func PackBInt8(weight []float32, N, K int) *PackedB { return packInt8(weight, N,
 // float32 kernels run on them (the backward's GEMMs have many rows), so
 // MulPacked gives the result of PackBN on those values bit for bit.
 func PackBNInt8(b []float32, K, N int) *PackedB { return packInt8(b, N, K, false) }
+
+// PackBNInt8Smooth is PackBNInt8 for a weight [Out,In] (b, K = Out,
+// N = In) whose forward pass runs on PackBA8Smooth with the same s: it
+// stores the int8 grid of b·diag(s) (the forward's, bit for bit) and
+// multiplies column j by 1/s[j] as the panels are widened, so that the
+// backward multiplies by the weights the forward's products stand for.
+func PackBNInt8Smooth(b []float32, K, N int, s []float32) *PackedB {
+	if s == nil {
+		return PackBNInt8(b, K, N)
+	}
+	inv := smoothInverse(s, N)
+	pb := packInt8(smoothColumns(b, K, N, s), N, K, false)
+	if pb.q != nil {
+		pb.colScale = make([]float32, pb.np)
+		copy(pb.colScale, inv)
+	}
+	return pb
+}
 
 // packInt8 packs op(B) [K,N] as int8 from weight [N,K] (trans: a scale per
 // column of op(B), pb.scale) or from b [K,N] (a scale per row, pb.rowScale).
@@ -320,7 +343,7 @@ func (pb *PackedB) Impl() string { return pb.im.name }
 
 // Bytes is the size of the packed data.
 func (pb *PackedB) Bytes() int {
-	return 4*len(pb.data) + 2*len(pb.half) + len(pb.q) + len(pb.a8) + 4*len(pb.scale) + 4*len(pb.rowScale) + 4*len(pb.a8sum)
+	return 4*len(pb.data) + 2*len(pb.half) + len(pb.q) + len(pb.a8) + 4*len(pb.scale) + 4*len(pb.rowScale) + 4*len(pb.a8sum) + 4*len(pb.a8inv) + 4*len(pb.colScale)
 }
 
 // block returns the micro-panels of k block pc (a multiple of kcStep) from

@@ -268,6 +268,7 @@ func TestNoAllocs(t *testing.T) {
 	w := randSlice(r, N*K)
 	pw, pn := PackB(w, N, K), PackBN(w, N, K) // pn: op(B) = w as [N, K]
 	pa := PackBA8(w, N, K)
+	ps := PackBA8Smooth(w, N, K, randSmoothing(r, K))
 	for _, M := range []int{32, 300} {
 		a, c := randSlice(r, M*N), make([]float32, M*N) // big enough for both forms
 		for name, f := range map[string]func(){
@@ -275,6 +276,7 @@ func TestNoAllocs(t *testing.T) {
 			"MulPacked":    func() { MulPacked(c, K, a, N, pn, M, 1) },
 			"W8A8":         func() { LinearPacked(c, a, pa, a[:N], M, nil) },
 			"W8A8 beta":    func() { MulPacked(c, N, a, K, pa, M, 0.5) },
+			"W8A8 smooth":  func() { LinearPacked(c, a, ps, nil, M, nil) },
 			"Sgemm":        func() { Sgemm(false, true, M, N, K, 1, a, K, w, K, 0, c, N) },
 			"SgemmTN":      func() { Sgemm(true, false, M, N, K, 1, a, M, w, N, 0, c, N) },
 		} {

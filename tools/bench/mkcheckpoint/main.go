@@ -1,8 +1,10 @@
 // Command mkcheckpoint writes a random checkpoint of a named real shape
 // (model.Shapes) to a directory in Hugging Face layout: config.json and an
 // model.safetensors (F32, or --dtype f16|bf16 as many Hub checkpoints are)
-// with "roberta."/"bert." prefixed names. Used by tools/bench/compare.sh
-// for the resident-memory-after-load check.
+// with "roberta."/"bert."/"deberta." prefixed names, as the task models
+// save them, and every config key of the shape (DeBERTa's included). Used
+// by tools/bench/compare.sh for the resident-memory-after-load check, and
+// tools/bench/quant_error.py.
 //
 //	go run ./tools/bench/mkcheckpoint --shape roberta-base --out DIR [--dtype f16]
 package main
@@ -13,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/aotp/aotp/model"
 	"github.com/aotp/aotp/safetensors"
@@ -52,7 +55,7 @@ func run(shape, out string, seed uint64, dtype string) error {
 		return err
 	}
 	src := model.RandomSource(cfg, seed)
-	prefix := cfg.ModelType + "."
+	prefix := cfg.BaseModelPrefix() + "."
 	ts := make([]safetensors.Tensor, 0, len(src))
 	for _, n := range src.Names() {
 		t := src[n]
@@ -61,18 +64,29 @@ func run(shape, out string, seed uint64, dtype string) error {
 	if err := safetensors.Write(filepath.Join(out, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	arch := "BertModel"
-	if cfg.ModelType == "roberta" {
-		arch = "RobertaModel"
+	arch := map[string]string{"bert": "BertModel", "roberta": "RobertaModel", "deberta": "DebertaModel", "deberta-v2": "DebertaV2Model"}[cfg.ModelType]
+	// every key the shape sets, as HF writes them (the json tags of model.Config)
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return err
 	}
-	c := map[string]any{
-		"architectures": []string{arch}, "model_type": cfg.ModelType, "vocab_size": cfg.VocabSize,
-		"hidden_size": cfg.HiddenSize, "num_hidden_layers": cfg.NumHiddenLayers, "num_attention_heads": cfg.NumAttentionHeads,
-		"intermediate_size": cfg.IntermediateSize, "hidden_act": cfg.HiddenAct, "hidden_dropout_prob": cfg.HiddenDropoutProb,
-		"attention_probs_dropout_prob": cfg.AttentionProbsDropoutProb, "max_position_embeddings": cfg.MaxPositionEmbeddings,
-		"type_vocab_size": cfg.TypeVocabSize, "initializer_range": cfg.InitializerRange, "layer_norm_eps": cfg.LayerNormEps,
-		"pad_token_id": cfg.PadTokenID, "torch_dtype": torchDtype,
+	var c map[string]any
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return err
 	}
+	deberta := []string{"relative_attention", "max_relative_positions", "position_buckets", "pos_att_type",
+		"share_att_key", "norm_rel_ebd", "position_biased_input", "conv_kernel_size", "conv_act", "conv_groups",
+		"embedding_size", "attention_head_size", "pooler_hidden_size", "pooler_hidden_act", "pooler_dropout",
+		"cls_dropout", "talking_head"}
+	for k, v := range c {
+		// unset keys, DeBERTa's on other models, and sizes whose 0 means
+		// "the default" here but not to transformers
+		zeroSize := v == 0.0 && (k == "embedding_size" || k == "attention_head_size" || k == "pooler_hidden_size")
+		if v == nil || zeroSize || !cfg.IsDeberta() && slices.Contains(deberta, k) {
+			delete(c, k)
+		}
+	}
+	c["architectures"], c["torch_dtype"] = []string{arch}, torchDtype
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
