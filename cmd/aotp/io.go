@@ -63,7 +63,7 @@ func loadOptions(longRunning bool) model.LoadOptions {
 // when the flags are parsed, before anything loads.
 func addWeightsFlag(f *pflag.FlagSet, weights *string) {
 	*weights = "f32"
-	f.Var((*weightsValue)(weights), "weights", "backbone weights for inference: f32 (PyTorch's results), f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit), int8 (a quarter of the memory: each output channel on 255 levels; outputs move more than with f16) or w8a8 (int8's weights, and each Linear's input rows quantized to 128 levels as it runs: ~1.7× the speed of f32 at large batches on AVX2; outputs move most: measure on the task before serving with it)")
+	f.Var((*weightsValue)(weights), "weights", "backbone weights for inference: f32 (PyTorch's results), f16 (half the memory and traffic: small batches up to ~1.3× faster; outputs those of the weights rounded to F16, no longer PyTorch's to the last digit), int8 (a quarter of the memory: each output channel on 255 levels; outputs move more than with f16) or w8a8 (int8's weights, and each Linear's input rows quantized to 128 levels as it runs, channels smoothed from a calibration pass at load: ~1.7× the speed of f32 at large batches on AVX2; outputs move most: measure on the task before serving with it)")
 }
 
 // weightsValue is --weights, of inference and of training (both passes).
