@@ -72,7 +72,8 @@
 	A8COLS(2, 0, i);                 \
 	A8COLS(3, 1, i)
 
-// A8ROWOP applies op(acc, m, lane) to row r's four accumulators.
+// A8MLS (acc −= Vn·V(m)[l]) and A8SCALE (acc ·= V(m)[l]) apply to row r's
+// four accumulators.
 #define A8MLS(r, m, l) \
 	MLS(8+4*(r), 0, m, l);  \
 	MLS(9+4*(r), 1, m, l);  \
@@ -100,6 +101,13 @@
 	SCVTF(10+4*(r)); \
 	SCVTF(11+4*(r))
 
+// A8ZERO4 clears four accumulators.
+#define A8ZERO4(a, b, c, d) \
+	VEOR a.B16, a.B16, a.B16; \
+	VEOR b.B16, b.B16, b.B16; \
+	VEOR c.B16, c.B16, c.B16; \
+	VEOR d.B16, d.B16, d.B16
+
 // A8LOADROW puts the next 4 bytes of a row (at ra) into lane 0 of va.
 #define A8LOADROW(ra, va) \
 	MOVWU.P 4(ra), R14; \
@@ -122,30 +130,12 @@ TEXT ·kernA8SDOT(SB), NOSPLIT, $0-88
 	ADD  R4, R9, R10
 	ADD  R4, R10, R11
 
-	VEOR V8.B16, V8.B16, V8.B16
-	VEOR V9.B16, V9.B16, V9.B16
-	VEOR V10.B16, V10.B16, V10.B16
-	VEOR V11.B16, V11.B16, V11.B16
-	VEOR V12.B16, V12.B16, V12.B16
-	VEOR V13.B16, V13.B16, V13.B16
-	VEOR V14.B16, V14.B16, V14.B16
-	VEOR V15.B16, V15.B16, V15.B16
-	VEOR V16.B16, V16.B16, V16.B16
-	VEOR V17.B16, V17.B16, V17.B16
-	VEOR V18.B16, V18.B16, V18.B16
-	VEOR V19.B16, V19.B16, V19.B16
-	VEOR V20.B16, V20.B16, V20.B16
-	VEOR V21.B16, V21.B16, V21.B16
-	VEOR V22.B16, V22.B16, V22.B16
-	VEOR V23.B16, V23.B16, V23.B16
-	VEOR V24.B16, V24.B16, V24.B16
-	VEOR V25.B16, V25.B16, V25.B16
-	VEOR V26.B16, V26.B16, V26.B16
-	VEOR V27.B16, V27.B16, V27.B16
-	VEOR V28.B16, V28.B16, V28.B16
-	VEOR V29.B16, V29.B16, V29.B16
-	VEOR V30.B16, V30.B16, V30.B16
-	VEOR V31.B16, V31.B16, V31.B16
+	A8ZERO4(V8, V9, V10, V11)
+	A8ZERO4(V12, V13, V14, V15)
+	A8ZERO4(V16, V17, V18, V19)
+	A8ZERO4(V20, V21, V22, V23)
+	A8ZERO4(V24, V25, V26, V27)
+	A8ZERO4(V28, V29, V30, V31)
 
 	LSR  $2, R3, R12 // 4 depth groups (16 bytes of each row) a pass
 	AND  $3, R3, R13

@@ -48,20 +48,38 @@ func TestLinearPackedA8(t *testing.T) {
 		}
 		return pq, deq
 	}, func(c packedCase) {
-		worst := 0.0
-		for i := range c.got {
-			m, n := i/c.N, i%c.N
-			b := a8Bound(c.inp, c.w, c.bias, m, n, c.K)
-			d := math.Abs(float64(c.got[i] - c.want[i]))
-			if !(d <= b) {
-				t.Fatalf("%s: out[%d]=%v, float32 gives %v: |Δ| %g > bound %g", c, i, c.got[i], c.want[i], d, b)
-			}
-			worst = max(worst, d/b)
-		}
-		if c.K > 200 && worst < 0.01 {
-			t.Fatalf("%s: largest move %.3g of the bound: the activations look unquantized", c, worst)
-		}
+		checkA8Bound(t, c, nil)
 	})
+}
+
+// checkA8Bound checks every output of c against a8Bound, on activations
+// divided and weights multiplied by the smoothing factors s (nil: none),
+// and that the activations were quantized at all.
+func checkA8Bound(t *testing.T, c packedCase, s []float32) {
+	t.Helper()
+	xs, wq := c.inp, c.w
+	if s != nil {
+		xs, wq = append([]float32(nil), c.inp...), append([]float32(nil), c.w...)
+		for i := range xs {
+			xs[i] /= s[i%c.K]
+		}
+		for i := range wq {
+			wq[i] *= s[i%c.K]
+		}
+	}
+	worst := 0.0
+	for i := range c.got {
+		m, n := i/c.N, i%c.N
+		b := a8Bound(xs, wq, c.bias, m, n, c.K)
+		d := math.Abs(float64(c.got[i] - c.want[i]))
+		if !(d <= b) {
+			t.Fatalf("%s: out[%d]=%v, float32 gives %v: |Δ| %g > bound %g", c, i, c.got[i], c.want[i], d, b)
+		}
+		worst = max(worst, d/b)
+	}
+	if c.K > 200 && worst < 0.01 {
+		t.Fatalf("%s: largest move %.3g of the bound: the activations look unquantized", c, worst)
+	}
 }
 
 // randSmoothing returns K smoothing factors in [1/16, 16], log-uniform.
@@ -85,28 +103,7 @@ func TestLinearPackedA8Smooth(t *testing.T) {
 		ref := append([]float32(nil), w...)
 		RoundToA8Grid(ref, N, K, s)
 		return PackBA8Smooth(w, N, K, s), ref
-	}, func(c packedCase) {
-		xs, wq := append([]float32(nil), c.inp...), append([]float32(nil), c.w...)
-		for i := range xs {
-			xs[i] /= s[i%c.K]
-		}
-		for i := range wq {
-			wq[i] *= s[i%c.K]
-		}
-		worst := 0.0
-		for i := range c.got {
-			m, n := i/c.N, i%c.N
-			b := a8Bound(xs, wq, c.bias, m, n, c.K)
-			d := math.Abs(float64(c.got[i] - c.want[i]))
-			if !(d <= b) {
-				t.Fatalf("%s: out[%d]=%v, float32 gives %v: |Δ| %g > bound %g", c, i, c.got[i], c.want[i], d, b)
-			}
-			worst = max(worst, d/b)
-		}
-		if c.K > 200 && worst < 0.01 {
-			t.Fatalf("%s: largest move %.3g of the bound: the activations look unquantized", c, worst)
-		}
-	})
+	}, func(c packedCase) { checkA8Bound(t, c, s) })
 }
 
 // The backward's operand for a smoothed W8A8 weight (PackBNInt8Smooth) is
