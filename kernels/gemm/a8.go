@@ -374,41 +374,41 @@ func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
 	return sa, int32(zf)
 }
 
-// a8SmoothBlock is the columns quantRowA8Scaled smooths at a time, on the stack.
-const a8SmoothBlock = 512
-
-// quantRowA8Scaled is quantRowA8 of the row src[k]·inv[k] (float32
+// quantRowA8Scaled is quantRowA8 of the row src[k]·scale[k] (float32
 // products), without a copy of the row: the same bytes, scale and zero
-// point (TestQuantRowA8Scaled).
-func quantRowA8Scaled(dst []uint8, src, inv []float32, asm bool) (sa float32, za int32) {
+// point (TestQuantRowA8Scaled). The assembly multiplies as it reads.
+func quantRowA8Scaled(dst []uint8, src, scale []float32, asm bool) (sa float32, za int32) {
 	asm = asm && a8QuantAsm
-	var buf [a8SmoothBlock]float32
+	scale = scale[:len(src)]
 	lo, hi := float32(0), float32(0)
-	for k0 := 0; k0 < len(src); k0 += a8SmoothBlock {
-		b := scaleBlockA8(buf[:], src, inv, k0)
-		lo, hi = rowRangeA8(b, lo, hi, asm)
+	n := 0
+	if asm && len(src) >= 8 {
+		n = len(src) / 8 * 8
+		l, h, nan := minMaxScaledA8Arch(&src[0], &scale[0], n/8)
+		if nan {
+			l = float32(math.NaN())
+		}
+		lo, hi = min(lo, l), max(hi, h)
 	}
-	sa, invStep, zf, ok := a8Step(lo, hi)
+	for i := n; i < len(src); i++ {
+		v := src[i] * scale[i]
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	sa, inv, zf, ok := a8Step(lo, hi)
 	if !ok {
 		clear(dst)
 		return 0, 0
 	}
-	for k0 := 0; k0 < len(src); k0 += a8SmoothBlock {
-		b := scaleBlockA8(buf[:], src, inv, k0)
-		quantBlockA8(dst[k0:], b, invStep, zf, asm)
+	if n > 0 {
+		quantScaledA8Arch(&dst[0], &src[0], &scale[0], n/8, inv, zf)
+	}
+	for i := n; i < len(src); i++ {
+		v := src[i] * scale[i]
+		r := float32(math.RoundToEven(float64(v*inv))) + zf
+		dst[i] = uint8(min(max(r, 0), 127))
 	}
 	clear(dst[len(src):])
 	return sa, int32(zf)
-}
-
-// scaleBlockA8 writes src[k0+i]·inv[k0+i] into buf for the block at k0.
-func scaleBlockA8(buf, src, inv []float32, k0 int) []float32 {
-	n := min(len(buf), len(src)-k0)
-	b, s, v := buf[:n], src[k0:k0+n], inv[k0:k0+n]
-	for i := range b {
-		b[i] = s[i] * v[i]
-	}
-	return b
 }
 
 // rowRangeA8 returns min(lo, src...) and max(hi, src...); a NaN in src

@@ -48,6 +48,23 @@ func kernA8Arch(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, 
 	}
 }
 
+// quantScaledA8AVX2 and minMaxScaledAVX2 are quantA8AVX2 and minMaxAVX2
+// of src[i]·scale[i] (quantRowA8Scaled).
+//
+//go:noescape
+func quantScaledA8AVX2(dst *uint8, src, scale *float32, n8 int, inv float32, za float32)
+
+//go:noescape
+func minMaxScaledAVX2(src, scale *float32, n8 int) (lo, hi float32, nan bool)
+
+func minMaxScaledA8Arch(src, scale *float32, n8 int) (lo, hi float32, nan bool) {
+	return minMaxScaledAVX2(src, scale, n8)
+}
+
+func quantScaledA8Arch(dst *uint8, src, scale *float32, n8 int, inv, za float32) {
+	quantScaledA8AVX2(dst, src, scale, n8, inv, za)
+}
+
 func minMaxA8Arch(src *float32, n8 int) (lo, hi float32, nan bool) { return minMaxAVX2(src, n8) }
 
 func quantA8Arch(dst *uint8, src *float32, n8 int, inv, za float32) {

@@ -234,3 +234,93 @@ mm_reduce:
 	SETNE        nan+24(FP)
 	VZEROUPPER
 	RET
+
+// func quantScaledA8AVX2(dst *uint8, src, scale *float32, n8 int, inv float32, za float32)
+//
+// quantA8AVX2 of the values src[i]·scale[i] (float32 products, as
+// quantRowA8Scaled's Go loop rounds them).
+TEXT ·quantScaledA8AVX2(SB), NOSPLIT, $0-40
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         scale+16(FP), DX
+	MOVQ         n8+24(FP), CX
+	VBROADCASTSS inv+32(FP), Y0
+	VBROADCASTSS za+36(FP), Y1
+	VXORPS       Y2, Y2, Y2
+	MOVL         $0x42fe0000, AX // 127.0
+	MOVL         AX, X3
+	VBROADCASTSS X3, Y3
+	TESTQ        CX, CX
+	JZ           qs_done
+
+qs_loop:
+	VMOVUPS      (SI), Y4
+	VMULPS       (DX), Y4, Y4
+	VMULPS       Y0, Y4, Y4
+	VROUNDPS     $0, Y4, Y4
+	VADDPS       Y1, Y4, Y4
+	VMAXPS       Y2, Y4, Y4
+	VMINPS       Y3, Y4, Y4
+	VCVTTPS2DQ   Y4, Y4
+	VEXTRACTI128 $1, Y4, X5
+	VPACKSSDW    X5, X4, X4
+	VPACKUSWB    X4, X4, X4
+	MOVQ         X4, (DI)
+	ADDQ         $32, SI
+	ADDQ         $32, DX
+	ADDQ         $8, DI
+	DECQ         CX
+	JNZ          qs_loop
+
+qs_done:
+	VZEROUPPER
+	RET
+
+// func minMaxScaledAVX2(src, scale *float32, n8 int) (lo, hi float32, nan bool)
+//
+// minMaxAVX2 of the values src[i]·scale[i].
+TEXT ·minMaxScaledAVX2(SB), NOSPLIT, $0-33
+	MOVQ    src+0(FP), SI
+	MOVQ    scale+8(FP), DX
+	MOVQ    n8+16(FP), CX
+	VMOVUPS (SI), Y0
+	VMULPS  (DX), Y0, Y0           // min
+	VMOVAPS Y0, Y1                 // max
+	VCMPPS  $3, Y0, Y0, Y2         // NaN lanes
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	DECQ    CX
+	JZ      mms_reduce
+
+mms_loop:
+	VMOVUPS (SI), Y3
+	VMULPS  (DX), Y3, Y3
+	VMINPS  Y3, Y0, Y0
+	VMAXPS  Y3, Y1, Y1
+	VCMPPS  $3, Y3, Y3, Y4
+	VORPS   Y4, Y2, Y2
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	DECQ    CX
+	JNZ     mms_loop
+
+mms_reduce:
+	VEXTRACTF128 $1, Y0, X3
+	VMINPS       X3, X0, X0
+	VEXTRACTF128 $1, Y1, X3
+	VMAXPS       X3, X1, X1
+	VMOVHLPS     X0, X3, X3
+	VMINPS       X3, X0, X0
+	VMOVHLPS     X1, X3, X3
+	VMAXPS       X3, X1, X1
+	VPSHUFD      $1, X0, X3
+	VMINSS       X3, X0, X0
+	VPSHUFD      $1, X1, X3
+	VMAXSS       X3, X1, X1
+	MOVSS        X0, lo+24(FP)
+	MOVSS        X1, hi+28(FP)
+	VMOVMSKPS    Y2, AX
+	TESTL        AX, AX
+	SETNE        nan+32(FP)
+	VZEROUPPER
+	RET

@@ -19,6 +19,15 @@ func quantA8NEON(dst *uint8, src *float32, n8 int, inv float32, za float32)
 //go:noescape
 func minMaxNEON(src *float32, n8 int) (lo, hi float32, nan bool)
 
+// quantScaledA8NEON and minMaxScaledNEON are quantA8NEON and minMaxNEON of
+// src[i]·scale[i] (quantRowA8Scaled).
+//
+//go:noescape
+func quantScaledA8NEON(dst *uint8, src, scale *float32, n8 int, inv float32, za float32)
+
+//go:noescape
+func minMaxScaledNEON(src, scale *float32, n8 int) (lo, hi float32, nan bool)
+
 // a8ArchKernel is A8Kernel's name for this build's assembly kernel.
 const a8ArchKernel = "sdot"
 
@@ -36,4 +45,12 @@ func minMaxA8Arch(src *float32, n8 int) (lo, hi float32, nan bool) { return minM
 
 func quantA8Arch(dst *uint8, src *float32, n8 int, inv, za float32) {
 	quantA8NEON(dst, src, n8, inv, za)
+}
+
+func minMaxScaledA8Arch(src, scale *float32, n8 int) (lo, hi float32, nan bool) {
+	return minMaxScaledNEON(src, scale, n8)
+}
+
+func quantScaledA8Arch(dst *uint8, src, scale *float32, n8 int, inv, za float32) {
+	quantScaledA8NEON(dst, src, scale, n8, inv, za)
 }

@@ -307,3 +307,80 @@ mm_reduce:
 	ORR    R5, R6, R5
 	MOVB   R5, nan+24(FP)
 	RET
+
+// func quantScaledA8NEON(dst *uint8, src, scale *float32, n8 int, inv float32, za float32)
+//
+// quantA8NEON of the values src[i]·scale[i] (float32 products).
+TEXT ·quantScaledA8NEON(SB), NOSPLIT, $0-40
+	MOVD  dst+0(FP), R0
+	MOVD  src+8(FP), R1
+	MOVD  scale+16(FP), R2
+	MOVD  n8+24(FP), R3
+	FMOVS inv+32(FP), F0
+	VDUP  V0.S[0], V0.S4
+	FMOVS za+36(FP), F1
+	VDUP  V1.S[0], V1.S4
+	VEOR  V2.B16, V2.B16, V2.B16
+	MOVW  $0x42fe0000, R4 // 127.0
+	VDUP  R4, V3.S4
+	CBZ   R3, qs_done
+
+qs_loop:
+	VLD1.P 32(R1), [V4.S4, V5.S4]
+	VLD1.P 32(R2), [V6.S4, V7.S4]
+	FMULV(4, 6)
+	FMULV(5, 7)
+	A8QUANT4(4)
+	A8QUANT4(5)
+	XTNS(6, 4)
+	XTN2S(6, 5)
+	XTNH(6, 6)
+	FMOVD  F6, (R0)
+	ADD    $8, R0
+	SUBS   $1, R3, R3
+	BNE    qs_loop
+
+qs_done:
+	RET
+
+// func minMaxScaledNEON(src, scale *float32, n8 int) (lo, hi float32, nan bool)
+//
+// minMaxNEON of the values src[i]·scale[i].
+TEXT ·minMaxScaledNEON(SB), NOSPLIT, $0-33
+	MOVD   src+0(FP), R0
+	MOVD   scale+8(FP), R1
+	MOVD   n8+16(FP), R3
+	VLD1.P 32(R0), [V2.S4, V3.S4]
+	VLD1.P 32(R1), [V6.S4, V7.S4]
+	FMULV(2, 6)
+	FMULV(3, 7)
+	VORR   V2.B16, V2.B16, V4.B16
+	FMINV3(2, 3)
+	FMAXV3(4, 3)
+	SUBS   $1, R3, R3
+	BEQ    mms_reduce
+
+mms_loop:
+	VLD1.P 32(R0), [V0.S4, V1.S4]
+	VLD1.P 32(R1), [V6.S4, V7.S4]
+	FMULV(0, 6)
+	FMULV(1, 7)
+	FMINV3(2, 0)
+	FMAXV3(4, 0)
+	FMINV3(2, 1)
+	FMAXV3(4, 1)
+	SUBS   $1, R3, R3
+	BNE    mms_loop
+
+mms_reduce:
+	FMINACROSS(2)
+	FMAXACROSS(4)
+	FMOVS  F2, lo+24(FP)
+	FMOVS  F4, hi+28(FP)
+	FCMPS  F2, F2
+	CSET   VS, R5
+	FCMPS  F4, F4
+	CSET   VS, R6
+	ORR    R5, R6, R5
+	MOVB   R5, nan+32(FP)
+	RET

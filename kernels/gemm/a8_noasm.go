@@ -23,3 +23,11 @@ func minMaxA8Arch(src *float32, n8 int) (lo, hi float32, nan bool) {
 func quantA8Arch(dst *uint8, src *float32, n8 int, inv, za float32) {
 	panic("gemm: no assembly W8A8 quantizer in this build")
 }
+
+func minMaxScaledA8Arch(src, scale *float32, n8 int) (lo, hi float32, nan bool) {
+	panic("gemm: no assembly min/max in this build")
+}
+
+func quantScaledA8Arch(dst *uint8, src, scale *float32, n8 int, inv, za float32) {
+	panic("gemm: no assembly W8A8 quantizer in this build")
+}
