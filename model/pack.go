@@ -48,27 +48,29 @@ func (m *Encoder) PackWeightsInt8() int64 { return m.packWeights(gemm.PackBInt8)
 // PackWeightsW8A8 packs the weights for W8A8 products (gemm.PackBA8Smooth):
 // each Linear also quantizes its input rows, per row, to 128 levels when it
 // runs, and multiplies bytes, about 1.8× the float32 GEMM's speed on AVX2 at
-// large batches. Before that, a calibration pass (one sequence of random
-// token ids through the float32 encoder) finds the largest input per column
-// of each Linear fed by a LayerNorm (layerNormFed), and those columns are
-// smoothed (SmoothQuant, α = ½): column k
-// of the input is divided and column k of the weight multiplied by
-// s_k = √(max|x_k| / max|w_k|) (in float32: the products round once more,
-// by 2⁻²⁴, against the activations' 1/254), so that the outlier
-// channels trained encoders have (a few hidden dimensions 10–100× the rest
-// after every LayerNorm) no longer stretch each row's 128 levels (measured
-// on a checkpoint given such channels: 3.9 % → 0.6 % relative error of the
-// hidden states, tools/bench/RESULTS.md; TestPackWeightsW8A8Outliers). The
-// weights are then on the int8 grid of W·diag(s), per output channel.
+// large batches.
+//
+// Before that, a calibration pass (one sequence of random token ids through
+// the float32 encoder) finds the largest input per column of each Linear
+// fed by a LayerNorm (layerNormFed), and those columns are smoothed
+// (SmoothQuant, α = ½): column k of the input is divided and column k of
+// the weight multiplied by s_k = √(max|x_k| / max|w_k|) (float32 products:
+// one more rounding of 2⁻²⁴ against the activations' 1/254), so that the
+// outlier channels trained encoders have (a few hidden dimensions 10–100×
+// the rest after every LayerNorm) no longer stretch each row's 128 levels
+// (measured on a checkpoint given such channels: 3.9 % → 0.6 % relative
+// error of the hidden states, tools/bench/RESULTS.md;
+// TestPackWeightsW8A8Outliers). The weights are then on the int8 grid of
+// W·diag(s), per output channel. The environment variable
+// AOTP_W8A8_SMOOTH=0 turns the smoothing off (to compare the two on a task).
+//
 // The outputs move further than with PackWeightsInt8 (TestPackWeightsW8A8
 // bounds them): an opt-in for inference (`--weights w8a8`), to be measured
 // on the task before serving with it. Attention (Q·Kᵀ, P·V), LayerNorm and
 // the activations stay float32. With PackBackwardWeightsInt8 it also
 // trains: quantization-aware training of an adapter, the backward on the
-// int8 grid of the unsmoothed weights, passing straight through the
-// activations' rounding (`train --weights w8a8`, train.TestW8A8Training).
-// The environment variable AOTP_W8A8_SMOOTH=0 turns the smoothing off (to
-// compare the two on a task).
+// same smoothed weights, passing straight through the activations'
+// rounding (`train --weights w8a8`, train.TestW8A8Training).
 func (m *Encoder) PackWeightsW8A8() int64 { return m.packW8A8(os.Getenv("AOTP_W8A8_SMOOTH") != "0") }
 
 // packW8A8 is PackWeightsW8A8, without the smoothing when smooth is false.
@@ -78,10 +80,10 @@ func (m *Encoder) packW8A8(smooth bool) int64 {
 		xmax = m.calibrateW8A8()
 	}
 	return m.packLinears(func(l *Linear) *gemm.PackedB {
+		l.smooth = nil
 		if l.In > gemm.MaxA8K { // beyond int32 sums (no released encoder): float32
 			return gemm.PackB(l.Weight, l.Out, l.In)
 		}
-		l.smooth = nil
 		if x := xmax[l]; x != nil { // here, where packing reads the weight's pages anyway
 			l.smooth = smoothingFactors(x, l.Weight, l.Out, l.In)
 		}

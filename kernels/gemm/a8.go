@@ -331,7 +331,7 @@ func kernA8(asm bool, mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc
 	kernA8Arch(mr, kq, a, lda, b, c, ldc, za, sa, cs, sw, bias)
 }
 
-// kernA8Go is the assembly kernels in Go, for the top mr rows: the same integer sums and float32
+// kernA8Go does what the assembly kernels do, in Go, for the top mr rows: the same integer sums and float32
 // operations in the same order, so the same bits.
 func kernA8Go(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za []int32, sa []float32, cs []int32, sw, bias []float32) {
 	for r := 0; r < mr; r++ {
