@@ -360,16 +360,11 @@ func (bl *block) widen(dst []float32, jp, nr int, asm bool) {
 	case bl.bph != nil:
 		halfToFloats(dst[:n], bl.bph[src:src+n])
 	case bl.rowScale != nil:
-		dequantizeRows(dst[:n], bl.bpq[src:src+n], bl.rowScale, nr, asm)
+		var cs []float32 // PackBNInt8Smooth
 		if bl.colScale != nil {
-			cs := bl.colScale[bl.jc+jp*nr : bl.jc+(jp+1)*nr]
-			for p := 0; p < bl.kc; p++ {
-				row := dst[p*nr : (p+1)*nr]
-				for j := range row {
-					row[j] *= cs[j]
-				}
-			}
+			cs = bl.colScale[bl.jc+jp*nr : bl.jc+(jp+1)*nr]
 		}
+		dequantizeRows(dst[:n], bl.bpq[src:src+n], bl.rowScale, cs, nr, asm)
 	default:
 		col := bl.jc + jp*nr
 		dequantize(dst[:n], bl.bpq[src:src+n], bl.scale[col:col+nr], asm)

@@ -43,6 +43,12 @@ func dequantAVX2(dst *float32, src *int8, scale *float32, nr8, rows int)
 //go:noescape
 func dequantRowsAVX2(dst *float32, src *int8, rowScale *float32, nr8, rows int)
 
+// dequantRowsColsAVX2 is dequantRowsAVX2 times colScale[j] per column
+// (PackBNInt8Smooth's panels).
+//
+//go:noescape
+func dequantRowsColsAVX2(dst *float32, src *int8, rowScale, colScale *float32, nr8, rows int)
+
 //go:noescape
 func kernAVX2x4Q(kc int, a, b, c *float32, ldc int, beta float32, bias *float32)
 

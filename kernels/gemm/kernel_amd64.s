@@ -787,3 +787,43 @@ dqr_col:
 dqr_done:
 	VZEROUPPER
 	RET
+
+// func dequantRowsColsAVX2(dst *float32, src *int8, rowScale, colScale *float32, nr8, rows int)
+//
+// dequantRowsAVX2 times a scale per column as well:
+// dst[p*nr+j] = (src[p*nr+j]·rowScale[p])·colScale[j].
+TEXT ·dequantRowsColsAVX2(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  rowScale+16(FP), R8
+	MOVQ  colScale+24(FP), R10
+	MOVQ  nr8+32(FP), R9
+	MOVQ  rows+40(FP), CX
+	TESTQ R9, R9
+	JZ    dqrc_done
+	TESTQ CX, CX
+	JZ    dqrc_done
+
+dqrc_row:
+	VBROADCASTSS (R8), Y1
+	MOVQ         R9, DX
+	MOVQ         R10, BX
+
+dqrc_col:
+	VPMOVSXBD (SI), Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS    Y1, Y0, Y0
+	VMULPS    (BX), Y0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $8, SI
+	ADDQ      $32, DI
+	ADDQ      $32, BX
+	DECQ      DX
+	JNZ       dqrc_col
+	ADDQ      $4, R8
+	DECQ      CX
+	JNZ       dqrc_row
+
+dqrc_done:
+	VZEROUPPER
+	RET

@@ -20,6 +20,10 @@ func dequantRowsAVX2(dst *float32, src *int8, rowScale *float32, nr8, rows int) 
 	panic("gemm: no assembly dequantization in this build")
 }
 
+func dequantRowsColsAVX2(dst *float32, src *int8, rowScale, colScale *float32, nr8, rows int) {
+	panic("gemm: no assembly dequantization in this build")
+}
+
 func packA6AVX2(dst *float32, dstStride int, src *float32, lds int, n8 int, alpha float32) {
 	panic("gemm: no assembly packing in this build")
 }

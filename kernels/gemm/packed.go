@@ -191,12 +191,18 @@ func quantOne(v, s float32) int8 {
 }
 
 // dequantizeRows widens an int8 micro-panel whose row p is on the grid
-// rowScale[p] (rows of nr values) into floats q·rowScale[p]; asm: with
-// AVX2 (the implementation's asmPack).
-func dequantizeRows(dst []float32, src []int8, rowScale []float32, nr int, asm bool) {
+// rowScale[p] (rows of nr values) into floats q·rowScale[p], then times
+// colScale[j] where colScale (nr values) is not nil; asm: with AVX2 (the
+// implementation's asmPack).
+func dequantizeRows(dst []float32, src []int8, rowScale, colScale []float32, nr int, asm bool) {
 	if asm && nr%8 == 0 && len(rowScale) > 0 {
 		_ = dst[len(rowScale)*nr-1]
 		_ = src[len(rowScale)*nr-1]
+		if colScale != nil {
+			_ = colScale[nr-1]
+			dequantRowsColsAVX2(&dst[0], &src[0], &rowScale[0], &colScale[0], nr/8, len(rowScale))
+			return
+		}
 		dequantRowsAVX2(&dst[0], &src[0], &rowScale[0], nr/8, len(rowScale))
 		return
 	}
@@ -204,6 +210,11 @@ func dequantizeRows(dst []float32, src []int8, rowScale []float32, nr int, asm b
 		d, q := dst[p*nr:(p+1)*nr], src[p*nr:(p+1)*nr]
 		for j := range d {
 			d[j] = float32(q[j]) * s
+		}
+		if colScale != nil {
+			for j := range d {
+				d[j] *= colScale[j]
+			}
 		}
 	}
 }
