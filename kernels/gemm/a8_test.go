@@ -350,7 +350,8 @@ func TestQuantRowA8(t *testing.T) {
 // FuzzQuantRowA8: any row of float32 bits (NaN, ±Inf, subnormals, the
 // extremes) quantizes to the same bytes on the assembly and the Go path,
 // every byte at most 127, padding zero, and each finite value of an
-// accepted row within half a step of sa·(q − za).
+// accepted row within half a step of sa·(q − za); the smoothed quantizer
+// gives the plain one's bytes on the products.
 func FuzzQuantRowA8(f *testing.F) {
 	le := func(vs ...float32) []byte {
 		b := make([]byte, 4*len(vs))
@@ -385,6 +386,24 @@ func FuzzQuantRowA8(f *testing.F) {
 		for i, q := range want {
 			if q > 127 || (i >= n && q != 0) {
 				t.Fatalf("byte %d = %d for %v", i, q, src)
+			}
+		}
+		// the smoothed quantizer on src with scales from the same bytes
+		// (reversed, made positive and finite) is the plain one on the products
+		scale, pre := make([]float32, n), make([]float32, n)
+		for i := range scale {
+			v := float32(math.Abs(float64(src[n-1-i])))
+			if !(v > 0) || v > 1e30 || v < 1e-30 {
+				v = 1
+			}
+			scale[i], pre[i] = v, src[i]*v
+		}
+		for _, asm := range []bool{false, cur.Load().a8asm} {
+			p, q := make([]uint8, n+3), make([]uint8, n+3)
+			s1, z1 := quantRowA8(p, pre, asm)
+			s2, z2 := quantRowA8Scaled(q, src, scale, asm)
+			if math.Float32bits(s1) != math.Float32bits(s2) || z1 != z2 || string(p) != string(q) {
+				t.Fatalf("asm %v: scaled (%v, %d, %v), on the products (%v, %d, %v) for %v × %v", asm, s2, z2, q, s1, z1, p, src, scale)
 			}
 		}
 		if sa == 0 {
