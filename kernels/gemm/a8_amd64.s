@@ -153,38 +153,77 @@ a8_loop2:
 	VZEROUPPER
 	RET
 
+// A8QSETUP broadcasts inv (Y0) and the zero point (Y1), and sets 0 (Y2)
+// and 127 (Y3) for the clamp.
+#define A8QSETUP(inv, za) \
+	VBROADCASTSS inv, Y0         \
+	VBROADCASTSS za, Y1          \
+	VXORPS       Y2, Y2, Y2      \
+	MOVL         $0x42fe0000, AX \
+	MOVL         AX, X3          \
+	VBROADCASTSS X3, Y3
+
+// A8QSTORE rounds the 8 values x·inv in Y4, adds the zero point, clamps to
+// [0, 127] and stores them as 8 bytes at DI.
+#define A8QSTORE \
+	VROUNDPS     $0, Y4, Y4 \
+	VADDPS       Y1, Y4, Y4 \
+	VMAXPS       Y2, Y4, Y4 \
+	VMINPS       Y3, Y4, Y4 \
+	VCVTTPS2DQ   Y4, Y4     \
+	VEXTRACTI128 $1, Y4, X5 \
+	VPACKSSDW    X5, X4, X4 \
+	VPACKUSWB    X4, X4, X4 \
+	MOVQ         X4, (DI)
+
+// A8MMSTEP folds the 8 values in Y3 into the running min (Y0), max (Y1)
+// and NaN lanes (Y2).
+#define A8MMSTEP \
+	VMINPS Y3, Y0, Y0     \
+	VMAXPS Y3, Y1, Y1     \
+	VCMPPS $3, Y3, Y3, Y4 \
+	VORPS  Y4, Y2, Y2
+
+// A8MMREDUCE reduces the lanes of Y0 (min) and Y1 (max) and stores them
+// and whether a lane held a NaN.
+#define A8MMREDUCE(lo, hi, nan) \
+	VEXTRACTF128 $1, Y0, X3 \
+	VMINPS       X3, X0, X0 \
+	VEXTRACTF128 $1, Y1, X3 \
+	VMAXPS       X3, X1, X1 \
+	VMOVHLPS     X0, X3, X3 \
+	VMINPS       X3, X0, X0 \
+	VMOVHLPS     X1, X3, X3 \
+	VMAXPS       X3, X1, X1 \
+	VPSHUFD      $1, X0, X3 \
+	VMINSS       X3, X0, X0 \
+	VPSHUFD      $1, X1, X3 \
+	VMAXSS       X3, X1, X1 \
+	MOVSS        X0, lo     \
+	MOVSS        X1, hi     \
+	VMOVMSKPS    Y2, AX     \
+	TESTL        AX, AX     \
+	SETNE        nan
+
 // func quantA8AVX2(dst *uint8, src *float32, n8 int, inv float32, za float32)
 //
 // dst[i] = min(max(roundEven(src[i]·inv) + za, 0), 127) for 8·n8 values:
-// the same float32 operations as quantRowGo, so the same bytes.
+// the same float32 operations as quantRowA8's Go loop, so the same bytes.
 TEXT ·quantA8AVX2(SB), NOSPLIT, $0-32
-	MOVQ         dst+0(FP), DI
-	MOVQ         src+8(FP), SI
-	MOVQ         n8+16(FP), CX
-	VBROADCASTSS inv+24(FP), Y0
-	VBROADCASTSS za+28(FP), Y1
-	VXORPS       Y2, Y2, Y2
-	MOVL         $0x42fe0000, AX // 127.0
-	MOVL         AX, X3
-	VBROADCASTSS X3, Y3
-	TESTQ        CX, CX
-	JZ           q_done
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  n8+16(FP), CX
+	A8QSETUP(inv+24(FP), za+28(FP))
+	TESTQ CX, CX
+	JZ    q_done
 
 q_loop:
-	VMULPS     (SI), Y0, Y4
-	VROUNDPS   $0, Y4, Y4
-	VADDPS     Y1, Y4, Y4
-	VMAXPS     Y2, Y4, Y4
-	VMINPS     Y3, Y4, Y4
-	VCVTTPS2DQ Y4, Y4
-	VEXTRACTI128 $1, Y4, X5
-	VPACKSSDW  X5, X4, X4         // 8 int16, in order
-	VPACKUSWB  X4, X4, X4         // 8 bytes (twice)
-	MOVQ       X4, (DI)
-	ADDQ       $32, SI
-	ADDQ       $8, DI
-	DECQ       CX
-	JNZ        q_loop
+	VMULPS (SI), Y0, Y4
+	A8QSTORE
+	ADDQ   $32, SI
+	ADDQ   $8, DI
+	DECQ   CX
+	JNZ    q_loop
 
 q_done:
 	VZEROUPPER
@@ -197,41 +236,22 @@ q_done:
 TEXT ·minMaxAVX2(SB), NOSPLIT, $0-25
 	MOVQ    src+0(FP), SI
 	MOVQ    n8+8(FP), CX
-	VMOVUPS (SI), Y0               // min
-	VMOVAPS Y0, Y1                 // max
-	VCMPPS  $3, Y0, Y0, Y2         // NaN lanes
+	VMOVUPS (SI), Y0       // min
+	VMOVAPS Y0, Y1         // max
+	VCMPPS  $3, Y0, Y0, Y2 // NaN lanes
 	ADDQ    $32, SI
 	DECQ    CX
 	JZ      mm_reduce
 
 mm_loop:
 	VMOVUPS (SI), Y3
-	VMINPS  Y3, Y0, Y0
-	VMAXPS  Y3, Y1, Y1
-	VCMPPS  $3, Y3, Y3, Y4         // unordered: NaN
-	VORPS   Y4, Y2, Y2
+	A8MMSTEP
 	ADDQ    $32, SI
 	DECQ    CX
 	JNZ     mm_loop
 
 mm_reduce:
-	VEXTRACTF128 $1, Y0, X3
-	VMINPS       X3, X0, X0
-	VEXTRACTF128 $1, Y1, X3
-	VMAXPS       X3, X1, X1
-	VMOVHLPS     X0, X3, X3
-	VMINPS       X3, X0, X0
-	VMOVHLPS     X1, X3, X3
-	VMAXPS       X3, X1, X1
-	VPSHUFD      $1, X0, X3
-	VMINSS       X3, X0, X0
-	VPSHUFD      $1, X1, X3
-	VMAXSS       X3, X1, X1
-	MOVSS        X0, lo+16(FP)
-	MOVSS        X1, hi+20(FP)
-	VMOVMSKPS    Y2, AX
-	TESTL        AX, AX
-	SETNE        nan+24(FP)
+	A8MMREDUCE(lo+16(FP), hi+20(FP), nan+24(FP))
 	VZEROUPPER
 	RET
 
@@ -240,37 +260,24 @@ mm_reduce:
 // quantA8AVX2 of the values src[i]·scale[i] (float32 products, as
 // quantRowA8Scaled's Go loop rounds them).
 TEXT ·quantScaledA8AVX2(SB), NOSPLIT, $0-40
-	MOVQ         dst+0(FP), DI
-	MOVQ         src+8(FP), SI
-	MOVQ         scale+16(FP), DX
-	MOVQ         n8+24(FP), CX
-	VBROADCASTSS inv+32(FP), Y0
-	VBROADCASTSS za+36(FP), Y1
-	VXORPS       Y2, Y2, Y2
-	MOVL         $0x42fe0000, AX // 127.0
-	MOVL         AX, X3
-	VBROADCASTSS X3, Y3
-	TESTQ        CX, CX
-	JZ           qs_done
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  scale+16(FP), DX
+	MOVQ  n8+24(FP), CX
+	A8QSETUP(inv+32(FP), za+36(FP))
+	TESTQ CX, CX
+	JZ    qs_done
 
 qs_loop:
-	VMOVUPS      (SI), Y4
-	VMULPS       (DX), Y4, Y4
-	VMULPS       Y0, Y4, Y4
-	VROUNDPS     $0, Y4, Y4
-	VADDPS       Y1, Y4, Y4
-	VMAXPS       Y2, Y4, Y4
-	VMINPS       Y3, Y4, Y4
-	VCVTTPS2DQ   Y4, Y4
-	VEXTRACTI128 $1, Y4, X5
-	VPACKSSDW    X5, X4, X4
-	VPACKUSWB    X4, X4, X4
-	MOVQ         X4, (DI)
-	ADDQ         $32, SI
-	ADDQ         $32, DX
-	ADDQ         $8, DI
-	DECQ         CX
-	JNZ          qs_loop
+	VMOVUPS (SI), Y4
+	VMULPS  (DX), Y4, Y4
+	VMULPS  Y0, Y4, Y4
+	A8QSTORE
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $8, DI
+	DECQ    CX
+	JNZ     qs_loop
 
 qs_done:
 	VZEROUPPER
@@ -284,9 +291,9 @@ TEXT ·minMaxScaledAVX2(SB), NOSPLIT, $0-33
 	MOVQ    scale+8(FP), DX
 	MOVQ    n8+16(FP), CX
 	VMOVUPS (SI), Y0
-	VMULPS  (DX), Y0, Y0           // min
-	VMOVAPS Y0, Y1                 // max
-	VCMPPS  $3, Y0, Y0, Y2         // NaN lanes
+	VMULPS  (DX), Y0, Y0   // min
+	VMOVAPS Y0, Y1         // max
+	VCMPPS  $3, Y0, Y0, Y2 // NaN lanes
 	ADDQ    $32, SI
 	ADDQ    $32, DX
 	DECQ    CX
@@ -295,32 +302,13 @@ TEXT ·minMaxScaledAVX2(SB), NOSPLIT, $0-33
 mms_loop:
 	VMOVUPS (SI), Y3
 	VMULPS  (DX), Y3, Y3
-	VMINPS  Y3, Y0, Y0
-	VMAXPS  Y3, Y1, Y1
-	VCMPPS  $3, Y3, Y3, Y4
-	VORPS   Y4, Y2, Y2
+	A8MMSTEP
 	ADDQ    $32, SI
 	ADDQ    $32, DX
 	DECQ    CX
 	JNZ     mms_loop
 
 mms_reduce:
-	VEXTRACTF128 $1, Y0, X3
-	VMINPS       X3, X0, X0
-	VEXTRACTF128 $1, Y1, X3
-	VMAXPS       X3, X1, X1
-	VMOVHLPS     X0, X3, X3
-	VMINPS       X3, X0, X0
-	VMOVHLPS     X1, X3, X3
-	VMAXPS       X3, X1, X1
-	VPSHUFD      $1, X0, X3
-	VMINSS       X3, X0, X0
-	VPSHUFD      $1, X1, X3
-	VMAXSS       X3, X1, X1
-	MOVSS        X0, lo+24(FP)
-	MOVSS        X1, hi+28(FP)
-	VMOVMSKPS    Y2, AX
-	TESTL        AX, AX
-	SETNE        nan+32(FP)
+	A8MMREDUCE(lo+24(FP), hi+28(FP), nan+32(FP))
 	VZEROUPPER
 	RET

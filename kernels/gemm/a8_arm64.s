@@ -241,31 +241,63 @@ a8_epi:
 	FMINV3(v, 3); \
 	FCVTZS(v)
 
+// A8QSETUPN broadcasts inv (V0) and the zero point (V1), and sets 0 (V2)
+// and 127 (V3) for the clamp.
+#define A8QSETUPN(inv, za) \
+	FMOVS inv, F0;               \
+	VDUP  V0.S[0], V0.S4;        \
+	FMOVS za, F1;                \
+	VDUP  V1.S[0], V1.S4;        \
+	VEOR  V2.B16, V2.B16, V2.B16; \
+	MOVW  $0x42fe0000, R4;       \
+	VDUP  R4, V3.S4
+
+// A8QSTOREN quantizes the 8 values in V4, V5 (A8QUANT4) and stores
+// them as 8 bytes at R0, stepping R0.
+#define A8QSTOREN \
+	A8QUANT4(4);     \
+	A8QUANT4(5);     \
+	XTNS(6, 4);      \
+	XTN2S(6, 5);     \
+	XTNH(6, 6);      \
+	FMOVD F6, (R0);  \
+	ADD   $8, R0
+
+// A8MMSTEPN folds the 8 values in V0, V1 into the running min (V2) and
+// max (V4).
+#define A8MMSTEPN \
+	FMINV3(2, 0); \
+	FMAXV3(4, 0); \
+	FMINV3(2, 1); \
+	FMAXV3(4, 1)
+
+// A8MMREDUCEN reduces V2 (min) and V4 (max) across lanes and stores them
+// and whether either is a NaN.
+#define A8MMREDUCEN(lo, hi, nan) \
+	FMINACROSS(2);  \
+	FMAXACROSS(4);  \
+	FMOVS F2, lo;   \
+	FMOVS F4, hi;   \
+	FCMPS F2, F2;   \
+	CSET  VS, R5;   \
+	FCMPS F4, F4;   \
+	CSET  VS, R6;   \
+	ORR   R5, R6, R5; \
+	MOVB  R5, nan
+
 // func quantA8NEON(dst *uint8, src *float32, n8 int, inv float32, za float32)
 //
 // dst[i] = min(max(roundEven(src[i]·inv) + za, 0), 127) for 8·n8 values.
 TEXT ·quantA8NEON(SB), NOSPLIT, $0-32
-	MOVD  dst+0(FP), R0
-	MOVD  src+8(FP), R1
-	MOVD  n8+16(FP), R3
-	FMOVS inv+24(FP), F0
-	VDUP  V0.S[0], V0.S4
-	FMOVS za+28(FP), F1
-	VDUP  V1.S[0], V1.S4
-	VEOR  V2.B16, V2.B16, V2.B16
-	MOVW  $0x42fe0000, R4 // 127.0
-	VDUP  R4, V3.S4
-	CBZ   R3, q_done
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n8+16(FP), R3
+	A8QSETUPN(inv+24(FP), za+28(FP))
+	CBZ  R3, q_done
 
 q_loop:
 	VLD1.P 32(R1), [V4.S4, V5.S4]
-	A8QUANT4(4)
-	A8QUANT4(5)
-	XTNS(6, 4)
-	XTN2S(6, 5)
-	XTNH(6, 6)
-	FMOVD  F6, (R0)
-	ADD    $8, R0
+	A8QSTOREN
 	SUBS   $1, R3, R3
 	BNE    q_loop
 
@@ -288,55 +320,31 @@ TEXT ·minMaxNEON(SB), NOSPLIT, $0-25
 
 mm_loop:
 	VLD1.P 32(R0), [V0.S4, V1.S4]
-	FMINV3(2, 0)
-	FMAXV3(4, 0)
-	FMINV3(2, 1)
-	FMAXV3(4, 1)
+	A8MMSTEPN
 	SUBS   $1, R3, R3
 	BNE    mm_loop
 
 mm_reduce:
-	FMINACROSS(2)
-	FMAXACROSS(4)
-	FMOVS  F2, lo+16(FP)
-	FMOVS  F4, hi+20(FP)
-	FCMPS  F2, F2
-	CSET   VS, R5
-	FCMPS  F4, F4
-	CSET   VS, R6
-	ORR    R5, R6, R5
-	MOVB   R5, nan+24(FP)
+	A8MMREDUCEN(lo+16(FP), hi+20(FP), nan+24(FP))
 	RET
 
 // func quantScaledA8NEON(dst *uint8, src, scale *float32, n8 int, inv float32, za float32)
 //
 // quantA8NEON of the values src[i]·scale[i] (float32 products).
 TEXT ·quantScaledA8NEON(SB), NOSPLIT, $0-40
-	MOVD  dst+0(FP), R0
-	MOVD  src+8(FP), R1
-	MOVD  scale+16(FP), R2
-	MOVD  n8+24(FP), R3
-	FMOVS inv+32(FP), F0
-	VDUP  V0.S[0], V0.S4
-	FMOVS za+36(FP), F1
-	VDUP  V1.S[0], V1.S4
-	VEOR  V2.B16, V2.B16, V2.B16
-	MOVW  $0x42fe0000, R4 // 127.0
-	VDUP  R4, V3.S4
-	CBZ   R3, qs_done
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD scale+16(FP), R2
+	MOVD n8+24(FP), R3
+	A8QSETUPN(inv+32(FP), za+36(FP))
+	CBZ  R3, qs_done
 
 qs_loop:
 	VLD1.P 32(R1), [V4.S4, V5.S4]
 	VLD1.P 32(R2), [V6.S4, V7.S4]
 	FMULV(4, 6)
 	FMULV(5, 7)
-	A8QUANT4(4)
-	A8QUANT4(5)
-	XTNS(6, 4)
-	XTN2S(6, 5)
-	XTNH(6, 6)
-	FMOVD  F6, (R0)
-	ADD    $8, R0
+	A8QSTOREN
 	SUBS   $1, R3, R3
 	BNE    qs_loop
 
@@ -365,22 +373,10 @@ mms_loop:
 	VLD1.P 32(R1), [V6.S4, V7.S4]
 	FMULV(0, 6)
 	FMULV(1, 7)
-	FMINV3(2, 0)
-	FMAXV3(4, 0)
-	FMINV3(2, 1)
-	FMAXV3(4, 1)
+	A8MMSTEPN
 	SUBS   $1, R3, R3
 	BNE    mms_loop
 
 mms_reduce:
-	FMINACROSS(2)
-	FMAXACROSS(4)
-	FMOVS  F2, lo+24(FP)
-	FMOVS  F4, hi+28(FP)
-	FCMPS  F2, F2
-	CSET   VS, R5
-	FCMPS  F4, F4
-	CSET   VS, R6
-	ORR    R5, R6, R5
-	MOVB   R5, nan+32(FP)
+	A8MMREDUCEN(lo+24(FP), hi+28(FP), nan+32(FP))
 	RET
