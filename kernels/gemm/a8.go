@@ -142,7 +142,9 @@ func RoundToA8Grid(w []float32, rows, cols int, s []float32) {
 		return
 	}
 	inv := smoothInverse(s, cols)
-	copy(w, smoothColumns(w, rows, cols, s))
+	for i := range w {
+		w[i] *= s[i%cols] // smoothColumns' products, in place
+	}
 	RoundToInt8Grid(w, rows, cols)
 	for i := range w {
 		w[i] *= inv[i%cols]
@@ -262,12 +264,7 @@ func (pb *PackedB) mulA8(c []float32, ldc int, a []float32, lda, M int, beta flo
 func (w *a8Call) quantize(lo, hi int) {
 	Kp, K, inv := 4*w.kq, w.pb.k, w.pb.a8inv
 	for m := lo; m < hi; m++ {
-		dst, src := w.q[m*Kp:(m+1)*Kp], w.a[m*w.lda:m*w.lda+K]
-		if inv != nil {
-			w.sa[m], w.za[m] = quantRowA8Scaled(dst, src, inv, w.asm)
-		} else {
-			w.sa[m], w.za[m] = quantRowA8(dst, src, w.asm)
-		}
+		w.sa[m], w.za[m] = quantRowA8(w.q[m*Kp:(m+1)*Kp], w.a[m*w.lda:m*w.lda+K], inv, w.asm)
 	}
 }
 
@@ -356,103 +353,61 @@ func kernA8Go(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, za
 }
 
 // quantRowA8 quantizes one row of activations src [K] into dst [Kp] (zeros
-// past K, so they add nothing) and returns its scale and zero point. A row
-// without a positive finite range whose step has a finite inverse (all
+// past K, so they add nothing) and returns its scale and zero point; with
+// scale (not nil: PackBA8Smooth), the row src[k]·scale[k] (float32
+// products, which the assembly takes as it reads: no copy of the row). A
+// row without a positive finite range whose step has a finite inverse (all
 // zeros; NaN or ±Inf in it; a range beyond float32's; values all below
 // ~1e-36, whose step is subnormal) becomes zeros with scale 0: its
 // products are the bias alone.
-func quantRowA8(dst []uint8, src []float32, asm bool) (sa float32, za int32) {
+func quantRowA8(dst []uint8, src, scale []float32, asm bool) (sa float32, za int32) {
 	asm = asm && a8QuantAsm
-	lo, hi := rowRangeA8(src, 0, 0, asm)
-	sa, inv, zf, ok := a8Step(lo, hi)
-	if !ok {
-		clear(dst)
-		return 0, 0
+	if scale != nil {
+		scale = scale[:len(src)]
 	}
-	quantBlockA8(dst, src, inv, zf, asm)
-	clear(dst[len(src):])
-	return sa, int32(zf)
-}
-
-// quantRowA8Scaled is quantRowA8 of the row src[k]·scale[k] (float32
-// products), without a copy of the row: the same bytes, scale and zero
-// point (TestQuantRowA8Scaled). The assembly multiplies as it reads.
-func quantRowA8Scaled(dst []uint8, src, scale []float32, asm bool) (sa float32, za int32) {
-	asm = asm && a8QuantAsm
-	scale = scale[:len(src)]
+	at := func(i int) float32 { // the tail's values, past the assembly's multiple of 8
+		if scale != nil {
+			return src[i] * scale[i]
+		}
+		return src[i]
+	}
 	lo, hi := float32(0), float32(0)
 	n := 0
 	if asm && len(src) >= 8 {
 		n = len(src) / 8 * 8
-		l, h, nan := minMaxScaledA8Arch(&src[0], &scale[0], n/8)
+		var l, h float32
+		var nan bool
+		if scale != nil {
+			l, h, nan = minMaxScaledA8Arch(&src[0], &scale[0], n/8)
+		} else {
+			l, h, nan = minMaxA8Arch(&src[0], n/8)
+		}
 		if nan {
 			l = float32(math.NaN())
 		}
 		lo, hi = min(lo, l), max(hi, h)
 	}
 	for i := n; i < len(src); i++ {
-		v := src[i] * scale[i]
-		lo, hi = min(lo, v), max(hi, v)
+		lo, hi = min(lo, at(i)), max(hi, at(i)) // a NaN stays, and is refused below
 	}
-	sa, inv, zf, ok := a8Step(lo, hi)
-	if !ok {
+	sa = (hi - lo) / 127
+	inv := 1 / sa
+	if !(sa > 0) || sa > math.MaxFloat32 || inv > math.MaxFloat32 {
 		clear(dst)
 		return 0, 0
 	}
-	if n > 0 {
+	zf := float32(math.RoundToEven(float64(-lo * inv)))
+	switch {
+	case n == 0:
+	case scale != nil:
 		quantScaledA8Arch(&dst[0], &src[0], &scale[0], n/8, inv, zf)
+	default:
+		quantA8Arch(&dst[0], &src[0], n/8, inv, zf)
 	}
 	for i := n; i < len(src); i++ {
-		v := src[i] * scale[i]
-		r := float32(math.RoundToEven(float64(v*inv))) + zf
+		r := float32(math.RoundToEven(float64(at(i)*inv))) + zf
 		dst[i] = uint8(min(max(r, 0), 127))
 	}
 	clear(dst[len(src):])
 	return sa, int32(zf)
-}
-
-// rowRangeA8 returns min(lo, src...) and max(hi, src...); a NaN in src
-// makes lo a NaN.
-func rowRangeA8(src []float32, lo, hi float32, asm bool) (float32, float32) {
-	n := 0
-	if asm && len(src) >= 8 {
-		n = len(src) / 8 * 8
-		l, h, nan := minMaxA8Arch(&src[0], n/8)
-		if nan {
-			l = float32(math.NaN())
-		}
-		lo, hi = min(lo, l), max(hi, h)
-	}
-	for _, v := range src[n:] {
-		lo, hi = min(lo, v), max(hi, v) // a NaN stays, and is refused by a8Step
-	}
-	return lo, hi
-}
-
-// a8Step is the scale, its inverse and the zero point of a row whose range
-// is [lo, hi] (lo ≤ 0 ≤ hi); ok is false for a row that is refused (see
-// quantRowA8).
-func a8Step(lo, hi float32) (sa, inv, zf float32, ok bool) {
-	sa = (hi - lo) / 127
-	inv = 1 / sa
-	if !(sa > 0) || sa > math.MaxFloat32 || inv > math.MaxFloat32 {
-		return 0, 0, 0, false
-	}
-	return sa, inv, float32(math.RoundToEven(float64(-lo * inv))), true
-}
-
-// quantBlockA8 writes min(max(roundEven(src[i]·inv) + zf, 0), 127) into
-// dst[i].
-func quantBlockA8(dst []uint8, src []float32, inv, zf float32, asm bool) {
-	n := 0
-	if asm {
-		n = len(src) / 8 * 8
-		if n > 0 {
-			quantA8Arch(&dst[0], &src[0], n/8, inv, zf)
-		}
-	}
-	for i := n; i < len(src); i++ {
-		r := float32(math.RoundToEven(float64(src[i]*inv))) + zf
-		dst[i] = uint8(min(max(r, 0), 127))
-	}
 }

@@ -18,7 +18,7 @@ func kernA8x4AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *i
 //go:noescape
 func kernA8x2AVX2(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, za *int32, sa *float32, cs *int32, sw *float32, bias *float32)
 
-// quantA8AVX2 quantizes 8·n8 activations of one row (see quantRowGo).
+// quantA8AVX2 quantizes 8·n8 activations of one row (see quantRowA8).
 //
 //go:noescape
 func quantA8AVX2(dst *uint8, src *float32, n8 int, inv float32, za float32)
@@ -49,7 +49,7 @@ func kernA8Arch(mr, kq int, a []uint8, lda int, b []int8, c []float32, ldc int, 
 }
 
 // quantScaledA8AVX2 and minMaxScaledAVX2 are quantA8AVX2 and minMaxAVX2
-// of src[i]·scale[i] (quantRowA8Scaled).
+// of src[i]·scale[i] (quantRowA8 with scales).
 //
 //go:noescape
 func quantScaledA8AVX2(dst *uint8, src, scale *float32, n8 int, inv float32, za float32)

@@ -258,7 +258,7 @@ mm_reduce:
 // func quantScaledA8AVX2(dst *uint8, src, scale *float32, n8 int, inv float32, za float32)
 //
 // quantA8AVX2 of the values src[i]·scale[i] (float32 products, as
-// quantRowA8Scaled's Go loop rounds them).
+// quantRowA8 with scales's Go loop rounds them).
 TEXT ·quantScaledA8AVX2(SB), NOSPLIT, $0-40
 	MOVQ  dst+0(FP), DI
 	MOVQ  src+8(FP), SI

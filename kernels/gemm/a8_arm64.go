@@ -20,7 +20,7 @@ func quantA8NEON(dst *uint8, src *float32, n8 int, inv float32, za float32)
 func minMaxNEON(src *float32, n8 int) (lo, hi float32, nan bool)
 
 // quantScaledA8NEON and minMaxScaledNEON are quantA8NEON and minMaxNEON of
-// src[i]·scale[i] (quantRowA8Scaled).
+// src[i]·scale[i] (quantRowA8 with scales).
 //
 //go:noescape
 func quantScaledA8NEON(dst *uint8, src, scale *float32, n8 int, inv float32, za float32)

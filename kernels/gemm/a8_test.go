@@ -123,9 +123,9 @@ func TestMulPackedInt8NNSmooth(t *testing.T) {
 	})
 }
 
-// quantRowA8Scaled gives quantRowA8's bytes, scale and zero point on the
+// With scales, quantRowA8 gives the bytes, scale and zero point it gives on the
 // row multiplied by inv first, on every path, for rows shorter and longer
-// than its block, holding NaN or Inf or nothing but zeros.
+// than 8 and than 512, holding NaN or Inf or nothing but zeros.
 func TestQuantRowA8Scaled(t *testing.T) {
 	r := rand.New(rand.NewSource(18))
 	for _, K := range []int{1, 7, 8, 9, 100, 511, 512, 513, 1030, 3072} {
@@ -157,8 +157,8 @@ func TestQuantRowA8Scaled(t *testing.T) {
 				for i := range got {
 					got[i] = 0xff // padding must be cleared
 				}
-				s1, z1 := quantRowA8(want, pre, asm)
-				s2, z2 := quantRowA8Scaled(got, src, inv, asm)
+				s1, z1 := quantRowA8(want, pre, nil, asm)
+				s2, z2 := quantRowA8(got, src, inv, asm)
 				if math.Float32bits(s1) != math.Float32bits(s2) || z1 != z2 || string(got) != string(want) {
 					t.Fatalf("K=%d trial %d asm %v: scaled (%v, %d), on the scaled row (%v, %d); bytes equal %v", K, trial, asm, s2, z2, s1, z1, string(got) == string(want))
 				}
@@ -286,7 +286,7 @@ func TestQuantRowA8NonFinite(t *testing.T) {
 				for _, asm := range []bool{false, cur.Load().a8asm} {
 					dst := make([]uint8, n+3)
 					dst[0] = 9
-					if sa, za := quantRowA8(dst, src, asm); sa != 0 || za != 0 || string(dst) != string(make([]uint8, n+3)) {
+					if sa, za := quantRowA8(dst, src, nil, asm); sa != 0 || za != 0 || string(dst) != string(make([]uint8, n+3)) {
 						t.Fatalf("%v at %d of %d (asm %v): scale %v zero point %d bytes %v", bad, at, n, asm, sa, za, dst)
 					}
 				}
@@ -315,13 +315,13 @@ func TestQuantRowA8(t *testing.T) {
 				src[i] += shift
 			}
 			want := make([]uint8, n+5)
-			sa, za := quantRowA8(want, src, false)
+			sa, za := quantRowA8(want, src, nil, false)
 			for _, asm := range []bool{false, cur.Load().a8asm} {
 				got := make([]uint8, n+5)
 				for i := range got {
 					got[i] = 0xff
 				}
-				s2, z2 := quantRowA8(got, src, asm)
+				s2, z2 := quantRowA8(got, src, nil, asm)
 				if s2 != sa || z2 != za || string(got) != string(want) {
 					t.Fatalf("n=%d shift=%v asm=%v: (%v,%d,%v), Go gives (%v,%d,%v)", n, shift, asm, s2, z2, got, sa, za, want)
 				}
@@ -375,10 +375,10 @@ func FuzzQuantRowA8(f *testing.F) {
 			src[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 		}
 		want := make([]uint8, n+3)
-		sa, za := quantRowA8(want, src, false)
+		sa, za := quantRowA8(want, src, nil, false)
 		if asm := cur.Load().a8asm; asm {
 			got := make([]uint8, n+3)
-			s2, z2 := quantRowA8(got, src, true)
+			s2, z2 := quantRowA8(got, src, nil, true)
 			if s2 != sa || z2 != za || string(got) != string(want) {
 				t.Fatalf("asm (%v, %d, %v), Go (%v, %d, %v) for %v", s2, z2, got, sa, za, want, src)
 			}
@@ -400,8 +400,8 @@ func FuzzQuantRowA8(f *testing.F) {
 		}
 		for _, asm := range []bool{false, cur.Load().a8asm} {
 			p, q := make([]uint8, n+3), make([]uint8, n+3)
-			s1, z1 := quantRowA8(p, pre, asm)
-			s2, z2 := quantRowA8Scaled(q, src, scale, asm)
+			s1, z1 := quantRowA8(p, pre, nil, asm)
+			s2, z2 := quantRowA8(q, src, scale, asm)
 			if math.Float32bits(s1) != math.Float32bits(s2) || z1 != z2 || string(p) != string(q) {
 				t.Fatalf("asm %v: scaled (%v, %d, %v), on the products (%v, %d, %v) for %v × %v", asm, s2, z2, q, s1, z1, p, src, scale)
 			}

@@ -48,6 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reference"))
 import model as ref  # noqa: E402
 import st  # noqa: E402
+import torch_bench as tb  # noqa: E402
 
 PREFIXES = ("bert.", "roberta.")
 
@@ -91,20 +92,9 @@ def load(d):
 
 
 def qdyn_linear():
-    packed = {}
-
-    def linear(w, p, x):
-        key = p
-        if key not in packed:
-            wt, b = w[p + ".weight"], w[p + ".bias"]
-            scale = max(float(wt.abs().max()) / 127.5, 1e-12)  # MinMaxObserver, symmetric qint8
-            qw = torch.quantize_per_tensor(wt.contiguous(), scale, 0, torch.qint8)
-            packed[key] = torch.ops.quantized.linear_prepack(qw, b)
-        shp = x.shape
-        y = torch.ops.quantized.linear_dynamic(x.reshape(-1, shp[-1]).contiguous(), packed[key], True)
-        return y.view(*shp[:-1], -1)
-
-    return linear
+    """ref.linear on torch_bench's dynamic int8 Linear (Ops("qdyn"))."""
+    ops = tb.Ops("qdyn")
+    return lambda w, p, x: ops.linear(x, w[p + ".weight"], w[p + ".bias"])
 
 
 def read_jsonl(path):
